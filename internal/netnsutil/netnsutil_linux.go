@@ -1,0 +1,99 @@
+package netnsutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Do runs fn inside the network namespace at nsPath (for example
+// /run/netns/NAME or /proc/PID/ns/net). With an empty nsPath fn runs in the
+// caller's namespace, on the caller's goroutine.
+func Do(nsPath string, fn func() error) error {
+	if nsPath == "" {
+		return fn()
+	}
+	nsFile, err := os.Open(nsPath)
+	if err != nil {
+		return fmt.Errorf("opening network namespace %s: %w", nsPath, err)
+	}
+	defer nsFile.Close()
+
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: when this goroutine returns, the runtime ends the
+		// thread, which may sit in a foreign namespace.
+		runtime.LockOSThread()
+		// CLONE_FS is shared with the other threads of the process; setns
+		// of a network namespace does not need to unshare it.
+		if err := unix.Setns(int(nsFile.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("entering network namespace %s: %w (needs CAP_SYS_ADMIN)", nsPath, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// Inode returns the inode number that identifies the network namespace at
+// nsPath, as `lsns` and `ip netns identify` show it. An empty nsPath means
+// the caller's own namespace.
+func Inode(nsPath string) (uint64, error) {
+	if nsPath == "" {
+		nsPath = "/proc/thread-self/ns/net"
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(nsPath, &st); err != nil {
+		return 0, fmt.Errorf("stat network namespace %s: %w", nsPath, err)
+	}
+	return st.Ino, nil
+}
+
+// ProcNetDir returns the directory holding the /proc/net tables to read.
+//
+// With an empty rootPath it is /proc/thread-self/net: the namespace of the
+// calling thread, which inside Do is the entered namespace. Otherwise
+// rootPath is a host procfs mount; /proc/net there is the mount's "self",
+// which is the agent's own namespace, so the host's tables are read through
+// PID 1 at <rootPath>/1/net. A rootPath that is a host filesystem root
+// (with proc below it, as hostmetrics' root_path) is accepted too.
+func ProcNetDir(rootPath string) (string, error) {
+	if rootPath == "" {
+		return "/proc/thread-self/net", nil
+	}
+	for _, dir := range []string{filepath.Join(rootPath, "1", "net"), filepath.Join(rootPath, "proc", "1", "net")} {
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("root_path %s: neither %s/1/net nor %s/proc/1/net is a directory (is the host's /proc mounted there?)", rootPath, rootPath, rootPath)
+}
+
+// OpenProcNet opens the named /proc/net tables of the namespace at nsPath
+// or of the procfs at rootPath (at most one of them set). A file that does
+// not exist (snmp6 without IPv6) is returned as nil with an error wrapping
+// os.ErrNotExist; the caller decides whether that is fatal. The files may be
+// read again from offset 0 (pread or Seek) to get fresh values: the kernel
+// formats them on every read from the start.
+func OpenProcNet(nsPath, rootPath string, names ...string) ([]*os.File, []error, error) {
+	if nsPath != "" && rootPath != "" {
+		return nil, nil, errors.New("netns and root_path are mutually exclusive")
+	}
+	dir, err := ProcNetDir(rootPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	files := make([]*os.File, len(names))
+	errs := make([]error, len(names))
+	err = Do(nsPath, func() error {
+		for i, name := range names {
+			files[i], errs[i] = os.Open(filepath.Join(dir, name))
+		}
+		return nil
+	})
+	return files, errs, err
+}

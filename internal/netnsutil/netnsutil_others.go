@@ -1,0 +1,29 @@
+//go:build !linux
+
+package netnsutil
+
+import (
+	"errors"
+	"os"
+)
+
+var errNotLinux = errors.New("network namespaces are a Linux feature")
+
+// Do runs fn when nsPath is empty; other namespaces exist only on Linux.
+func Do(nsPath string, fn func() error) error {
+	if nsPath == "" {
+		return fn()
+	}
+	return errNotLinux
+}
+
+// Inode is only available on Linux.
+func Inode(string) (uint64, error) { return 0, errNotLinux }
+
+// ProcNetDir is only available on Linux.
+func ProcNetDir(string) (string, error) { return "", errNotLinux }
+
+// OpenProcNet is only available on Linux.
+func OpenProcNet(string, string, ...string) ([]*os.File, []error, error) {
+	return nil, nil, errNotLinux
+}

@@ -1,0 +1,160 @@
+// Package testnet builds throwaway network namespaces for kernel tests:
+// hosts with loopback up, veth links between them, sysctls and nftables
+// rules, and runs commands or Go code inside them. Everything is removed in
+// t.Cleanup. It is test-only: nothing outside _test.go files imports it.
+package testnet
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+)
+
+// RequireRoot skips the test, with a message saying why, unless it runs as
+// root: kernel tests create network namespaces, which needs CAP_SYS_ADMIN.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("kernel test skipped: needs root to create network namespaces (CI runs it as root; run `sudo make test`)")
+	}
+}
+
+// RequireTool fails the test when a command it compares against is missing:
+// `make test` installs them, so a missing one is a broken setup, not a skip.
+func RequireTool(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s not found: run `make deps` (installs the tools the kernel tests compare against)", name)
+	}
+}
+
+// NS is a network namespace created for one test.
+type NS struct {
+	Name string // name under /run/netns
+	Path string // /run/netns/<Name>, usable as a receiver's netns option
+}
+
+func randSuffix() string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// New creates a network namespace with lo up; it is deleted when the test
+// ends.
+func New(t testing.TB) *NS {
+	t.Helper()
+	RequireRoot(t)
+	name := "nst-" + randSuffix()
+	run(t, "ip", "netns", "add", name)
+	ns := &NS{Name: name, Path: "/run/netns/" + name}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Logf("deleting netns %s: %v: %s", name, err, out)
+		}
+	})
+	ns.Exec(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+func run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Exec runs a command inside the namespace and returns its combined output;
+// the test fails if the command fails.
+func (n *NS) Exec(t testing.TB, args ...string) string {
+	t.Helper()
+	return run(t, "ip", append([]string{"netns", "exec", n.Name}, args...)...)
+}
+
+// Try runs a command inside the namespace and returns its output and error.
+func (n *NS) Try(args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := exec.Command("ip", append([]string{"netns", "exec", n.Name}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// Command returns an unstarted command that runs inside the namespace, for
+// long-running helpers (servers, traffic generators) the test starts and
+// stops itself.
+func (n *NS) Command(args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", n.Name}, args...)...)
+}
+
+// Do runs fn on an OS thread inside the namespace (see netnsutil.Do);
+// sockets fn creates stay in the namespace and may be used anywhere.
+func (n *NS) Do(t testing.TB, fn func() error) {
+	t.Helper()
+	if err := netnsutil.Do(n.Path, fn); err != nil {
+		t.Fatalf("in netns %s: %v", n.Name, err)
+	}
+}
+
+// Sysctl sets a sysctl inside the namespace, e.g. Sysctl(t, "net.ipv4.ip_forward", "1").
+func (n *NS) Sysctl(t testing.TB, key, value string) {
+	t.Helper()
+	n.Exec(t, "sysctl", "-qw", key+"="+value)
+}
+
+// Nft loads an nftables ruleset (nft -f syntax) into the namespace.
+func (n *NS) Nft(t testing.TB, ruleset string) {
+	t.Helper()
+	RequireTool(t, "nft")
+	cmd := n.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft -f in %s: %v\n%s\nruleset:\n%s", n.Name, err, out, ruleset)
+	}
+}
+
+// Link joins two namespaces with a veth pair, assigns the addresses (CIDR
+// notation, IPv4 or IPv6; empty to skip) and brings both ends up. It returns
+// the interface names in a and b. IPv6 addresses are added with nodad so
+// they are usable at once.
+func Link(t testing.TB, a, b *NS, aAddr, bAddr string) (aIf, bIf string) {
+	t.Helper()
+	s := randSuffix()
+	aIf, bIf = "va"+s, "vb"+s
+	run(t, "ip", "link", "add", aIf, "netns", a.Name, "type", "veth", "peer", "name", bIf, "netns", b.Name)
+	for _, e := range []struct {
+		ns   *NS
+		ifc  string
+		addr string
+	}{{a, aIf, aAddr}, {b, bIf, bAddr}} {
+		if e.addr != "" {
+			e.ns.AddAddr(t, e.ifc, e.addr)
+		}
+		e.ns.Exec(t, "ip", "link", "set", e.ifc, "up")
+	}
+	return aIf, bIf
+}
+
+// AddAddr adds an address (CIDR notation) to an interface in the namespace.
+func (n *NS) AddAddr(t testing.TB, ifc, cidr string) {
+	t.Helper()
+	args := []string{"ip", "addr", "add", cidr, "dev", ifc}
+	if strings.Contains(cidr, ":") {
+		args = append(args, "nodad")
+	}
+	n.Exec(t, args...)
+}
+
+// String names the namespace in test output.
+func (n *NS) String() string { return fmt.Sprintf("netns %s", n.Name) }
