@@ -93,25 +93,12 @@ func (c *Conn) Dump(r Request, fn func(payload []byte) error) error {
 // request socket (TCP_NEW_SYN_RECV) is counted as SynRecv, as the kernel
 // reports it. Nothing is allocated per socket.
 func (c *Conn) Count(r Request, counts *StateCounts) error {
-	return c.Dump(r, func(p []byte) error {
-		st, err := msgState(p)
-		if err != nil {
-			return err
-		}
-		if st >= NumStates {
-			return fmt.Errorf("sockdiag: socket in unknown state %d", st)
-		}
-		if selected(r.States, st) {
-			counts[st]++
-		}
-		return nil
-	})
+	return c.CountPorts(r, counts, nil)
 }
 
-// CountPorts is Count that also adds, for every socket whose local port has
-// a non-nil entry in ports, one to that entry's state count. ports is
-// indexed by port number (65536 entries or fewer).
-func (c *Conn) CountPorts(r Request, counts *StateCounts, ports []*StateCounts) error {
+// CountPorts is Count that also adds one, by state, to the entry in ports
+// of every socket whose local port ports tracks. ports may be nil.
+func (c *Conn) CountPorts(r Request, counts *StateCounts, ports *PortCounts) error {
 	return c.Dump(r, func(p []byte) error {
 		st, err := msgState(p)
 		if err != nil {
@@ -124,8 +111,8 @@ func (c *Conn) CountPorts(r Request, counts *StateCounts, ports []*StateCounts) 
 			return nil
 		}
 		counts[st]++
-		if sp := int(msgSPort(p)); sp < len(ports) && ports[sp] != nil {
-			ports[sp][st]++
+		if pc := ports.Of(msgSPort(p)); pc != nil {
+			pc[st]++
 		}
 		return nil
 	})
