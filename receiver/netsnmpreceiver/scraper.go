@@ -79,6 +79,7 @@ type netsnmpScraper struct {
 	nsLink   string // path whose inode identifies the namespace read
 	nsInode  uint64
 	files    [numFiles]*os.File
+	fds      [numFiles]int // raw descriptors of files, for pread
 	resource pcommon.Resource
 
 	buf     []byte
@@ -86,6 +87,12 @@ type netsnmpScraper struct {
 	storeFn procnet.CounterFunc
 	slots   []slot
 	ids     map[string]int
+	// order[f][k] is the slot of the k-th counter of file f in the last
+	// read: the kernel prints the same names in the same order every time,
+	// so a name comparison replaces a map lookup.
+	order   [numFiles][]int
+	curFile int
+	pos     int
 	curated []curatedSlot
 	gen     uint64
 	reset   bool // a counter went backwards during this scrape
@@ -151,6 +158,7 @@ func (s *netsnmpScraper) open() error {
 		s.files[i] = files[k]
 		switch {
 		case errs[k] == nil:
+			s.fds[i] = int(files[k].Fd())
 			opened++
 		case errors.Is(errs[k], os.ErrNotExist):
 			// Reported once here, then skipped: no IPv6 means no snmp6.
@@ -257,12 +265,13 @@ func (s *netsnmpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 		if f == nil {
 			continue
 		}
-		data, err := s.read(f)
+		data, err := s.read(s.fds[i])
 		if err != nil {
 			errs.AddPartial(1, fmt.Errorf("reading %s: %w", s.describe(i), err))
 			continue
 		}
 		s.errs = s.errs[:0]
+		s.curFile, s.pos = i, 0
 		if err := parseFile(&s.parser, i, data, s.storeFn); err != nil {
 			errs.AddPartial(countErrors(err), fmt.Errorf("%s: %w", s.describe(i), err))
 		}
@@ -309,9 +318,9 @@ func (s *netsnmpScraper) restart(now pcommon.Timestamp) {
 
 // read reads a whole file from offset 0 into the reused buffer. The kernel
 // formats these files afresh on every read from the start.
-func (s *netsnmpScraper) read(f *os.File) ([]byte, error) {
+func (s *netsnmpScraper) read(fd int) ([]byte, error) {
 	for {
-		n, err := readFull(f, s.buf)
+		n, err := readFull(fd, s.buf)
 		if err != nil {
 			return nil, err
 		}
@@ -323,10 +332,10 @@ func (s *netsnmpScraper) read(f *os.File) ([]byte, error) {
 }
 
 // readFull preads from offset 0 until end of file or a full buffer.
-func readFull(f *os.File, buf []byte) (int, error) {
+func readFull(fd int, buf []byte) (int, error) {
 	n := 0
 	for n < len(buf) {
-		m, err := unix.Pread(int(f.Fd()), buf[n:], int64(n))
+		m, err := unix.Pread(fd, buf[n:], int64(n))
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -377,13 +386,9 @@ func matchesFilters(name string, include, exclude []*regexp.Regexp) bool {
 // store is the parser callback: it records one counter's value, and spots
 // wraps and resets.
 func (s *netsnmpScraper) store(c *procnet.Counter) {
-	id, ok := s.ids[string(c.Name)]
+	id, ok := s.lookup(c.Name)
 	if !ok {
-		if len(s.slots) >= maxCounters {
-			s.errs = append(s.errs, fmt.Errorf("%s: more than %d distinct counters, ignored", c.Name, maxCounters))
-			return
-		}
-		id = s.slotFor(string(c.Name))
+		return
 	}
 	sl := &s.slots[id]
 	if !sl.gauge && !c.Negative && sl.seen != 0 && !sl.negative && c.Value < sl.value {
@@ -394,6 +399,31 @@ func (s *netsnmpScraper) store(c *procnet.Counter) {
 		}
 	}
 	sl.value, sl.negative, sl.seen = c.Value, c.Negative, s.gen
+}
+
+// lookup finds the slot of the counter at the current position of the
+// current file, creating it on first sight.
+func (s *netsnmpScraper) lookup(name []byte) (int, bool) {
+	order := s.order[s.curFile]
+	k := s.pos
+	s.pos++
+	if k < len(order) && s.slots[order[k]].name == string(name) {
+		return order[k], true
+	}
+	id, ok := s.ids[string(name)]
+	if !ok {
+		if len(s.slots) >= maxCounters {
+			s.errs = append(s.errs, fmt.Errorf("%s: more than %d distinct counters, ignored", name, maxCounters))
+			return 0, false
+		}
+		id = s.slotFor(string(name))
+	}
+	if k < len(order) {
+		order[k] = id
+	} else {
+		s.order[s.curFile] = append(order, id)
+	}
+	return id, true
 }
 
 // appendNstat adds the nstat.<Name> family to the scrape's metrics.

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.uber.org/zap"
@@ -300,3 +301,5 @@ func TestRootPathErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorContains(t, s.start(context.Background(), componenttest.NewNopHost()), "opening network namespace /nonexistent/netns")
 }
+
+func newBenchSettings() receiver.Settings { return receivertest.NewNopSettings(metadata.Type) }

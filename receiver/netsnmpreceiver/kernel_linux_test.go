@@ -1,0 +1,277 @@
+package netsnmpreceiver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/testnet"
+)
+
+// nstatValues runs `nstat -az` in the namespace (absolute values, zeros
+// included, history neither read nor written) and returns name -> value.
+func nstatValues(t *testing.T, ns *testnet.NS) map[string]int64 {
+	t.Helper()
+	out := ns.Exec(t, "env", "NSTAT_HISTORY="+t.TempDir()+"/hist", "nstat", "-asz")
+	vals := map[string]int64{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		v, err := strconv.ParseInt(f[1], 10, 64)
+		require.NoError(t, err, line)
+		vals[f[0]] = v
+	}
+	require.Greater(t, len(vals), 300, "nstat printed too little:\n%s", out)
+	return vals
+}
+
+func nstatFamily(md pmetric.Metrics) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range metricValues(md) {
+		if name, ok := strings.CutPrefix(k, "nstat."); ok {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// settle waits until the namespace has no socket left in a transient
+// state, so counters stop moving before the next snapshot.
+func settle(t *testing.T, ns *testnet.NS) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		out := ns.Exec(t, "ss", "-Htan", "state", "syn-sent", "state", "syn-recv", "state", "fin-wait-1", "state", "last-ack", "state", "closing")
+		return strings.TrimSpace(out) == ""
+	}, 5*time.Second, 20*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+}
+
+// TestKernelCountersMatchNstat generates known traffic in a fresh network
+// namespace and checks the scraped counters against the expected deltas
+// and against `nstat -az` in the same namespace, for every counter.
+func TestKernelCountersMatchNstat(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireTool(t, "nstat")
+	ns := testnet.New(t)
+
+	cfg := defaultConfig()
+	cfg.NetNS = ns.Path
+	cfg.Nstat.Enabled = true
+	s, _ := newTestScraper(t, cfg)
+
+	ino, err := netnsutil.Inode(ns.Path)
+	require.NoError(t, err)
+	attrs := func(md pmetric.Metrics) (string, int64) {
+		r := md.ResourceMetrics().At(0).Resource().Attributes()
+		p, _ := r.Get("netns.path")
+		i, _ := r.Get("netns.inode")
+		return p.Str(), i.Int()
+	}
+
+	md0, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	before := nstatFamily(md0)
+	nstat0 := nstatValues(t, ns)
+	p, i := attrs(md0)
+	assert.Equal(t, ns.Path, p)
+	assert.Equal(t, int64(ino), i)
+
+	const (
+		nConns      = 5 // accepted and closed connections
+		mRefused    = 3 // connects to a closed port
+		kUDP        = 7 // datagrams to a port with no socket
+		lOverflowed = 4 // SYNs to a listener whose accept queue is full
+	)
+	ns.Do(t, func() error { return traffic(nConns, mRefused, kUDP, lOverflowed) })
+	settle(t, ns)
+
+	md1, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	after := nstatFamily(md1)
+	nstat1 := nstatValues(t, ns)
+
+	// Every counter nstat shows, with the same value, before and after.
+	for name, v := range nstat0 {
+		assert.Equal(t, v, before[name], "before: %s", name)
+	}
+	for name, v := range nstat1 {
+		assert.Equal(t, v, after[name], "after: %s", name)
+	}
+	assert.Len(t, after, len(nstat1)+7, "nstat hides exactly 7 non-counters; we export them as gauges")
+
+	delta := func(name string) int64 { return after[name] - before[name] }
+	// One more accepted connection fills the overflowing listener's queue.
+	assert.Equal(t, int64(nConns+mRefused+lOverflowed+1), delta("TcpActiveOpens"))
+	assert.Equal(t, int64(nConns+1), delta("TcpPassiveOpens"))
+	// Refused connects fail the attempt (SYN-SENT -> CLOSED on RST);
+	// closing a socket whose SYN was dropped does not count here.
+	assert.Equal(t, int64(mRefused), delta("TcpAttemptFails"))
+	assert.Equal(t, int64(lOverflowed), delta("TcpExtListenOverflows"))
+	assert.Equal(t, int64(lOverflowed), delta("TcpExtListenDrops"))
+	assert.Equal(t, int64(kUDP), delta("UdpNoPorts"))
+	assert.Equal(t, int64(kUDP), delta("UdpOutDatagrams"))
+	assert.Equal(t, int64(0), delta("UdpInDatagrams"))
+	assert.Equal(t, int64(kUDP), delta("IcmpOutDestUnreachs"))
+
+	// The curated metrics carry the same kernel values.
+	v := metricValues(md1)
+	assert.Equal(t, after["TcpActiveOpens"], v["system.network.tcp.active_opens"])
+	assert.Equal(t, after["TcpExtListenOverflows"], v["system.network.tcp.listen.overflows"])
+	assert.Equal(t, after["UdpNoPorts"], v["system.network.udp.no_ports{network.type=ipv4}"])
+	assert.Equal(t, after["TcpCurrEstab"], v["system.network.tcp.current_established"])
+	assert.Equal(t, after["Udp6NoPorts"], v["system.network.udp.no_ports{network.type=ipv6}"])
+}
+
+// traffic runs inside the namespace: it must create every socket itself.
+func traffic(nConns, mRefused, kUDP, lOverflowed int) error {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		for i := 0; i < nConns; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				accepted <- err
+				return
+			}
+			c.Close()
+		}
+		accepted <- nil
+	}()
+	for i := 0; i < nConns; i++ {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		c.Close()
+	}
+	if err := <-accepted; err != nil {
+		return err
+	}
+
+	// A port nobody listens on: reserve one, then close it.
+	closed, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	for i := 0; i < mRefused; i++ {
+		if c, err := net.Dial("tcp4", closedAddr); err == nil {
+			c.Close()
+			return fmt.Errorf("connect to closed port %s succeeded", closedAddr)
+		}
+	}
+
+	// An unconnected socket: ICMP errors are not reported back to it, so
+	// every datagram is really sent.
+	u, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	dst, err := net.ResolveUDPAddr("udp4", closedAddr)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < kUDP; i++ {
+		if _, err := u.WriteTo([]byte("x"), dst); err != nil {
+			return err
+		}
+	}
+	u.Close()
+
+	if lOverflowed == 0 {
+		return nil
+	}
+	return overflow(lOverflowed)
+}
+
+// overflow fills a backlog-0 listener's accept queue with one connection,
+// then sends lOverflowed SYNs that the kernel drops (ListenOverflows and
+// ListenDrops count each), closing them before their SYN is retransmitted.
+func overflow(lOverflowed int) error {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	if err := unix.Listen(lfd, 0); err != nil {
+		return err
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		return err
+	}
+	first, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port))
+	if err != nil {
+		return err
+	}
+	defer first.Close()
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for i := 0; i < lOverflowed; i++ {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			return err
+		}
+		fds = append(fds, fd)
+		if err := unix.Connect(fd, sa); err != nil && err != syscall.EINPROGRESS {
+			return err
+		}
+	}
+	// The SYNs are dropped at once; close the sockets well before the 1 s
+	// retransmission timer would send them again.
+	time.Sleep(100 * time.Millisecond)
+	return nil
+}
+
+// TestKernelNamespaceRecreated deletes and recreates the namespace under
+// the same path: the receiver follows it, with a new inode on the resource
+// and a new start time, never a negative delta.
+func TestKernelNamespaceRecreated(t *testing.T) {
+	testnet.RequireRoot(t)
+	ns := testnet.New(t)
+	cfg := defaultConfig()
+	cfg.NetNS = ns.Path
+	s, _ := newTestScraper(t, cfg)
+
+	ns.Do(t, func() error { return traffic(3, 0, 0, 0) })
+	md0, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, int64(3), metricValues(md0)["system.network.tcp.active_opens"])
+
+	out, err := exec.Command("sh", "-c", fmt.Sprintf("ip netns del %[1]s && ip netns add %[1]s", ns.Name)).CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	md1, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), metricValues(md1)["system.network.tcp.active_opens"])
+	assert.NotEqual(t, startTimes(md0), startTimes(md1))
+	i0, _ := md0.ResourceMetrics().At(0).Resource().Attributes().Get("netns.inode")
+	i1, _ := md1.ResourceMetrics().At(0).Resource().Attributes().Get("netns.inode")
+	assert.NotEqual(t, i0.Int(), i1.Int())
+}
