@@ -1,0 +1,473 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/tcpconn"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/trace"
+)
+
+// TargetSnapshot is what one target did since the previous Collect.
+type TargetSnapshot struct {
+	Name, Host string
+	// DNS is the last resolution that finished in this window (names only).
+	DNS *DNSResult
+	// Errors counts errors by ErrorType since Start (cumulative).
+	Errors map[string]uint64
+	Addrs  []AddrSnapshot
+}
+
+// DNSResult is one resolution.
+type DNSResult struct {
+	Duration time.Duration
+	Addrs    int
+	Err      error
+}
+
+// AddrSnapshot is one resolved address of a target.
+type AddrSnapshot struct {
+	Addr netip.Addr
+	// Ping holds the bursts that finished in this window; nil if none did.
+	Ping *PingWindow
+	// PacketsSent and PacketsReceived are cumulative since the address
+	// was first probed.
+	PacketsSent, PacketsReceived uint64
+	// Trace is the last finished trace; nil before the first.
+	Trace *TraceState
+	// Ports holds the last scan result per port, in configured order;
+	// empty before the first scan.
+	Ports []PortResult
+}
+
+// PingWindow aggregates the bursts that finished within one window.
+type PingWindow struct {
+	Bursts   int
+	Sent     int
+	Received int
+	RTTs     []time.Duration
+}
+
+// TraceState is the last finished trace and the route history.
+type TraceState struct {
+	Hops         []trace.Hop
+	Reached      bool
+	PathID       uint64
+	RouteChanges uint64
+	// HopProbes counts every trace probe since Start by outcome:
+	// "answered", "rate_limited" (the hop answered other probes of the
+	// same trace, so the silence is its ICMP rate limit, not loss),
+	// "no_answer" (the hop answered none).
+	HopProbes map[string]uint64
+}
+
+// PortResult is the last connect probe of one port.
+type PortResult struct {
+	Port     uint16
+	State    tcpconn.State // zero when Err is set
+	Duration time.Duration
+	Err      error
+}
+
+type target struct {
+	e      *Engine
+	spec   Target
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	addrs    map[netip.Addr]*addrState
+	dns      *DNSResult
+	errs     map[string]uint64
+	lastLog  map[string]time.Time
+	suppress map[string]int
+}
+
+type addrState struct {
+	cancel context.CancelFunc
+	// guarded by target.mu
+	window      PingWindow
+	sent, recvd uint64
+	trace       *TraceState
+	tracker     trace.Tracker
+	hopProbes   map[string]uint64
+	ports       map[uint16]PortResult
+}
+
+func keyOf(t Target) string { return t.Name + "\x00" + t.Host }
+
+func (t *target) key() string { return keyOf(t.spec) }
+
+func newTarget(e *Engine, spec Target) *target {
+	ctx, cancel := context.WithCancel(e.ctx)
+	return &target{
+		e: e, spec: spec, ctx: ctx, cancel: cancel,
+		addrs: map[netip.Addr]*addrState{}, errs: map[string]uint64{},
+		lastLog: map[string]time.Time{}, suppress: map[string]int{},
+	}
+}
+
+func (t *target) start() {
+	t.e.wg.Add(1)
+	go func() {
+		defer t.e.wg.Done()
+		t.run()
+	}()
+}
+
+func (t *target) stop() {
+	t.cancel()
+	t.wg.Wait()
+}
+
+// run resolves the host (again every DNS interval) and keeps one set of
+// probe loops per resolved address.
+func (t *target) run() {
+	defer t.wg.Wait()
+	if a, err := netip.ParseAddr(t.spec.Host); err == nil {
+		if t.familyAllowed(a) {
+			t.setAddrs([]netip.Addr{a.Unmap()})
+		} else {
+			t.fail(fmt.Errorf("target %s: address %s is not %s", describe(t.spec), a, t.spec.IPFamily))
+		}
+		<-t.ctx.Done()
+		return
+	}
+	t.resolve()
+	if t.spec.DNSInterval <= 0 {
+		<-t.ctx.Done()
+		return
+	}
+	next := time.Now().Add(t.spec.DNSInterval)
+	for sleepUntil(t.ctx, next) {
+		t.resolve()
+		next = next.Add(t.spec.DNSInterval)
+	}
+}
+
+func (t *target) familyAllowed(a netip.Addr) bool {
+	switch t.spec.IPFamily {
+	case "ipv4":
+		return a.Is4() || a.Is4In6()
+	case "ipv6":
+		return a.Is6() && !a.Is4In6()
+	}
+	return true
+}
+
+func (t *target) resolve() {
+	network := map[string]string{"ipv4": "ip4", "ipv6": "ip6"}[t.spec.IPFamily]
+	if network == "" {
+		network = "ip"
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	addrs, err := t.e.lookup(ctx, t.spec.Host, network)
+	d := time.Since(start)
+	if t.ctx.Err() != nil {
+		return
+	}
+	var keep []netip.Addr
+	for _, a := range addrs {
+		if a = a.Unmap(); t.familyAllowed(a) {
+			keep = append(keep, a)
+		}
+	}
+	if err == nil && len(keep) == 0 {
+		err = errNoAddress
+	}
+	res := &DNSResult{Duration: d, Addrs: len(keep), Err: err}
+	t.mu.Lock()
+	t.dns = res
+	t.mu.Unlock()
+	if err != nil {
+		// Keep probing the addresses we had: a DNS hiccup is not an outage.
+		t.fail(resolveError{fmt.Errorf("resolving %s: %w", t.spec.Host, err)})
+		return
+	}
+	t.setAddrs(keep)
+}
+
+func (e *Engine) lookup(ctx context.Context, host, network string) ([]netip.Addr, error) {
+	if e.cfg.Resolver != nil {
+		return e.cfg.Resolver(ctx, host, network)
+	}
+	r := &net.Resolver{PreferGo: true, Dial: e.dialDNS}
+	return r.LookupNetIP(ctx, network, host)
+}
+
+// dialDNS creates the resolver's sockets inside the namespace.
+func (e *Engine) dialDNS(_ context.Context, network, address string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return nil, err
+	}
+	family := unix.AF_INET
+	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		family = unix.AF_INET6
+	}
+	typ, proto := unix.SOCK_DGRAM, unix.IPPROTO_UDP
+	if network == "tcp" || network == "tcp4" || network == "tcp6" {
+		typ, proto = unix.SOCK_STREAM, unix.IPPROTO_TCP
+	}
+	fd, err := e.maker.Socket(family, typ, proto)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "dns")
+	defer f.Close() // FileConn dups the descriptor
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}
+	if family == unix.AF_INET6 {
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
+		return nil, fmt.Errorf("connecting to DNS server %s: %w", address, err)
+	}
+	// A TCP connection still being set up is fine: the resolver's first
+	// write waits for it.
+	return net.FileConn(f)
+}
+
+func (t *target) setAddrs(addrs []netip.Addr) {
+	want := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		want[a] = true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for a, st := range t.addrs {
+		if !want[a] {
+			st.cancel()
+			delete(t.addrs, a)
+		}
+	}
+	for a := range want {
+		if t.addrs[a] != nil {
+			continue
+		}
+		ctx, cancel := context.WithCancel(t.ctx)
+		st := &addrState{cancel: cancel, hopProbes: map[string]uint64{}, ports: map[uint16]PortResult{}}
+		t.addrs[a] = st
+		t.startLoops(ctx, a, st)
+	}
+}
+
+func (t *target) startLoops(ctx context.Context, a netip.Addr, st *addrState) {
+	spawn := func(period time.Duration, fn func(context.Context)) {
+		if period <= 0 {
+			return
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			every(ctx, period, fn)
+		}()
+	}
+	spawn(t.spec.PingInterval, func(ctx context.Context) { t.burst(ctx, a, st) })
+	spawn(t.spec.TraceInterval, func(ctx context.Context) { t.trace(ctx, a, st) })
+	spawn(t.spec.ScanInterval, func(ctx context.Context) { t.scan(ctx, a, st) })
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() || a.Is4In6() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
+// burst sends PingCount echo requests and records the whole burst in the
+// current window once every answer arrived or timed out.
+func (t *target) burst(ctx context.Context, a netip.Addr, st *addrState) {
+	c, err := t.e.conn(family(a), t.spec.DontFragment)
+	if err != nil {
+		t.fail(fmt.Errorf("pinging %s: %w", a, err))
+		return
+	}
+	req := ping.Request{Dst: a, PayloadSize: t.spec.PingPayload, TTL: t.spec.TTL, TOS: t.spec.TOS}
+	probes := make([]*ping.Probe, 0, t.spec.PingCount)
+	buf := make([]byte, 0, 2*t.spec.PingPayload+16)
+	var sendErr error
+	for i := 0; i < t.spec.PingCount; i++ {
+		if i > 0 && t.spec.PingSpacing > 0 && !sleepUntil(ctx, time.Now().Add(t.spec.PingSpacing)) {
+			break
+		}
+		p, err := c.Send(req, buf)
+		if err != nil {
+			sendErr = err
+			break
+		}
+		probes = append(probes, p)
+	}
+	if ctx.Err() != nil { // shutting down: an unfinished burst is not reported
+		for _, p := range probes {
+			c.Forget(p)
+		}
+		return
+	}
+	deadline := time.NewTimer(t.spec.PingTimeout)
+	defer deadline.Stop()
+	w := PingWindow{Bursts: 1, Sent: len(probes)}
+	for _, p := range probes {
+		select {
+		case r := <-p.C:
+			if r.Kind == ping.KindEchoReply {
+				w.Received++
+				w.RTTs = append(w.RTTs, r.RTT())
+			}
+		case <-deadline.C:
+			// Time is up for every probe still waiting.
+			deadline.Reset(0)
+			c.Forget(p)
+			select { // the answer may have raced the timer
+			case r := <-p.C:
+				if r.Kind == ping.KindEchoReply {
+					w.Received++
+					w.RTTs = append(w.RTTs, r.RTT())
+				}
+			default:
+			}
+		case <-ctx.Done():
+			for _, p := range probes {
+				c.Forget(p)
+			}
+			return
+		}
+	}
+	if sendErr != nil {
+		t.fail(sendErr)
+	}
+	if w.Sent == 0 {
+		return
+	}
+	t.mu.Lock()
+	st.window.Bursts++
+	st.window.Sent += w.Sent
+	st.window.Received += w.Received
+	st.window.RTTs = append(st.window.RTTs, w.RTTs...)
+	st.sent += uint64(w.Sent)
+	st.recvd += uint64(w.Received)
+	t.mu.Unlock()
+}
+
+func (t *target) trace(ctx context.Context, a netip.Addr, st *addrState) {
+	var p trace.Prober
+	switch t.spec.TraceProtocol {
+	case "udp", "tcp":
+		p = &trace.SocketProber{Maker: t.e.maker, TCP: t.spec.TraceProtocol == "tcp", Dst: a, Port: t.spec.TracePort, SrcPort: t.spec.TraceSourcePort, TOS: t.spec.TOS}
+	default:
+		c, err := t.e.conn(family(a), t.spec.DontFragment)
+		if err != nil {
+			t.fail(fmt.Errorf("tracing %s: %w", a, err))
+			return
+		}
+		p = &trace.ICMPProber{Conn: c, Dst: a, PayloadSize: t.spec.PingPayload, TOS: t.spec.TOS}
+	}
+	path, err := trace.Run(ctx, p, trace.Options{
+		MaxHops: t.spec.TraceMaxHops, ProbesPerHop: t.spec.TraceProbesPerHop,
+		Timeout: t.spec.TraceTimeout, Pace: t.spec.TracePace,
+	})
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		t.fail(fmt.Errorf("tracing %s: %w", a, err))
+		return
+	}
+	t.mu.Lock()
+	changed, ch := st.tracker.Update(path)
+	for _, h := range path.Hops {
+		switch h.Status() {
+		case "no_answer":
+			st.hopProbes["no_answer"] += uint64(h.Sent)
+		default:
+			st.hopProbes["answered"] += uint64(h.Answered)
+			st.hopProbes["rate_limited"] += uint64(h.Sent - h.Answered)
+		}
+	}
+	hp := make(map[string]uint64, len(st.hopProbes))
+	for k, v := range st.hopProbes {
+		hp[k] = v
+	}
+	st.trace = &TraceState{Hops: path.Hops, Reached: path.Reached, PathID: st.tracker.ID(), RouteChanges: st.tracker.Changes(), HopProbes: hp}
+	t.mu.Unlock()
+	if changed {
+		t.e.log.Info("route changed",
+			zap.String("target", t.spec.Name), zap.Stringer("address", a), zap.Time("time", path.Start),
+			zap.Stringers("old_path", ch.Old), zap.Stringers("new_path", ch.New),
+			zap.Uint64("old_path_id", ch.OldID), zap.Uint64("new_path_id", ch.NewID))
+	}
+}
+
+func (t *target) scan(ctx context.Context, a netip.Addr, st *addrState) {
+	for _, port := range t.spec.ScanPorts {
+		if ctx.Err() != nil {
+			return
+		}
+		r := tcpconn.Probe(t.e.maker, a, port, tcpconn.Options{Timeout: t.spec.ScanTimeout, TTL: t.spec.TTL, TOS: t.spec.TOS})
+		if r.Err != nil {
+			t.fail(fmt.Errorf("scanning %s port %d: %w", a, port, r.Err))
+		}
+		t.mu.Lock()
+		st.ports[port] = PortResult{Port: port, State: r.State, Duration: r.Duration, Err: r.Err}
+		t.mu.Unlock()
+	}
+}
+
+// fail counts an error and logs it, at most once per ErrorLogInterval per
+// error type (with the number of suppressed repeats).
+func (t *target) fail(err error) {
+	typ := ErrorType(err)
+	now := time.Now()
+	t.mu.Lock()
+	t.errs[typ]++
+	logIt := now.Sub(t.lastLog[typ]) >= t.e.cfg.ErrorLogInterval
+	suppressed := t.suppress[typ]
+	if logIt {
+		t.lastLog[typ] = now
+		t.suppress[typ] = 0
+	} else {
+		t.suppress[typ]++
+	}
+	t.mu.Unlock()
+	if logIt {
+		t.e.log.Warn("probe failed", zap.String("target", t.spec.Name), zap.String("error.type", typ),
+			zap.Int("suppressed_since_last_log", suppressed), zap.Error(err))
+	}
+}
+
+func (t *target) collect() TargetSnapshot {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := TargetSnapshot{Name: t.spec.Name, Host: t.spec.Host, DNS: t.dns, Errors: make(map[string]uint64, len(t.errs))}
+	t.dns = nil
+	for k, v := range t.errs {
+		s.Errors[k] = v
+	}
+	for _, a := range sortedAddrs(t.addrs) {
+		st := t.addrs[a]
+		as := AddrSnapshot{Addr: a, PacketsSent: st.sent, PacketsReceived: st.recvd, Trace: st.trace}
+		if st.window.Bursts > 0 {
+			w := st.window
+			as.Ping = &w
+			st.window = PingWindow{RTTs: make([]time.Duration, 0, cap(w.RTTs))}
+		}
+		for _, p := range t.spec.ScanPorts {
+			if r, ok := st.ports[p]; ok {
+				as.Ports = append(as.Ports, r)
+			}
+		}
+		s.Addrs = append(s.Addrs, as)
+	}
+	return s
+}

@@ -1,0 +1,492 @@
+package ping
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// SocketMaker creates a non-blocking socket, in whichever network
+// namespace it stands for (see nssock.Maker).
+type SocketMaker interface {
+	Socket(domain, typ, proto int) (int, error)
+}
+
+// Mode is the kind of ICMP socket a Conn uses.
+type Mode uint8
+
+// Socket kinds.
+const (
+	// ModeRaw is a SOCK_RAW ICMP socket (needs CAP_NET_RAW). It sees echo
+	// replies and ICMP errors for every process; we match on id, sequence,
+	// destination and a per-probe cookie.
+	ModeRaw Mode = iota + 1
+	// ModeDatagram is an unprivileged SOCK_DGRAM ICMP ("ping") socket,
+	// allowed when the caller's group is in net.ipv4.ping_group_range.
+	// The kernel picks the echo id and only hands us our own replies.
+	// ICMP errors (time exceeded) are not read, so ICMP traceroute needs
+	// ModeRaw.
+	ModeDatagram
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeRaw:
+		return "raw"
+	case ModeDatagram:
+		return "datagram"
+	}
+	return "unknown"
+}
+
+// Options apply to one Conn (one socket).
+type Options struct {
+	// DontFragment sets IP_PMTUDISC_DO (IPv4) / IPV6_DONTFRAG (IPv6).
+	DontFragment bool
+	// ReceiveBuffer, when non-zero, sets SO_RCVBUF(FORCE) so bursts for
+	// thousands of targets do not overflow the socket queue.
+	ReceiveBuffer int
+	// Mode forces a socket kind; zero tries raw, then datagram.
+	Mode Mode
+}
+
+// Result is the answer to one probe.
+type Result struct {
+	Kind Kind
+	Code uint8
+	From netip.Addr // who answered: the target, or a router
+	Sent time.Time  // just before sendmsg
+	Recv time.Time  // kernel receive timestamp (SO_TIMESTAMPNS)
+}
+
+// RTT is the round trip time of the probe.
+func (r Result) RTT() time.Duration { return r.Recv.Sub(r.Sent) }
+
+// Probe is one echo request in flight. Wait for its result on C.
+type Probe struct {
+	key    uint32
+	dst    netip.Addr
+	cookie [CookieLen]byte
+	cookN  int
+	sent   atomic.Int64 // unix nanoseconds; written before sendmsg, read by the receive loop
+	// C receives exactly one Result if an answer arrives; nothing on
+	// timeout. Call Conn.Forget after giving up.
+	C chan Result
+}
+
+// Stats counts what the receive loop saw and dropped.
+type Stats struct {
+	Received  uint64 // ICMP messages read
+	Matched   uint64 // answers delivered to a probe
+	Foreign   uint64 // valid but not ours (other processes, late answers)
+	Malformed uint64 // could not be parsed
+}
+
+// Conn is one ICMP socket shared by all probes of one address family.
+type Conn struct {
+	family int // unix.AF_INET or unix.AF_INET6
+	mode   Mode
+	file   *os.File
+	rc     interface {
+		Read(func(fd uintptr) bool) error
+		Write(func(fd uintptr) bool) error
+	}
+	id uint16 // echo id (raw: ours; datagram: assigned by the kernel)
+
+	mu      sync.Mutex
+	pending map[uint32]*Probe
+	counter uint32
+	rng     *rand.ChaCha8
+
+	stats struct{ received, matched, foreign, malformed atomic.Uint64 }
+	done  chan struct{}
+}
+
+// Open opens the ICMP socket for family (unix.AF_INET or unix.AF_INET6):
+// raw if allowed, else datagram; the error says why neither worked. It
+// starts the receive goroutine, which Close ends.
+func Open(mk SocketMaker, family int, opt Options) (*Conn, error) {
+	proto := unix.IPPROTO_ICMP
+	if family == unix.AF_INET6 {
+		proto = unix.IPPROTO_ICMPV6
+	}
+	mode := ModeRaw
+	fd, rawErr := -1, errors.New("not tried")
+	if opt.Mode != ModeDatagram {
+		fd, rawErr = mk.Socket(family, unix.SOCK_RAW, proto)
+	}
+	if rawErr != nil && opt.Mode != ModeRaw {
+		var dgErr error
+		mode = ModeDatagram
+		fd, dgErr = mk.Socket(family, unix.SOCK_DGRAM, proto)
+		if dgErr != nil {
+			return nil, fmt.Errorf("no ICMP socket: raw needs CAP_NET_RAW (%w); datagram needs the group in net.ipv4.ping_group_range (%v)", rawErr, dgErr)
+		}
+	} else if rawErr != nil {
+		return nil, fmt.Errorf("raw ICMP socket (needs CAP_NET_RAW): %w", rawErr)
+	}
+	var seed [32]byte
+	fillRandom(seed[:])
+	c := &Conn{
+		family:  family,
+		mode:    mode,
+		pending: make(map[uint32]*Probe),
+		rng:     rand.NewChaCha8(seed),
+		done:    make(chan struct{}),
+	}
+	if err := c.setup(fd, opt); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	c.file = os.NewFile(uintptr(fd), fmt.Sprintf("icmp-%s-%d", mode, family))
+	rc, err := c.file.SyscallConn()
+	if err != nil {
+		c.file.Close()
+		return nil, err
+	}
+	c.rc = rc
+	go c.receive()
+	return c, nil
+}
+
+func fillRandom(b []byte) {
+	// crypto-quality is not needed, only unpredictability across processes.
+	for i := range b {
+		b[i] = byte(rand.Uint32())
+	}
+}
+
+func (c *Conn) setup(fd int, opt Options) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		return fmt.Errorf("SO_TIMESTAMPNS: %w", err)
+	}
+	if opt.ReceiveBuffer > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, opt.ReceiveBuffer); err != nil {
+			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, opt.ReceiveBuffer)
+		}
+	}
+	v4 := c.family == unix.AF_INET
+	if opt.DontFragment {
+		var err error
+		if v4 {
+			err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+		} else {
+			err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_DONTFRAG, 1)
+		}
+		if err != nil {
+			return fmt.Errorf("setting don't-fragment: %w", err)
+		}
+	}
+	switch c.mode {
+	case ModeRaw:
+		c.id = uint16(rand.Uint32())
+		if v4 {
+			// ICMP_FILTER: a set bit blocks that type.
+			mask := ^uint32(1<<icmp4EchoReply | 1<<icmp4Unreachable | 1<<icmp4TimeExceeded)
+			if err := unix.SetsockoptInt(fd, unix.SOL_RAW, 1 /* ICMP_FILTER */, int(int32(mask))); err != nil {
+				return fmt.Errorf("ICMP_FILTER: %w", err)
+			}
+		} else {
+			var f unix.ICMPv6Filter
+			for i := range f.Data {
+				f.Data[i] = ^uint32(0)
+			}
+			for _, t := range []int{icmp6EchoReply, icmp6Unreachable, icmp6TooBig, icmp6TimeExceeded} {
+				f.Data[t>>5] &^= 1 << (t & 31)
+			}
+			if err := unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &f); err != nil {
+				return fmt.Errorf("ICMPV6_FILTER: %w", err)
+			}
+		}
+	case ModeDatagram:
+		var sa unix.Sockaddr = &unix.SockaddrInet4{}
+		if !v4 {
+			sa = &unix.SockaddrInet6{}
+		}
+		if err := unix.Bind(fd, sa); err != nil {
+			return fmt.Errorf("binding datagram ICMP socket: %w", err)
+		}
+		got, err := unix.Getsockname(fd)
+		if err != nil {
+			return fmt.Errorf("getsockname: %w", err)
+		}
+		switch a := got.(type) {
+		case *unix.SockaddrInet4:
+			c.id = uint16(a.Port)
+		case *unix.SockaddrInet6:
+			c.id = uint16(a.Port)
+		}
+	}
+	return nil
+}
+
+// Mode says which kind of socket the Conn uses.
+func (c *Conn) Mode() Mode { return c.mode }
+
+// Family is unix.AF_INET or unix.AF_INET6.
+func (c *Conn) Family() int { return c.family }
+
+// Stats returns the receive loop's counters.
+func (c *Conn) Stats() Stats {
+	return Stats{
+		Received:  c.stats.received.Load(),
+		Matched:   c.stats.matched.Load(),
+		Foreign:   c.stats.foreign.Load(),
+		Malformed: c.stats.malformed.Load(),
+	}
+}
+
+// Request describes one echo request.
+type Request struct {
+	Dst         netip.Addr
+	PayloadSize int // bytes after the ICMP header (cookie included)
+	TTL         int // 0 = socket default
+	TOS         int // IPv4 TOS / IPv6 traffic class; 0 = default
+}
+
+// ErrClosed is returned by Send after Close.
+var ErrClosed = errors.New("ICMP socket closed")
+
+// Send sends one echo request. buf is scratch space the caller may reuse
+// after Send returns.
+func (c *Conn) Send(req Request, buf []byte) (*Probe, error) {
+	select {
+	case <-c.done:
+		return nil, ErrClosed
+	default:
+	}
+	p := &Probe{dst: req.Dst.Unmap(), C: make(chan Result, 1)}
+	c.mu.Lock()
+	var id, seq uint16
+	for tries := 0; ; tries++ {
+		c.counter++
+		seq = uint16(c.counter)
+		id = c.id
+		if c.mode == ModeRaw {
+			id ^= uint16(c.counter >> 16)
+		}
+		p.key = uint32(id)<<16 | uint32(seq)
+		if _, busy := c.pending[p.key]; !busy {
+			break
+		}
+		if tries > 1<<16 {
+			c.mu.Unlock()
+			return nil, errors.New("all ICMP sequence numbers in flight")
+		}
+	}
+	_, _ = c.rng.Read(p.cookie[:])
+	c.pending[p.key] = p
+	c.mu.Unlock()
+
+	n := req.PayloadSize
+	if n < 0 {
+		n = 0
+	}
+	payload := growZero(buf[:0], n)
+	p.cookN = copy(payload, p.cookie[:])
+	typ := uint8(icmp4EchoRequest)
+	if c.family == unix.AF_INET6 {
+		typ = icmp6EchoRequest
+	}
+	pkt := appendEcho(payload[len(payload):], typ, id, seq, payload)
+
+	var oob []byte
+	if req.TTL > 0 || req.TOS > 0 {
+		oob = c.controlMessages(req.TTL, req.TOS)
+	}
+	sa := sockaddr(p.dst)
+	var err error
+	p.sent.Store(time.Now().UnixNano())
+	werr := c.rc.Write(func(fd uintptr) bool {
+		err = unix.Sendmsg(int(fd), pkt, oob, sa, 0)
+		return err != unix.EAGAIN
+	})
+	if werr != nil {
+		err = werr
+	}
+	if err != nil {
+		c.Forget(p)
+		return nil, fmt.Errorf("sending echo request to %s: %w", p.dst, err)
+	}
+	return p, nil
+}
+
+func growZero(b []byte, n int) []byte {
+	if cap(b) < 2*n+8 {
+		b = make([]byte, 0, 2*n+8)
+	}
+	b = b[:n]
+	clear(b)
+	return b
+}
+
+func (c *Conn) controlMessages(ttl, tos int) []byte {
+	level, ttlType, tosType := unix.IPPROTO_IP, unix.IP_TTL, unix.IP_TOS
+	if c.family == unix.AF_INET6 {
+		level, ttlType, tosType = unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, unix.IPV6_TCLASS
+	}
+	var oob []byte
+	add := func(typ, v int) {
+		h := make([]byte, unix.CmsgSpace(4))
+		hdr := (*unix.Cmsghdr)(unsafe.Pointer(&h[0]))
+		hdr.Level = int32(level)
+		hdr.Type = int32(typ)
+		hdr.SetLen(unix.CmsgLen(4))
+		binary.NativeEndian.PutUint32(h[unix.CmsgLen(0):], uint32(v))
+		oob = append(oob, h...)
+	}
+	if ttl > 0 {
+		add(ttlType, ttl)
+	}
+	if tos > 0 {
+		add(tosType, tos)
+	}
+	return oob
+}
+
+func sockaddr(a netip.Addr) unix.Sockaddr {
+	if a.Is4() {
+		return &unix.SockaddrInet4{Addr: a.As4()}
+	}
+	sa := &unix.SockaddrInet6{Addr: a.As16()}
+	return sa
+}
+
+// Forget drops a probe that timed out; a late answer then counts as
+// foreign.
+func (c *Conn) Forget(p *Probe) {
+	c.mu.Lock()
+	if c.pending[p.key] == p {
+		delete(c.pending, p.key)
+	}
+	c.mu.Unlock()
+}
+
+// Close closes the socket and waits for the receive goroutine.
+func (c *Conn) Close() error {
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
+	err := c.file.Close()
+	<-c.done
+	return err
+}
+
+func (c *Conn) receive() {
+	defer close(c.done)
+	buf := make([]byte, 65536+60)
+	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*4)
+	for {
+		var (
+			n, oobn int
+			from    unix.Sockaddr
+			rerr    error
+		)
+		err := c.rc.Read(func(fd uintptr) bool {
+			n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+			return rerr != unix.EAGAIN
+		})
+		if err != nil { // closed
+			return
+		}
+		if rerr != nil {
+			if rerr == unix.EINTR || rerr == unix.ENOBUFS || rerr == unix.ENOMEM {
+				continue
+			}
+			// Errors queued on the socket (e.g. ICMP errors with
+			// IP_RECVERR on a datagram socket) are not ours to read here.
+			continue
+		}
+		recv := rxTimestamp(oob[:oobn])
+		c.handle(buf[:n], from, recv)
+	}
+}
+
+func rxTimestamp(oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+				ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+				return time.Unix(ts.Sec, ts.Nsec)
+			}
+		}
+	}
+	return time.Now()
+}
+
+func (c *Conn) handle(b []byte, from unix.Sockaddr, recv time.Time) {
+	c.stats.received.Add(1)
+	var src netip.Addr
+	switch a := from.(type) {
+	case *unix.SockaddrInet4:
+		src = netip.AddrFrom4(a.Addr)
+	case *unix.SockaddrInet6:
+		src = netip.AddrFrom16(a.Addr)
+	}
+	var (
+		m   Message
+		err error
+	)
+	if c.family == unix.AF_INET {
+		if c.mode == ModeRaw {
+			if b, src, err = StripIPv4(b); err != nil {
+				c.stats.malformed.Add(1)
+				return
+			}
+		}
+		m, err = ParseICMPv4(b)
+	} else {
+		m, err = ParseICMPv6(b)
+	}
+	if err != nil {
+		if err == errNotOurs {
+			c.stats.foreign.Add(1)
+		} else {
+			c.stats.malformed.Add(1)
+		}
+		return
+	}
+	key := uint32(m.ID)<<16 | uint32(m.Seq)
+	c.mu.Lock()
+	p := c.pending[key]
+	ok := p != nil && p.matches(&m, src)
+	if ok {
+		delete(c.pending, key)
+	}
+	c.mu.Unlock()
+	if !ok {
+		c.stats.foreign.Add(1)
+		return
+	}
+	c.stats.matched.Add(1)
+	// Removed from pending above, so this is the only send on p.C (cap 1).
+	p.C <- Result{Kind: m.Kind, Code: m.Code, From: src, Sent: time.Unix(0, p.sent.Load()), Recv: recv}
+}
+
+func (p *Probe) matches(m *Message, src netip.Addr) bool {
+	// The cookie must agree as far as both have it (an ICMP error may
+	// quote fewer bytes).
+	n := min(m.CookieN, p.cookN)
+	if m.CookieN < p.cookN && m.Kind == KindEchoReply {
+		return false
+	}
+	if string(m.Cookie[:n]) != string(p.cookie[:n]) {
+		return false
+	}
+	if m.Kind == KindEchoReply {
+		return src.Unmap() == p.dst
+	}
+	return m.Dst.Unmap() == p.dst
+}

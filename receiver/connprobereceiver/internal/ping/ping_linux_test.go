@@ -1,0 +1,102 @@
+package ping
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/internal/testnet"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func openIn(t *testing.T, ns *testnet.NS, family int, opt Options) *Conn {
+	t.Helper()
+	mk, err := nssock.New(ns.Path)
+	require.NoError(t, err)
+	defer mk.Close()
+	c, err := Open(mk, family, opt)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	return c
+}
+
+func pingOnce(t *testing.T, c *Conn, dst string, size int) Result {
+	t.Helper()
+	p, err := c.Send(Request{Dst: netip.MustParseAddr(dst), PayloadSize: size}, nil)
+	require.NoError(t, err)
+	select {
+	case r := <-p.C:
+		return r
+	case <-time.After(2 * time.Second):
+		c.Forget(p)
+		t.Fatalf("no reply from %s", dst)
+	}
+	return Result{}
+}
+
+func TestLoopbackRawAndDatagram(t *testing.T) {
+	ns := testnet.New(t)
+	ns.Sysctl(t, "net.ipv4.ping_group_range", "0 2147483647")
+	for _, tc := range []struct {
+		family int
+		mode   Mode
+		dst    string
+	}{
+		{unix.AF_INET, ModeRaw, "127.0.0.1"},
+		{unix.AF_INET6, ModeRaw, "::1"},
+		{unix.AF_INET, ModeDatagram, "127.0.0.1"},
+		{unix.AF_INET6, ModeDatagram, "::1"},
+	} {
+		c := openIn(t, ns, tc.family, Options{Mode: tc.mode})
+		assert.Equal(t, tc.mode, c.Mode())
+		for _, size := range []int{0, 3, 41, 1400} {
+			r := pingOnce(t, c, tc.dst, size)
+			assert.Equal(t, KindEchoReply, r.Kind)
+			assert.Equal(t, tc.dst, r.From.String())
+			assert.Greater(t, r.RTT(), time.Duration(0))
+			assert.Less(t, r.RTT(), 100*time.Millisecond)
+		}
+	}
+}
+
+func TestDatagramNeedsPingGroupRange(t *testing.T) {
+	ns := testnet.New(t)
+	ns.Sysctl(t, "net.ipv4.ping_group_range", "1 0")
+	mk, err := nssock.New(ns.Path)
+	require.NoError(t, err)
+	defer mk.Close()
+	_, err = Open(mk, unix.AF_INET, Options{Mode: ModeDatagram})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ping_group_range")
+}
+
+// A concurrent iputils ping (its own raw socket, maybe the same id) must
+// never be taken for ours, and ours never for its.
+func TestConcurrentIputilsPing(t *testing.T) {
+	testnet.RequireTool(t, "ping")
+	ns := testnet.New(t)
+	c := openIn(t, ns, unix.AF_INET, Options{})
+	cmd := ns.Command("ping", "-n", "-q", "-i", "0.002", "-c", "300", "127.0.0.1")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	require.NoError(t, cmd.Start())
+	got := 0
+	for range 200 {
+		r := pingOnce(t, c, "127.0.0.1", 16)
+		require.Equal(t, KindEchoReply, r.Kind)
+		got++
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, cmd.Wait())
+	assert.Equal(t, 200, got)
+	st := c.Stats()
+	assert.Equal(t, uint64(200), st.Matched)
+	assert.Greater(t, st.Foreign, uint64(0), "the raw socket saw iputils' replies and rejected them")
+}

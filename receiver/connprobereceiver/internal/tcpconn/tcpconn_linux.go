@@ -1,0 +1,160 @@
+// Package tcpconn measures TCP connect time and classifies a port as open
+// (handshake completed), closed (RST) or filtered (no answer before the
+// timeout, or an ICMP "administratively prohibited").
+package tcpconn // import "github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/tcpconn"
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// State of a scanned port.
+type State uint8
+
+// Port states.
+const (
+	Open State = iota + 1
+	Closed
+	Filtered
+)
+
+func (s State) String() string {
+	switch s {
+	case Open:
+		return "open"
+	case Closed:
+		return "closed"
+	case Filtered:
+		return "filtered"
+	}
+	return "unknown"
+}
+
+// SocketMaker creates a non-blocking socket (see nssock.Maker).
+type SocketMaker interface {
+	Socket(domain, typ, proto int) (int, error)
+}
+
+// Result of one connect attempt. Err is set (and State zero) when the
+// attempt failed for another reason (no route, permission...).
+type Result struct {
+	State    State
+	Duration time.Duration // until the handshake completed, the RST, or the timeout
+	Err      error
+}
+
+// Options for a connect probe.
+type Options struct {
+	Timeout time.Duration
+	TTL     int // 0 = default
+	TOS     int // 0 = default
+}
+
+// Probe connects to dst:port once and closes the connection with an RST
+// (SO_LINGER 0) so no TIME_WAIT remains on the prober.
+func Probe(mk SocketMaker, dst netip.Addr, port uint16, opt Options) Result {
+	family := unix.AF_INET
+	if dst.Is6() && !dst.Is4In6() {
+		family = unix.AF_INET6
+	}
+	fd, err := mk.Socket(family, unix.SOCK_STREAM, unix.IPPROTO_TCP)
+	if err != nil {
+		return Result{Err: err}
+	}
+	f := os.NewFile(uintptr(fd), "tcp-probe")
+	defer f.Close()
+	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	if err := setIP(fd, family, opt.TTL, opt.TOS); err != nil {
+		return Result{Err: err}
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return Result{Err: err}
+	}
+	var sa unix.Sockaddr
+	if family == unix.AF_INET {
+		sa = &unix.SockaddrInet4{Port: int(port), Addr: dst.Unmap().As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(port), Addr: dst.As16()}
+	}
+	start := time.Now()
+	err = unix.Connect(fd, sa)
+	if err == nil {
+		return Result{State: Open, Duration: time.Since(start)}
+	}
+	if !errors.Is(err, unix.EINPROGRESS) {
+		// A synchronous failure is local (no route, firewall on this
+		// host, permission): an error, not a port state.
+		if errors.Is(err, unix.ECONNREFUSED) {
+			return Result{State: Closed, Duration: time.Since(start)}
+		}
+		return Result{Err: fmt.Errorf("connect to %s: %w", netip.AddrPortFrom(dst, port), err), Duration: time.Since(start)}
+	}
+	if opt.Timeout > 0 {
+		_ = f.SetWriteDeadline(start.Add(opt.Timeout))
+	}
+	var soErr int
+	werr := rc.Write(func(fd uintptr) bool {
+		soErr, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return true
+		}
+		if soErr != 0 {
+			return true
+		}
+		// Writable with no error: connected. Not yet writable: wait.
+		_, perr := unix.Getpeername(int(fd))
+		return perr == nil
+	})
+	d := time.Since(start)
+	if werr != nil {
+		if errors.Is(werr, os.ErrDeadlineExceeded) {
+			return Result{State: Filtered, Duration: d}
+		}
+		return Result{Err: fmt.Errorf("waiting for connect to %s: %w", netip.AddrPortFrom(dst, port), werr)}
+	}
+	if err != nil {
+		return Result{Err: fmt.Errorf("SO_ERROR: %w", err)}
+	}
+	if soErr != 0 {
+		return classify(unix.Errno(soErr), d)
+	}
+	return Result{State: Open, Duration: d}
+}
+
+func classify(err error, d time.Duration) Result {
+	switch {
+	case errors.Is(err, unix.ECONNREFUSED):
+		return Result{State: Closed, Duration: d}
+	case errors.Is(err, unix.ETIMEDOUT):
+		return Result{State: Filtered, Duration: d}
+	case errors.Is(err, unix.EHOSTUNREACH), errors.Is(err, unix.ENETUNREACH), errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		// An ICMP unreachable (administratively prohibited, host or net
+		// unreachable) answered the SYN: nmap calls that filtered too.
+		return Result{State: Filtered, Duration: d}
+	}
+	return Result{Err: fmt.Errorf("connect: %w", err), Duration: d}
+}
+
+func setIP(fd, family, ttl, tos int) error {
+	level, ttlOpt, tosOpt := unix.IPPROTO_IP, unix.IP_TTL, unix.IP_TOS
+	if family == unix.AF_INET6 {
+		level, ttlOpt, tosOpt = unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, unix.IPV6_TCLASS
+	}
+	if ttl > 0 {
+		if err := unix.SetsockoptInt(fd, level, ttlOpt, ttl); err != nil {
+			return fmt.Errorf("setting TTL %d: %w", ttl, err)
+		}
+	}
+	if tos > 0 {
+		if err := unix.SetsockoptInt(fd, level, tosOpt, tos); err != nil {
+			return fmt.Errorf("setting TOS %d: %w", tos, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,292 @@
+package trace
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
+)
+
+// SocketMaker creates a non-blocking socket (see nssock.Maker).
+type SocketMaker interface {
+	Socket(domain, typ, proto int) (int, error)
+}
+
+// ICMPProber sends echo requests through a shared ping.Conn (raw socket).
+type ICMPProber struct {
+	Conn        *ping.Conn
+	Dst         netip.Addr
+	PayloadSize int
+	TOS         int
+}
+
+// Probe implements Prober.
+func (p *ICMPProber) Probe(ctx context.Context, ttl int, _ uint16, timeout time.Duration) (Answer, error) {
+	if p.Conn.Mode() != ping.ModeRaw {
+		return Answer{}, errors.New("ICMP traceroute needs a raw ICMP socket (CAP_NET_RAW); use protocol udp or tcp")
+	}
+	pr, err := p.Conn.Send(ping.Request{Dst: p.Dst, PayloadSize: p.PayloadSize, TTL: ttl, TOS: p.TOS}, nil)
+	if err != nil {
+		return Answer{}, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-pr.C:
+		return Answer{
+			From:        r.From,
+			RTT:         r.RTT(),
+			Reached:     r.Kind == ping.KindEchoReply,
+			Unreachable: r.Kind == ping.KindUnreachable,
+		}, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	p.Conn.Forget(pr)
+	return Answer{}, nil
+}
+
+// SocketProber sends UDP datagrams or TCP SYNs (connect) from a fixed
+// source port to a fixed destination port, so every probe of every trace
+// has the same 5-tuple and ECMP routers keep it on one path. ICMP errors
+// come back on the socket's error queue (IP_RECVERR), which needs no
+// privilege.
+type SocketProber struct {
+	Maker   SocketMaker
+	TCP     bool
+	Dst     netip.Addr
+	Port    uint16 // destination port
+	SrcPort uint16 // fixed source port (0: the kernel picks one per probe)
+	TOS     int
+}
+
+// Probe implements Prober.
+func (p *SocketProber) Probe(ctx context.Context, ttl int, seq uint16, timeout time.Duration) (Answer, error) {
+	v4 := p.Dst.Is4() || p.Dst.Is4In6()
+	family, level, ttlOpt, tosOpt, recvErr := unix.AF_INET, unix.IPPROTO_IP, unix.IP_TTL, unix.IP_TOS, unix.IP_RECVERR
+	if !v4 {
+		family, level, ttlOpt, tosOpt, recvErr = unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, unix.IPV6_TCLASS, unix.IPV6_RECVERR
+	}
+	typ, proto := unix.SOCK_DGRAM, unix.IPPROTO_UDP
+	if p.TCP {
+		typ, proto = unix.SOCK_STREAM, unix.IPPROTO_TCP
+	}
+	fd, err := p.Maker.Socket(family, typ, proto)
+	if err != nil {
+		return Answer{}, err
+	}
+	f := os.NewFile(uintptr(fd), "trace-probe")
+	defer f.Close()
+	for _, o := range []struct{ level, opt, v int }{
+		{level, recvErr, 1},
+		{level, ttlOpt, ttl},
+		{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1},
+		{unix.SOL_SOCKET, unix.SO_REUSEADDR, 1},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+			return Answer{}, fmt.Errorf("setsockopt %d/%d: %w", o.level, o.opt, err)
+		}
+	}
+	if p.TOS > 0 {
+		if err := unix.SetsockoptInt(fd, level, tosOpt, p.TOS); err != nil {
+			return Answer{}, fmt.Errorf("setting TOS: %w", err)
+		}
+	}
+	if p.TCP {
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+	}
+	dst := sockaddr(p.Dst, p.Port)
+	if p.SrcPort != 0 {
+		if err := unix.Bind(fd, sockaddr(anyAddr(v4), p.SrcPort)); err != nil {
+			return Answer{}, fmt.Errorf("binding source port %d: %w", p.SrcPort, err)
+		}
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return Answer{}, err
+	}
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = f.SetDeadline(deadline)
+
+	var payload [4]byte
+	binary.BigEndian.PutUint16(payload[:], seq)
+	start := time.Now()
+	if p.TCP {
+		err = unix.Connect(fd, dst)
+		if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+			return Answer{}, fmt.Errorf("connect to %s: %w", p.Dst, err)
+		}
+	} else {
+		if err := unix.Connect(fd, dst); err != nil {
+			return Answer{}, fmt.Errorf("connect to %s: %w", p.Dst, err)
+		}
+		if err := unix.Send(fd, payload[:], 0); err != nil {
+			return Answer{}, fmt.Errorf("sending to %s: %w", p.Dst, err)
+		}
+	}
+
+	var (
+		ans  Answer
+		done bool
+	)
+	check := func(fd uintptr) bool {
+		a, ok := readErrQueue(int(fd), start)
+		if ok {
+			ans, done = a, true
+			return true
+		}
+		soErr, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+		if p.TCP {
+			if soErr == int(unix.ECONNREFUSED) {
+				ans, done = Answer{From: p.Dst, RTT: time.Since(start), Reached: true}, true
+				return true
+			}
+			if _, err := unix.Getpeername(int(fd)); err == nil {
+				ans, done = Answer{From: p.Dst, RTT: time.Since(start), Reached: true}, true
+				return true
+			}
+			return false
+		}
+		// UDP: an answer from a listening destination means we arrived.
+		var b [64]byte
+		if n, _, err := unix.Recvfrom(int(fd), b[:], 0); err == nil && n >= 0 {
+			ans, done = Answer{From: p.Dst, RTT: time.Since(start), Reached: true}, true
+			return true
+		}
+		return false
+	}
+	// Readiness: TCP becomes writable on connect/RST; the error queue and
+	// UDP replies make the socket readable.
+	var werr error
+	if p.TCP {
+		werr = rc.Write(check)
+		if !done && werr == nil {
+			werr = rc.Read(check)
+		}
+	} else {
+		werr = rc.Read(check)
+	}
+	if !done {
+		if werr != nil && !errors.Is(werr, os.ErrDeadlineExceeded) {
+			return Answer{}, werr
+		}
+		// A late check: an error may have been queued at the deadline.
+		if a, ok := readErrQueue(fd, start); ok {
+			return a, nil
+		}
+		return Answer{}, nil
+	}
+	return ans, nil
+}
+
+// readErrQueue reads one ICMP error from the socket's error queue.
+func readErrQueue(fd int, start time.Time) (Answer, bool) {
+	var data [64]byte
+	oob := make([]byte, 512)
+	_, oobn, _, _, err := unix.Recvmsg(fd, data[:], oob, unix.MSG_ERRQUEUE)
+	if err != nil {
+		return Answer{}, false
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return Answer{}, false
+	}
+	var (
+		a     Answer
+		found bool
+		ts    time.Time
+	)
+	for _, m := range msgs {
+		switch {
+		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			t := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+			ts = time.Unix(t.Sec, t.Nsec)
+		case (m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_RECVERR) ||
+			(m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_RECVERR):
+			var ok bool
+			a, ok = parseExtendedErr(m.Data)
+			found = found || ok
+		}
+	}
+	if !found {
+		return Answer{}, false
+	}
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	a.RTT = ts.Sub(start)
+	return a, true
+}
+
+const sizeofExtendedErr = 16 // struct sock_extended_err
+
+// parseExtendedErr decodes struct sock_extended_err and the offender
+// address (SO_EE_OFFENDER) that follows it.
+func parseExtendedErr(b []byte) (Answer, bool) {
+	if len(b) < sizeofExtendedErr {
+		return Answer{}, false
+	}
+	origin, typ, code := b[4], b[5], b[6]
+	var a Answer
+	switch origin {
+	case unix.SO_EE_ORIGIN_ICMP:
+		switch typ {
+		case 11: // time exceeded
+		case 3: // unreachable; port unreachable = the destination itself
+			a.Unreachable = code != 3
+			a.Reached = code == 3
+		default:
+			return Answer{}, false
+		}
+	case unix.SO_EE_ORIGIN_ICMP6:
+		switch typ {
+		case 3: // time exceeded
+		case 1:
+			a.Unreachable = code != 4
+			a.Reached = code == 4
+		default:
+			return Answer{}, false
+		}
+	default:
+		return Answer{}, false
+	}
+	off := b[sizeofExtendedErr:]
+	if len(off) >= 2 {
+		switch binary.NativeEndian.Uint16(off) {
+		case unix.AF_INET:
+			if len(off) >= 8 {
+				a.From = netip.AddrFrom4([4]byte(off[4:8]))
+			}
+		case unix.AF_INET6:
+			if len(off) >= 24 {
+				a.From = netip.AddrFrom16([16]byte(off[8:24]))
+			}
+		}
+	}
+	return a, a.From.IsValid()
+}
+
+func anyAddr(v4 bool) netip.Addr {
+	if v4 {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
+}
+
+func sockaddr(a netip.Addr, port uint16) unix.Sockaddr {
+	if a.Is4() || a.Is4In6() {
+		return &unix.SockaddrInet4{Port: int(port), Addr: a.Unmap().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
+}

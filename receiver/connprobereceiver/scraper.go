@@ -1,0 +1,371 @@
+package connprobereceiver // import "github.com/netstack-otel/netstack/receiver/connprobereceiver"
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
+
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/connmonitor"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/engine"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/metadata"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/tcpconn"
+)
+
+type connScraper struct {
+	cfg    *Config
+	set    receiver.Settings
+	logger *zap.Logger
+	mb     *metadata.MetricsBuilder
+	eng    *engine.Engine
+
+	// connmonitor_file watching
+	fileMu   sync.Mutex
+	fileData []byte
+	stop     chan struct{}
+	wg       sync.WaitGroup
+
+	// cumulative histogram state per (target, address)
+	hist      map[histKey]*histState
+	startTime pcommon.Timestamp
+}
+
+type histKey struct {
+	target string
+	addr   netip.Addr
+}
+
+type histState struct {
+	counts []uint64
+	count  uint64
+	sum    float64
+	min    float64
+	max    float64
+}
+
+func newScraper(cfg *Config, set receiver.Settings) *connScraper {
+	return &connScraper{cfg: cfg, set: set, logger: set.Logger, hist: map[histKey]*histState{}}
+}
+
+func (s *connScraper) start(_ context.Context, _ component.Host) error {
+	s.startTime = pcommon.NewTimestampFromTime(time.Now())
+	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
+	targets := s.cfg.engineTargets()
+	if s.cfg.ConnmonitorFile != "" {
+		data, fileTargets, err := s.readConnmonitor()
+		if err != nil {
+			return err
+		}
+		s.fileData = data
+		targets = append(targets, fileTargets...)
+	}
+	s.eng = engine.New(engine.Config{
+		Netns:            s.cfg.Netns,
+		Targets:          targets,
+		Logger:           s.logger,
+		ErrorLogInterval: s.cfg.ErrorLogInterval,
+		ReceiveBuffer:    receiveBufferFor(len(targets)),
+	})
+	if err := s.eng.Start(); err != nil {
+		return fmt.Errorf("connprobe: %w", err)
+	}
+	if s.cfg.ConnmonitorFile != "" && s.cfg.ConnmonitorCheckInterval > 0 {
+		s.stop = make(chan struct{})
+		s.wg.Add(1)
+		go s.watch()
+	}
+	return nil
+}
+
+// receiveBufferFor sizes the shared ICMP sockets' receive queue so that a
+// burst of replies from every target fits (about 1 KiB of kernel memory
+// per queued reply).
+func receiveBufferFor(targets int) int {
+	return max(256<<10, min(targets*16<<10, 64<<20))
+}
+
+func (s *connScraper) readConnmonitor() ([]byte, []engine.Target, error) {
+	data, err := os.ReadFile(s.cfg.ConnmonitorFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connmonitor_file: %w", err)
+	}
+	entries, err := connmonitor.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connmonitor_file %s: %w", s.cfg.ConnmonitorFile, err)
+	}
+	targets := make([]engine.Target, 0, len(entries))
+	for _, e := range entries {
+		for _, n := range e.Notes {
+			s.logger.Info("connmonitor_file "+s.cfg.ConnmonitorFile, zap.String("note", n))
+		}
+		targets = append(targets, fromConnmonitor(e, s.cfg.Defaults))
+	}
+	return data, targets, nil
+}
+
+// watch re-reads the connmonitor file when its content changes, like
+// connmonitor's SIGHUP reload. A file that does not parse is logged and
+// the previous targets keep running.
+func (s *connScraper) watch() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.ConnmonitorCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.reload()
+		}
+	}
+}
+
+func (s *connScraper) reload() {
+	data, err := os.ReadFile(s.cfg.ConnmonitorFile)
+	s.fileMu.Lock()
+	same := err == nil && bytes.Equal(data, s.fileData)
+	s.fileMu.Unlock()
+	if same {
+		return
+	}
+	data, fileTargets, err := s.readConnmonitor()
+	if err != nil {
+		s.logger.Error("connmonitor_file changed but cannot be used; keeping the previous targets", zap.Error(err))
+		s.fileMu.Lock()
+		s.fileData = data // do not log again until it changes again
+		s.fileMu.Unlock()
+		return
+	}
+	s.fileMu.Lock()
+	s.fileData = data
+	s.fileMu.Unlock()
+	s.eng.SetTargets(append(s.cfg.engineTargets(), fileTargets...))
+	s.logger.Info("connmonitor_file reloaded", zap.String("path", s.cfg.ConnmonitorFile), zap.Int("targets", len(fileTargets)))
+}
+
+func (s *connScraper) shutdown(_ context.Context) error {
+	if s.stop != nil {
+		close(s.stop)
+		s.wg.Wait()
+		s.stop = nil
+	}
+	if s.eng != nil {
+		s.eng.Shutdown()
+	}
+	return nil
+}
+
+func netType(a netip.Addr) metadata.AttributeNetworkType {
+	if a.Is4() {
+		return metadata.AttributeNetworkTypeIpv4
+	}
+	return metadata.AttributeNetworkTypeIpv6
+}
+
+var portStates = []struct {
+	st   tcpconn.State
+	attr metadata.AttributePortState
+}{
+	{tcpconn.Open, metadata.AttributePortStateOpen},
+	{tcpconn.Closed, metadata.AttributePortStateClosed},
+	{tcpconn.Filtered, metadata.AttributePortStateFiltered},
+}
+
+func (s *connScraper) scrape(_ context.Context) (pmetric.Metrics, error) {
+	if s.eng == nil {
+		return pmetric.NewMetrics(), errNoEngine
+	}
+	now := pcommon.NewTimestampFromTime(time.Now())
+	snaps := s.eng.Collect()
+	for _, t := range snaps {
+		if t.DNS != nil && t.DNS.Err == nil {
+			s.mb.RecordConnprobeDNSDurationDataPoint(now, t.DNS.Duration.Seconds(), t.Name)
+		}
+		for typ, n := range t.Errors {
+			s.mb.RecordConnprobeErrorsDataPoint(now, int64(n), t.Name, metadata.MapAttributeErrorType[typ])
+		}
+		for _, a := range t.Addrs {
+			s.recordAddr(now, t.Name, a)
+		}
+	}
+	rb := s.mb.NewResourceBuilder()
+	rb.SetNetstackNetns(s.cfg.Netns)
+	md := s.mb.Emit(metadata.WithResource(rb.Emit()))
+	if s.cfg.PingHistogram.Enabled {
+		s.appendHistograms(md, now, snaps)
+	}
+	return md, nil
+}
+
+func (s *connScraper) recordAddr(now pcommon.Timestamp, name string, a engine.AddrSnapshot) {
+	addr, nt := a.Addr.String(), netType(a.Addr)
+	if a.PacketsSent > 0 {
+		s.mb.RecordConnprobePingPacketsDataPoint(now, int64(a.PacketsSent), name, addr, nt, metadata.AttributeDirectionTransmit)
+		s.mb.RecordConnprobePingPacketsDataPoint(now, int64(a.PacketsReceived), name, addr, nt, metadata.AttributeDirectionReceive)
+	}
+	if w := a.Ping; w != nil {
+		s.mb.RecordConnprobePingLossDataPoint(now, 1-float64(w.Received)/float64(w.Sent), name, addr, nt)
+		if len(w.RTTs) > 0 {
+			st := rttStats(w.RTTs)
+			s.mb.RecordConnprobePingRttMinDataPoint(now, st.min, name, addr, nt)
+			s.mb.RecordConnprobePingRttAvgDataPoint(now, st.avg, name, addr, nt)
+			s.mb.RecordConnprobePingRttMaxDataPoint(now, st.max, name, addr, nt)
+			s.mb.RecordConnprobePingRttStddevDataPoint(now, st.stddev, name, addr, nt)
+		}
+	}
+	if tr := a.Trace; tr != nil {
+		s.mb.RecordConnprobeTraceHopsDataPoint(now, int64(len(tr.Hops)), name, addr, nt)
+		s.mb.RecordConnprobeTracePathIDDataPoint(now, int64(tr.PathID), name, addr, nt)
+		s.mb.RecordConnprobeTraceRouteChangesDataPoint(now, int64(tr.RouteChanges), name, addr, nt)
+		for _, h := range tr.Hops {
+			if len(h.RTTs) == 0 {
+				continue
+			}
+			s.mb.RecordConnprobeTraceHopRttDataPoint(now, rttStats(h.RTTs).avg, name, addr, nt, int64(h.TTL), h.Addr.String())
+		}
+		for _, r := range []metadata.AttributeHopResult{metadata.AttributeHopResultAnswered, metadata.AttributeHopResultRateLimited, metadata.AttributeHopResultNoAnswer} {
+			s.mb.RecordConnprobeTraceProbesDataPoint(now, int64(tr.HopProbes[r.String()]), name, addr, nt, r)
+		}
+	}
+	for _, p := range a.Ports {
+		if p.Err != nil {
+			continue
+		}
+		if p.State == tcpconn.Open || p.State == tcpconn.Closed {
+			s.mb.RecordConnprobeTCPConnectDurationDataPoint(now, p.Duration.Seconds(), name, addr, nt, int64(p.Port))
+		}
+		for _, ps := range portStates {
+			v := int64(0)
+			if p.State == ps.st {
+				v = 1
+			}
+			s.mb.RecordConnprobeTCPPortStateDataPoint(now, v, name, addr, nt, int64(p.Port), ps.attr)
+		}
+	}
+}
+
+type stats struct{ min, avg, max, stddev float64 }
+
+// rttStats computes connvitals' statistics (min, mean, max, population
+// standard deviation) in seconds.
+func rttStats(rtts []time.Duration) stats {
+	st := stats{min: math.Inf(1), max: math.Inf(-1)}
+	var sum float64
+	for _, r := range rtts {
+		v := r.Seconds()
+		sum += v
+		st.min = math.Min(st.min, v)
+		st.max = math.Max(st.max, v)
+	}
+	st.avg = sum / float64(len(rtts))
+	var sq float64
+	for _, r := range rtts {
+		d := r.Seconds() - st.avg
+		sq += d * d
+	}
+	st.stddev = math.Sqrt(sq / float64(len(rtts)))
+	return st
+}
+
+// appendHistograms adds connprobe.ping.duration (cumulative explicit
+// bucket histogram of every RTT sample). mdatagen v0.159.0 cannot declare
+// histogram metrics, so it is built here; it is documented in README.md.
+func (s *connScraper) appendHistograms(md pmetric.Metrics, now pcommon.Timestamp, snaps []engine.TargetSnapshot) {
+	bounds := s.cfg.PingHistogram.Buckets
+	live := map[histKey]bool{}
+	for _, t := range snaps {
+		for _, a := range t.Addrs {
+			k := histKey{t.Name, a.Addr}
+			live[k] = true
+			h := s.hist[k]
+			if h == nil {
+				h = &histState{counts: make([]uint64, len(bounds)+1), min: math.Inf(1), max: math.Inf(-1)}
+				s.hist[k] = h
+			}
+			if a.Ping == nil {
+				continue
+			}
+			for _, r := range a.Ping.RTTs {
+				v := r.Seconds()
+				i, _ := slices.BinarySearch(bounds, v) // bucket i holds (bounds[i-1], bounds[i]]
+				h.counts[i]++
+				h.count++
+				h.sum += v
+				h.min = math.Min(h.min, v)
+				h.max = math.Max(h.max, v)
+			}
+		}
+	}
+	for k := range s.hist {
+		if !live[k] {
+			delete(s.hist, k)
+		}
+	}
+	if len(s.hist) == 0 {
+		return
+	}
+	rms := md.ResourceMetrics()
+	if rms.Len() == 0 {
+		rb := s.mb.NewResourceBuilder()
+		rb.SetNetstackNetns(s.cfg.Netns)
+		rm := rms.AppendEmpty()
+		rb.Emit().CopyTo(rm.Resource())
+	}
+	rm := rms.At(0)
+	if rm.ScopeMetrics().Len() == 0 {
+		sm := rm.ScopeMetrics().AppendEmpty()
+		sm.Scope().SetName(metadata.ScopeName)
+		sm.Scope().SetVersion(s.set.BuildInfo.Version)
+	}
+	m := rm.ScopeMetrics().At(0).Metrics().AppendEmpty()
+	m.SetName("connprobe.ping.duration")
+	m.SetDescription("Echo round-trip times (every reply), as a cumulative histogram.")
+	m.SetUnit("s")
+	hist := m.SetEmptyHistogram()
+	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	keys := make([]histKey, 0, len(s.hist))
+	for k := range s.hist {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b histKey) int {
+		if a.target != b.target {
+			if a.target < b.target {
+				return -1
+			}
+			return 1
+		}
+		return a.addr.Compare(b.addr)
+	})
+	start := s.startTime
+	for _, k := range keys {
+		h := s.hist[k]
+		dp := hist.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(start)
+		dp.SetTimestamp(now)
+		dp.Attributes().PutStr("connprobe.target", k.target)
+		dp.Attributes().PutStr("server.address", k.addr.String())
+		dp.Attributes().PutStr("network.type", netType(k.addr).String())
+		dp.ExplicitBounds().FromRaw(bounds)
+		dp.BucketCounts().FromRaw(h.counts)
+		dp.SetCount(h.count)
+		dp.SetSum(h.sum)
+		if h.count > 0 {
+			dp.SetMin(h.min)
+			dp.SetMax(h.max)
+		}
+	}
+}
+
+var errNoEngine = errors.New("connprobe: scrape before start")
