@@ -3,6 +3,7 @@ package sockstatereceiver
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
@@ -78,9 +79,12 @@ func (c *Config) Validate() error {
 	if len(c.Ports) > maxPorts {
 		errs = append(errs, fmt.Errorf("ports: at most %d ports, got %d", maxPorts, len(c.Ports)))
 	}
-	for _, p := range c.Ports {
+	for i, p := range c.Ports {
 		if p == 0 {
 			errs = append(errs, errors.New("ports: port 0 is not a port"))
+		}
+		if slices.Contains(c.Ports[:i], p) {
+			errs = append(errs, fmt.Errorf("ports: port %d listed twice", p))
 		}
 	}
 	for _, p := range c.ListenPorts {

@@ -119,7 +119,7 @@ func (s *sockScraper) openMethod(m Method, tg target) (counter, error) {
 		}
 		return p, nil
 	case MethodIterator:
-		return openIterator(tg, s.logger)
+		return openIterator(tg, s.cfg.Ports, s.logger)
 	case MethodEvents:
 		return nil, errors.New("the events method is not available in this build")
 	}

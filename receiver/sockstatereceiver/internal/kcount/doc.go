@@ -1,0 +1,7 @@
+// Package kcount counts sockets per state in the kernel with BPF: socket
+// iterators (iter/tcp, iter/udp) for a one-pass count of a namespace, and
+// state-change programs that keep per-namespace deltas so a count is O(1).
+// It has no OpenTelemetry imports.
+package kcount
+
+//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall" -tags linux -target bpfel sockstate sockstate.c -- -I../../../../internal/bpf

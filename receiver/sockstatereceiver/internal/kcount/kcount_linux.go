@@ -1,0 +1,187 @@
+//go:build linux
+
+package kcount
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+)
+
+// NStates bounds the state index of the count arrays (kernel TCP states).
+const NStates = 16
+
+// MaxPorts is how many local ports can be counted separately.
+const MaxPorts = 64
+
+// Transport indexes: 0 TCP, 1 UDP. Family indexes: 0 IPv4, 1 IPv6.
+type (
+	// Counts is sockets per transport, family and state.
+	Counts = [2][2][NStates]uint64
+	// PortCounts is sockets per transport, tracked port slot and state.
+	PortCounts = [2][MaxPorts][NStates]uint64
+)
+
+// Iterator counts a namespace's TCP and UDP sockets with BPF socket
+// iterators. It is safe for concurrent use (counts are serialized).
+type Iterator struct {
+	mu       sync.Mutex
+	objs     iterObjects
+	tcp, udp *link.Iter
+	tracked  bool
+	zero     []byte // zeroes for resetting the largest variable
+}
+
+type iterObjects struct {
+	CountTcp    *ebpf.Program  `ebpf:"count_tcp"`
+	CountUdp    *ebpf.Program  `ebpf:"count_udp"`
+	IterCounts  *ebpf.Variable `ebpf:"iter_counts"`
+	IterUnknown *ebpf.Variable `ebpf:"iter_unknown"`
+	PortSlot    *ebpf.Variable `ebpf:"port_slot"`
+	PortCounts  *ebpf.Variable `ebpf:"port_counts"`
+}
+
+// OpenIterator loads and attaches the iterator programs; ports (at most
+// MaxPorts) are the local ports counted separately, in slot order.
+func OpenIterator(ports []uint16) (_ *Iterator, err error) {
+	if len(ports) > MaxPorts {
+		return nil, fmt.Errorf("kcount: %d ports, at most %d", len(ports), MaxPorts)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("kcount: removing memlock limit: %w", err)
+	}
+	spec, err := loadSockstate()
+	if err != nil {
+		return nil, fmt.Errorf("kcount: loading BPF spec: %w", err)
+	}
+	it := &Iterator{}
+	if err := spec.LoadAndAssign(&it.objs, nil); err != nil {
+		return nil, fmt.Errorf("kcount: loading iterator programs (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, BTF, Linux >= 5.9): %w", err)
+	}
+	defer func() {
+		if err != nil {
+			it.Close()
+		}
+	}()
+	if len(ports) > 0 {
+		var slots [1 << 16]uint8
+		for i, p := range ports {
+			if slots[p] == 0 {
+				slots[p] = uint8(i + 1)
+			}
+		}
+		if err := it.objs.PortSlot.Set(slots[:]); err != nil {
+			return nil, fmt.Errorf("kcount: setting port slots: %w", err)
+		}
+	}
+	it.zero = make([]byte, it.objs.PortCounts.Size())
+	it.tracked = len(ports) > 0
+	if it.tcp, err = link.AttachIter(link.IterOptions{Program: it.objs.CountTcp}); err != nil {
+		return nil, fmt.Errorf("kcount: attaching iter/tcp: %w", err)
+	}
+	if it.udp, err = link.AttachIter(link.IterOptions{Program: it.objs.CountUdp}); err != nil {
+		return nil, fmt.Errorf("kcount: attaching iter/udp: %w", err)
+	}
+	return it, nil
+}
+
+// Count runs the TCP and/or UDP iterator in the network namespace at nsPath
+// ("" for the caller's) and stores the counts in out and, if ports were
+// given and outPorts is not nil, the per-port counts in outPorts. The
+// transports not walked are left zero.
+func (it *Iterator) Count(nsPath string, tcp, udp bool, out *Counts, outPorts *PortCounts) error {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if err := it.reset(); err != nil {
+		return err
+	}
+	err := netnsutil.Do(nsPath, func() error {
+		if tcp {
+			if err := drain(it.tcp); err != nil {
+				return fmt.Errorf("kcount: running iter/tcp: %w", err)
+			}
+		}
+		if udp {
+			if err := drain(it.udp); err != nil {
+				return fmt.Errorf("kcount: running iter/udp: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var unknown uint64
+	if err := it.objs.IterUnknown.Get(&unknown); err != nil {
+		return fmt.Errorf("kcount: %w", err)
+	}
+	if unknown != 0 {
+		return fmt.Errorf("kcount: %d sockets in an unknown family or state", unknown)
+	}
+	if err := it.objs.IterCounts.Get(out); err != nil {
+		return fmt.Errorf("kcount: %w", err)
+	}
+	if outPorts != nil && it.tracked {
+		if err := it.objs.PortCounts.Get(outPorts); err != nil {
+			return fmt.Errorf("kcount: %w", err)
+		}
+	}
+	return nil
+}
+
+func (it *Iterator) reset() error {
+	vars := []*ebpf.Variable{it.objs.IterCounts, it.objs.IterUnknown}
+	if it.tracked {
+		vars = append(vars, it.objs.PortCounts)
+	}
+	for _, v := range vars {
+		if err := v.Set(it.zero[:v.Size()]); err != nil {
+			return fmt.Errorf("kcount: resetting %s: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// drain opens an iterator instance (its namespace is the calling thread's)
+// and reads it to the end; the program prints nothing, reading runs it.
+func drain(l *link.Iter) error {
+	rc, err := l.Open()
+	if err != nil {
+		return err
+	}
+	var buf [64]byte
+	for {
+		_, err := rc.Read(buf[:])
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			rc.Close()
+			return err
+		}
+	}
+	return rc.Close()
+}
+
+// Close detaches and unloads everything.
+func (it *Iterator) Close() error {
+	var errs []error
+	for _, l := range []*link.Iter{it.udp, it.tcp} {
+		if l != nil {
+			errs = append(errs, l.Close())
+		}
+	}
+	for _, p := range []*ebpf.Program{it.objs.CountUdp, it.objs.CountTcp} {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
