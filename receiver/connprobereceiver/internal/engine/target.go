@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,8 +60,11 @@ type PingWindow struct {
 
 // TraceState is the last finished trace and the route history.
 type TraceState struct {
-	Hops         []trace.Hop
-	Reached      bool
+	Hops    []trace.Hop
+	Reached bool
+	// Path is the route as known: each hop's address from the last trace
+	// where it answered (zero if it never did).
+	Path         []netip.Addr
 	PathID       uint64
 	RouteChanges uint64
 	// HopProbes counts every trace probe since Start by outcome:
@@ -309,39 +313,37 @@ func (t *target) burst(ctx context.Context, a netip.Addr, st *addrState) {
 		}
 		probes = append(probes, p)
 	}
-	if ctx.Err() != nil { // shutting down: an unfinished burst is not reported
-		for _, p := range probes {
-			c.Forget(p)
-		}
-		return
-	}
+	// Wait for every answer or the timeout even when shutting down, so
+	// that every request sent is counted in exactly one window (Shutdown
+	// waits at most PingTimeout for this).
 	deadline := time.NewTimer(t.spec.PingTimeout)
 	defer deadline.Stop()
 	w := PingWindow{Bursts: 1, Sent: len(probes)}
+	expired := false
 	for _, p := range probes {
-		select {
-		case r := <-p.C:
-			if r.Kind == ping.KindEchoReply {
-				w.Received++
-				w.RTTs = append(w.RTTs, r.RTT())
+		var (
+			r  ping.Result
+			ok bool
+		)
+		if !expired {
+			select {
+			case r = <-p.C:
+				ok = true
+			case <-deadline.C:
+				expired = true
 			}
-		case <-deadline.C:
-			// Time is up for every probe still waiting.
-			deadline.Reset(0)
+		}
+		if !ok {
 			c.Forget(p)
 			select { // the answer may have raced the timer
-			case r := <-p.C:
-				if r.Kind == ping.KindEchoReply {
-					w.Received++
-					w.RTTs = append(w.RTTs, r.RTT())
-				}
+			case r = <-p.C:
+				ok = true
 			default:
 			}
-		case <-ctx.Done():
-			for _, p := range probes {
-				c.Forget(p)
-			}
-			return
+		}
+		if ok && r.Kind == ping.KindEchoReply {
+			w.Received++
+			w.RTTs = append(w.RTTs, r.RTT())
 		}
 	}
 	if sendErr != nil {
@@ -399,7 +401,7 @@ func (t *target) trace(ctx context.Context, a netip.Addr, st *addrState) {
 	for k, v := range st.hopProbes {
 		hp[k] = v
 	}
-	st.trace = &TraceState{Hops: path.Hops, Reached: path.Reached, PathID: st.tracker.ID(), RouteChanges: st.tracker.Changes(), HopProbes: hp}
+	st.trace = &TraceState{Hops: path.Hops, Reached: path.Reached, Path: slices.Clone(st.tracker.Hops()), PathID: st.tracker.ID(), RouteChanges: st.tracker.Changes(), HopProbes: hp}
 	t.mu.Unlock()
 	if changed {
 		t.e.log.Info("route changed",

@@ -1319,7 +1319,7 @@ type metricConnprobeTraceHops struct {
 // init fills connprobe.trace.hops metric with initial data.
 func (m *metricConnprobeTraceHops) init() {
 	m.data.SetName("connprobe.trace.hops")
-	m.data.SetDescription("Hop count of the last finished traceroute (the hop where the destination answered, or the last hop tried).")
+	m.data.SetDescription("Hop count of the known path (the lowest hop at which the destination answered; silent hops just before it are rate limiting, not hops), or the last hop tried.")
 	m.data.SetUnit("{hop}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)

@@ -807,7 +807,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["connprobe.trace.hops"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Hop count of the last finished traceroute (the hop where the destination answered, or the last hop tried).", mi.Description())
+						assert.Equal(t, "Hop count of the known path (the lowest hop at which the destination answered; silent hops just before it are rate limiting, not hops), or the last hop tried.", mi.Description())
 						assert.Equal(t, "{hop}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -828,7 +828,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["connprobe.trace.hops"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Hop count of the last finished traceroute (the hop where the destination answered, or the last hop tried).", mi.Description())
+						assert.Equal(t, "Hop count of the known path (the lowest hop at which the destination answered; silent hops just before it are rate limiting, not hops), or the last hop tried.", mi.Description())
 						assert.Equal(t, "{hop}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())

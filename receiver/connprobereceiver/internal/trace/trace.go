@@ -81,14 +81,8 @@ func Run(ctx context.Context, p Prober, opt Options) (Path, error) {
 		hop := Hop{TTL: ttl}
 		stop := false
 		for range probes {
-			if wait := opt.Pace - time.Since(lastSend); !lastSend.IsZero() && wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return path, ctx.Err()
-				case <-t.C:
-				}
+			if !lastSend.IsZero() && !sleepFor(ctx, opt.Pace-time.Since(lastSend)) {
+				return path, ctx.Err()
 			}
 			lastSend = time.Now()
 			seq++
@@ -119,7 +113,53 @@ func Run(ctx context.Context, p Prober, opt Options) (Path, error) {
 			break
 		}
 	}
+	if path.Reached {
+		walkBack(ctx, p, opt, &path, &seq, &lastSend)
+	}
 	return path, ctx.Err()
+}
+
+// walkBack handles a destination that was silent at lower TTLs because it
+// rate-limits its ICMP errors (port unreachable, like time exceeded, is
+// limited to 1/s after a burst): while the hop just before the
+// destination answered nothing, probe that TTL again, paced; if the
+// destination answers there, it is the real hop count.
+func walkBack(ctx context.Context, p Prober, opt Options, path *Path, seq *uint16, lastSend *time.Time) {
+	for n := len(path.Hops); n >= 2 && path.Hops[n-2].Answered == 0 && ctx.Err() == nil; n = len(path.Hops) {
+		pace := max(opt.Pace, 100*time.Millisecond)
+		if !sleepFor(ctx, pace-time.Since(*lastSend)) {
+			return
+		}
+		*lastSend = time.Now()
+		*seq++
+		prev := &path.Hops[n-2]
+		a, err := p.Probe(ctx, prev.TTL, *seq, opt.Timeout)
+		prev.Sent++
+		if err != nil || !a.From.IsValid() {
+			return
+		}
+		prev.Answered++
+		prev.RTTs = append(prev.RTTs, a.RTT)
+		prev.Addr = a.From
+		if !a.Reached {
+			return
+		}
+		path.Hops = path.Hops[:n-1]
+	}
+}
+
+func sleepFor(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // Tracker follows the path to one target across traces.
@@ -128,6 +168,7 @@ type Tracker struct {
 	id      uint64
 	changes uint64
 	known   bool
+	reached bool // the destination answered at len(hops) at least once
 }
 
 // Change describes a route change.
@@ -138,36 +179,60 @@ type Change struct {
 
 // Update folds a finished trace in. A path counts as changed only when a
 // hop answered from a different address than before, or the destination
-// is now reached at a different hop count; a hop that did not answer
-// (rate limiting, loss) never counts as a change. The first path is not a
-// change.
+// answered at a different hop count; a hop that did not answer (rate
+// limiting, loss) and a trace that never reached the destination are
+// never a change by themselves. The first path is not a change.
 func (t *Tracker) Update(p Path) (changed bool, c Change) {
 	addrs := make([]netip.Addr, len(p.Hops))
 	for i, h := range p.Hops {
 		addrs[i] = h.Addr
 	}
 	if !t.known {
-		t.hops, t.known = addrs, true
+		t.hops, t.known, t.reached = addrs, true, p.Reached
 		t.id = pathID(t.hops)
 		return false, Change{}
 	}
-	compatible := len(addrs) == len(t.hops) || !p.Reached && len(addrs) < len(t.hops)
-	for i := 0; compatible && i < len(addrs); i++ {
+	for i := range min(len(addrs), len(t.hops)) {
 		if addrs[i].IsValid() && t.hops[i].IsValid() && addrs[i] != t.hops[i] {
-			compatible = false
+			changed = true
 		}
 	}
-	if compatible {
-		for i, a := range addrs {
-			if a.IsValid() && !t.hops[i].IsValid() {
-				t.hops[i] = a
+	if p.Reached && t.reached && len(addrs) != len(t.hops) {
+		// The destination answered at another hop count. Silent hops
+		// right before the destination prove nothing (it rate-limits its
+		// errors too, so lower TTLs that reached it may go unanswered):
+		// only a hop that answered in that stretch makes it a change.
+		short, long := addrs, t.hops
+		if len(addrs) > len(t.hops) {
+			short, long = t.hops, addrs
+		}
+		for _, a := range long[len(short)-1 : len(long)-1] {
+			if a.IsValid() {
+				changed = true
 			}
 		}
+		if !changed && len(addrs) > len(t.hops) {
+			// Keep the shorter, better-known length.
+			dst := addrs[len(addrs)-1]
+			addrs = append(addrs[:len(t.hops)-1:len(t.hops)-1], dst)
+		}
+	}
+	if !changed {
+		if p.Reached && (!t.reached || len(addrs) < len(t.hops)) {
+			// Learn the length (first or shorter arrival).
+			t.hops = append(t.hops[:min(len(t.hops), len(addrs))], make([]netip.Addr, max(0, len(addrs)-len(t.hops)))...)
+		}
+		for i := range min(len(addrs), len(t.hops)) {
+			if addrs[i].IsValid() {
+				t.hops[i] = addrs[i]
+			}
+		}
+		t.reached = t.reached || p.Reached
 		t.id = pathID(t.hops)
 		return false, Change{}
 	}
 	c = Change{Old: t.hops, OldID: t.id, New: addrs}
-	t.hops = addrs
+	t.hops, t.reached = addrs, p.Reached
 	t.id = pathID(addrs)
 	t.changes++
 	c.NewID = t.id

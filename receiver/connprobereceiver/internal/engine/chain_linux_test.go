@@ -1,0 +1,369 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/internal/testnet"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/tcpconn"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/trace"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// chain is client — router — server, IPv4 and IPv6, forwarding on, so the
+// server is 2 hops from the client.
+type chain struct {
+	client, router, server *testnet.NS
+	serverIfc              string
+}
+
+const (
+	routerV4 = "10.61.1.1"
+	serverV4 = "10.61.2.2"
+	routerV6 = "fd61:1::1"
+	serverV6 = "fd61:2::2"
+)
+
+func newChain(t *testing.T) *chain {
+	t.Helper()
+	c := &chain{client: testnet.New(t), router: testnet.New(t), server: testnet.New(t)}
+	// Without DAD, link-local addresses are usable at once: neighbor
+	// discovery does not stall the first seconds of IPv6 traffic.
+	for _, ns := range []*testnet.NS{c.client, c.router, c.server} {
+		ns.Sysctl(t, "net.ipv6.conf.all.accept_dad", "0")
+		ns.Sysctl(t, "net.ipv6.conf.default.accept_dad", "0")
+	}
+	testnet.Link(t, c.client, c.router, "10.61.1.2/24", routerV4+"/24")
+	_, c.serverIfc = testnet.Link(t, c.router, c.server, "10.61.2.1/24", serverV4+"/24")
+	c.router.Sysctl(t, "net.ipv4.ip_forward", "1")
+	c.router.Sysctl(t, "net.ipv6.conf.all.forwarding", "1")
+	ifc := func(ns *testnet.NS, addr string) string {
+		out := ns.Exec(t, "ip", "-o", "addr", "show", "to", addr)
+		return strings.Fields(out)[1]
+	}
+	c.client.AddAddr(t, ifc(c.client, "10.61.1.2"), "fd61:1::2/64")
+	c.router.AddAddr(t, ifc(c.router, routerV4), routerV6+"/64")
+	c.router.AddAddr(t, ifc(c.router, "10.61.2.1"), "fd61:2::1/64")
+	c.server.AddAddr(t, c.serverIfc, serverV6+"/64")
+	c.client.Exec(t, "ip", "route", "add", "default", "via", routerV4)
+	c.client.Exec(t, "ip", "-6", "route", "add", "default", "via", routerV6)
+	c.server.Exec(t, "ip", "route", "add", "default", "via", "10.61.2.1")
+	c.server.Exec(t, "ip", "-6", "route", "add", "default", "via", "fd61:2::1")
+	return c
+}
+
+func maker(t *testing.T, ns *testnet.NS) *nssock.Maker {
+	t.Helper()
+	mk, err := nssock.New(ns.Path)
+	require.NoError(t, err)
+	t.Cleanup(mk.Close)
+	return mk
+}
+
+func TestTraceTwoHops(t *testing.T) {
+	c := newChain(t)
+	mk := maker(t, c.client)
+	// A TCP listener on the server, for the tcp mode.
+	var ln net.Listener
+	c.server.Do(t, func() (err error) { ln, err = net.Listen("tcp", ":7777"); return err })
+	defer ln.Close()
+	for _, fam := range []struct {
+		family         int
+		router, server string
+	}{{unix.AF_INET, routerV4, serverV4}, {unix.AF_INET6, routerV6, serverV6}} {
+		conn, err := ping.Open(mk, fam.family, ping.Options{})
+		require.NoError(t, err)
+		dst := netip.MustParseAddr(fam.server)
+		for _, p := range []trace.Prober{
+			&trace.ICMPProber{Conn: conn, Dst: dst, PayloadSize: 16},
+			&trace.SocketProber{Maker: mk, Dst: dst, Port: 33434, SrcPort: 45001},
+			&trace.SocketProber{Maker: mk, TCP: true, Dst: dst, Port: 7777, SrcPort: 45002},
+			&trace.SocketProber{Maker: mk, TCP: true, Dst: dst, Port: 7778, SrcPort: 45003}, // closed port: RST
+		} {
+			name := fmt.Sprintf("%s/%T/%v", fam.server, p, p)
+			path, err := trace.Run(context.Background(), p, trace.Options{MaxHops: 8, ProbesPerHop: 1, Timeout: time.Second, Pace: 20 * time.Millisecond})
+			require.NoError(t, err, name)
+			require.True(t, path.Reached, name)
+			require.Len(t, path.Hops, 2, name)
+			assert.Equal(t, fam.router, path.Hops[0].Addr.String(), name)
+			assert.Equal(t, fam.server, path.Hops[1].Addr.String(), name)
+			for _, h := range path.Hops {
+				require.Len(t, h.RTTs, 1, name)
+				assert.Greater(t, h.RTTs[0], time.Duration(0), name)
+				assert.Less(t, h.RTTs[0], 200*time.Millisecond, name)
+			}
+		}
+		require.NoError(t, conn.Close())
+	}
+}
+
+// Changing the route mid-test is counted as exactly one route change, and
+// the path id follows it.
+func TestRouteChangeCountedOnce(t *testing.T) {
+	c := newChain(t)
+	r2 := testnet.New(t)
+	testnet.Link(t, c.client, r2, "10.61.3.2/24", "10.61.3.1/24")
+	testnet.Link(t, r2, c.server, "10.61.4.1/24", "10.61.4.2/24")
+	r2.Sysctl(t, "net.ipv4.ip_forward", "1")
+	r2.Exec(t, "ip", "route", "add", serverV4+"/32", "via", "10.61.4.2")
+	c.server.Exec(t, "ip", "route", "add", "10.61.3.0/24", "via", "10.61.4.1")
+
+	e := New(Config{Netns: c.client.Path, Targets: []Target{{
+		Name: "server", Host: serverV4, IPFamily: "ipv4",
+		TraceInterval: 150 * time.Millisecond, TraceMaxHops: 5, TraceProtocol: "icmp",
+		TraceProbesPerHop: 1, TraceTimeout: 300 * time.Millisecond, TracePace: 10 * time.Millisecond,
+	}}})
+	require.NoError(t, e.Start())
+	defer e.Shutdown()
+	waitTrace := func(cond func(*TraceState) bool) *TraceState {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			s := e.Collect()
+			if len(s[0].Addrs) == 1 && s[0].Addrs[0].Trace != nil && cond(s[0].Addrs[0].Trace) {
+				return s[0].Addrs[0].Trace
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		s := e.Collect()
+		if len(s[0].Addrs) == 1 && s[0].Addrs[0].Trace != nil {
+			t.Fatalf("condition not met in time: %+v", *s[0].Addrs[0].Trace)
+		}
+		t.Fatalf("condition not met in time: %+v", s)
+		return nil
+	}
+	before := waitTrace(func(ts *TraceState) bool { return ts.Reached && ts.Path[0].String() == routerV4 })
+	assert.Zero(t, before.RouteChanges)
+	time.Sleep(500 * time.Millisecond)
+	c.client.Exec(t, "ip", "route", "replace", serverV4+"/32", "via", "10.61.3.1")
+	after := waitTrace(func(ts *TraceState) bool { return ts.Reached && ts.Path[0].String() == "10.61.3.1" })
+	time.Sleep(600 * time.Millisecond) // more traces on the new path
+	final := e.Collect()[0].Addrs[0].Trace
+	assert.Equal(t, uint64(1), after.RouteChanges)
+	assert.Equal(t, uint64(1), final.RouteChanges)
+	assert.NotEqual(t, before.PathID, final.PathID)
+	assert.Equal(t, after.PathID, final.PathID)
+}
+
+var nftCounter = regexp.MustCompile(`packets (\d+) .*comment "(\w+)"`)
+
+func nftCounters(t *testing.T, ns *testnet.NS) map[string]uint64 {
+	out := ns.Exec(t, "nft", "list", "table", "inet", "probe")
+	got := map[string]uint64{}
+	for _, line := range strings.Split(out, "\n") {
+		m := nftCounter.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.ParseUint(m[1], 10, 64)
+		got[m[2]] = n
+	}
+	return got
+}
+
+// nftables drops 30% of the echo requests at the server; our loss must be
+// exactly the dropped count over the counted requests.
+func TestLossMatchesNftCounters(t *testing.T) {
+	c := newChain(t)
+	c.server.Nft(t, `table inet probe {
+	chain input {
+		type filter hook input priority 0;
+		icmp type echo-request counter comment "all4"
+		icmpv6 type echo-request counter comment "all6"
+		icmp type echo-request numgen random mod 10 < 3 counter drop comment "drop4"
+		icmpv6 type echo-request numgen random mod 10 < 3 counter drop comment "drop6"
+	}
+}`)
+	e := New(Config{Netns: c.client.Path, Targets: []Target{
+		{Name: "v4", Host: serverV4, PingInterval: 60 * time.Millisecond, PingCount: 10, PingPayload: 41, PingTimeout: 150 * time.Millisecond, PingSpacing: time.Millisecond},
+		{Name: "v6", Host: serverV6, PingInterval: 60 * time.Millisecond, PingCount: 10, PingPayload: 41, PingTimeout: 150 * time.Millisecond, PingSpacing: time.Millisecond},
+	}})
+	require.NoError(t, e.Start())
+	var windows [2]PingWindow
+	add := func(snaps []TargetSnapshot) {
+		for i, s := range snaps {
+			for _, a := range s.Addrs {
+				if a.Ping != nil {
+					windows[i].Bursts += a.Ping.Bursts
+					windows[i].Sent += a.Ping.Sent
+					windows[i].Received += a.Ping.Received
+				}
+			}
+		}
+	}
+	for range 8 {
+		time.Sleep(250 * time.Millisecond)
+		add(e.Collect())
+	}
+	e.Shutdown()
+	add(e.Collect()) // bursts finished during Shutdown
+	last := e.Collect()
+	n := nftCounters(t, c.server)
+	for i, fam := range []string{"4", "6"} {
+		w := windows[i]
+		require.Greater(t, w.Bursts, 10)
+		assert.Equal(t, n["all"+fam], uint64(w.Sent), "requests counted by nft vs sent, ipv%s", fam)
+		assert.Equal(t, n["drop"+fam], uint64(w.Sent-w.Received), "nft drops vs our losses, ipv%s", fam)
+		assert.Equal(t, uint64(w.Sent), last[i].Addrs[0].PacketsSent, "cumulative = sum of windows")
+		assert.Equal(t, uint64(w.Received), last[i].Addrs[0].PacketsReceived)
+		ratio := float64(w.Sent-w.Received) / float64(w.Sent)
+		assert.InDelta(t, 0.3, ratio, 0.15, "drop ratio near the nft 30%%")
+	}
+}
+
+// A listener, a closed port and an nft-dropped port give open, closed and
+// filtered, over IPv4 and IPv6.
+func TestPortStates(t *testing.T) {
+	c := newChain(t)
+	c.server.Nft(t, `table inet probe {
+	chain input {
+		type filter hook input priority 0;
+		tcp dport 8082 drop
+	}
+}`)
+	var ln net.Listener
+	c.server.Do(t, func() (err error) { ln, err = net.Listen("tcp", ":8080"); return err })
+	defer ln.Close()
+	mk := maker(t, c.client)
+	for _, dst := range []string{serverV4, serverV6} {
+		a := netip.MustParseAddr(dst)
+		for port, want := range map[uint16]tcpconn.State{8080: tcpconn.Open, 8081: tcpconn.Closed, 8082: tcpconn.Filtered} {
+			r := tcpconn.Probe(mk, a, port, tcpconn.Options{Timeout: 300 * time.Millisecond})
+			require.NoError(t, r.Err)
+			assert.Equal(t, want, r.State, "%s port %d", dst, port)
+			if want == tcpconn.Filtered {
+				assert.GreaterOrEqual(t, r.Duration, 300*time.Millisecond)
+			} else {
+				assert.Less(t, r.Duration, 100*time.Millisecond)
+			}
+		}
+	}
+	// No route: an error, not a port state.
+	r := tcpconn.Probe(mk, netip.MustParseAddr("10.99.0.1"), 80, tcpconn.Options{Timeout: 300 * time.Millisecond})
+	c.client.Exec(t, "ip", "route", "add", "unreachable", "10.98.0.0/16")
+	r = tcpconn.Probe(mk, netip.MustParseAddr("10.98.0.1"), 80, tcpconn.Options{Timeout: 300 * time.Millisecond})
+	require.Error(t, r.Err)
+	assert.Equal(t, "unreachable", ErrorType(r.Err))
+}
+
+var pingTime = regexp.MustCompile(`time=([0-9.]+) ms`)
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// Our RTTs and iputils ping's, measured side by side against the same
+// host, have medians within 50 µs.
+func TestRTTAgreesWithIputilsPing(t *testing.T) {
+	testnet.RequireTool(t, "ping")
+	c := newChain(t)
+	mk := maker(t, c.client)
+	for _, fam := range []struct {
+		family int
+		dst    string
+	}{{unix.AF_INET, serverV4}, {unix.AF_INET6, serverV6}} {
+		conn, err := ping.Open(mk, fam.family, ping.Options{})
+		require.NoError(t, err)
+		cmd := c.client.Command("ping", "-n", "-c", "100", "-i", "0.01", "-s", "56", fam.dst)
+		var out strings.Builder
+		cmd.Stdout = &out
+		require.NoError(t, cmd.Start())
+		var ours []time.Duration
+		for range 100 {
+			p, err := conn.Send(ping.Request{Dst: netip.MustParseAddr(fam.dst), PayloadSize: 56}, nil)
+			require.NoError(t, err)
+			select {
+			case r := <-p.C:
+				ours = append(ours, r.RTT())
+			case <-time.After(time.Second):
+				conn.Forget(p)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		require.NoError(t, cmd.Wait())
+		require.NoError(t, conn.Close())
+		var theirs []time.Duration
+		for _, m := range pingTime.FindAllStringSubmatch(out.String(), -1) {
+			ms, err := strconv.ParseFloat(m[1], 64)
+			require.NoError(t, err)
+			theirs = append(theirs, time.Duration(ms*float64(time.Millisecond)))
+		}
+		require.Len(t, ours, 100)
+		require.GreaterOrEqual(t, len(theirs), 95)
+		mo, mt := median(ours), median(theirs)
+		t.Logf("%s: median RTT ours %v, iputils ping %v, diff %v", fam.dst, mo, mt, mo-mt)
+		assert.InDelta(t, float64(mt), float64(mo), float64(50*time.Microsecond))
+	}
+}
+
+// A name resolving only to IPv6 is probed over IPv6; an unresolvable name
+// is a per-target error that leaves the other targets alone.
+func TestResolveErrorsAndIPv6OnlyName(t *testing.T) {
+	ns := testnet.New(t)
+	e := New(Config{Netns: ns.Path, Targets: []Target{
+		{Name: "six", Host: "only6.test", IPFamily: "both", PingInterval: 50 * time.Millisecond, PingCount: 2, PingTimeout: 200 * time.Millisecond},
+		{Name: "bad", Host: "nothing.invalid", IPFamily: "both", PingInterval: 50 * time.Millisecond, PingCount: 2, PingTimeout: 200 * time.Millisecond},
+	}, Resolver: func(_ context.Context, host, network string) ([]netip.Addr, error) {
+		if host == "only6.test" && network == "ip" {
+			return []netip.Addr{netip.MustParseAddr("::1")}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}})
+	require.NoError(t, e.Start())
+	time.Sleep(400 * time.Millisecond)
+	s := e.Collect()
+	e.Shutdown()
+	require.Len(t, s, 2)
+	require.Len(t, s[0].Addrs, 1)
+	assert.Equal(t, "::1", s[0].Addrs[0].Addr.String())
+	require.NotNil(t, s[0].Addrs[0].Ping)
+	assert.Equal(t, s[0].Addrs[0].Ping.Sent, s[0].Addrs[0].Ping.Received)
+	require.NotNil(t, s[0].DNS)
+	assert.NoError(t, s[0].DNS.Err)
+	assert.Empty(t, s[0].Errors)
+	assert.Empty(t, s[1].Addrs)
+	assert.Equal(t, uint64(1), s[1].Errors["resolve"])
+}
+
+// Traces faster than the router's ICMP rate limit (Linux: 1/s per source
+// after a burst of 6) get silent probes at hop 1: they are counted as
+// rate_limited / no_answer, never as loss or a route change, and the known
+// path keeps the router.
+func TestRateLimitedHopIsNotAChange(t *testing.T) {
+	c := newChain(t)
+	e := New(Config{Netns: c.client.Path, Targets: []Target{{
+		Name: "server", Host: serverV4, IPFamily: "ipv4",
+		TraceInterval: 40 * time.Millisecond, TraceMaxHops: 5, TraceProtocol: "udp", TracePort: 33434, TraceSourcePort: 45100,
+		TraceProbesPerHop: 3, TraceTimeout: 100 * time.Millisecond,
+	}}})
+	require.NoError(t, e.Start())
+	time.Sleep(1500 * time.Millisecond)
+	e.Shutdown()
+	tr := e.Collect()[0].Addrs[0].Trace
+	require.NotNil(t, tr)
+	t.Logf("hop probes: %v", tr.HopProbes)
+	assert.Greater(t, tr.HopProbes["rate_limited"]+tr.HopProbes["no_answer"], uint64(0))
+	assert.Greater(t, tr.HopProbes["answered"], uint64(0))
+	assert.Zero(t, tr.RouteChanges)
+	require.Len(t, tr.Path, 2)
+	assert.Equal(t, routerV4, tr.Path[0].String())
+	assert.Equal(t, serverV4, tr.Path[1].String())
+}
