@@ -42,7 +42,7 @@ func openIterator(tg target, ports []uint16, logger *zap.Logger) (*iteratorCount
 func (*iteratorCounter) method() Method { return MethodIterator }
 
 func (c *iteratorCounter) count(t *tally) error {
-	if err := c.it.Count(c.tg.nsPath, true, true, &c.counts, &c.ports); err != nil {
+	if err := c.it.Count(c.tg.nsPath, true, true, &c.counts, &c.ports, nil); err != nil {
 		return err
 	}
 	if err := addKernelCounts(t, &c.counts, &c.ports, tcp, udp); err != nil {

@@ -121,7 +121,10 @@ func (s *sockScraper) openMethod(m Method, tg target) (counter, error) {
 	case MethodIterator:
 		return openIterator(tg, s.cfg.Ports, s.logger)
 	case MethodEvents:
-		return nil, errors.New("the events method is not available in this build")
+		if s.cfg.AllNetNS {
+			return nil, errors.New("all_netns reads namespaces that come and go; it uses the iterator or sockdiag method")
+		}
+		return openEvents(tg, s.cfg.Ports, s.cfg.ResyncInterval, s.logger)
 	}
 	return nil, fmt.Errorf("unknown method %q", m)
 }
@@ -163,6 +166,11 @@ func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c counter, 
 			errs.AddPartial(2, fmt.Errorf("counting sockets (%s): %w", c.method(), err))
 		} else {
 			s.recordCounts(now)
+		}
+	}
+	if d, ok := c.(interface{ lastDrift() (int64, bool) }); ok && mc.SockstateEventsDrift.Enabled {
+		if v, ok := d.lastDrift(); ok {
+			s.mb.RecordSockstateEventsDriftDataPoint(now, v)
 		}
 	}
 	if mc.SystemNetworkTCPListenQueueSize.Enabled || mc.SystemNetworkTCPListenQueueLimit.Enabled {

@@ -27,6 +27,9 @@ type (
 	Counts = [2][2][NStates]uint64
 	// PortCounts is sockets per transport, tracked port slot and state.
 	PortCounts = [2][MaxPorts][NStates]uint64
+	// Mini is, of the TCP counts, the timewait sockets (by substate) and
+	// request sockets (as SYN_RECV), per family and state.
+	Mini = [2][NStates]uint64
 )
 
 // Iterator counts a namespace's TCP and UDP sockets with BPF socket
@@ -44,6 +47,7 @@ type iterObjects struct {
 	CountUdp    *ebpf.Program  `ebpf:"count_udp"`
 	IterCounts  *ebpf.Variable `ebpf:"iter_counts"`
 	IterUnknown *ebpf.Variable `ebpf:"iter_unknown"`
+	IterMini    *ebpf.Variable `ebpf:"iter_mini"`
 	PortSlot    *ebpf.Variable `ebpf:"port_slot"`
 	PortCounts  *ebpf.Variable `ebpf:"port_counts"`
 }
@@ -93,10 +97,11 @@ func OpenIterator(ports []uint16) (_ *Iterator, err error) {
 }
 
 // Count runs the TCP and/or UDP iterator in the network namespace at nsPath
-// ("" for the caller's) and stores the counts in out and, if ports were
-// given and outPorts is not nil, the per-port counts in outPorts. The
+// ("" for the caller's) and stores the counts in out, if ports were given
+// and outPorts is not nil the per-port counts in outPorts, and if mini is
+// not nil the timewait and request sockets among the TCP counts. The
 // transports not walked are left zero.
-func (it *Iterator) Count(nsPath string, tcp, udp bool, out *Counts, outPorts *PortCounts) error {
+func (it *Iterator) Count(nsPath string, tcp, udp bool, out *Counts, outPorts *PortCounts, mini *Mini) error {
 	it.mu.Lock()
 	defer it.mu.Unlock()
 	if err := it.reset(); err != nil {
@@ -128,6 +133,11 @@ func (it *Iterator) Count(nsPath string, tcp, udp bool, out *Counts, outPorts *P
 	if err := it.objs.IterCounts.Get(out); err != nil {
 		return fmt.Errorf("kcount: %w", err)
 	}
+	if mini != nil {
+		if err := it.objs.IterMini.Get(mini); err != nil {
+			return fmt.Errorf("kcount: %w", err)
+		}
+	}
 	if outPorts != nil && it.tracked {
 		if err := it.objs.PortCounts.Get(outPorts); err != nil {
 			return fmt.Errorf("kcount: %w", err)
@@ -137,7 +147,7 @@ func (it *Iterator) Count(nsPath string, tcp, udp bool, out *Counts, outPorts *P
 }
 
 func (it *Iterator) reset() error {
-	vars := []*ebpf.Variable{it.objs.IterCounts, it.objs.IterUnknown}
+	vars := []*ebpf.Variable{it.objs.IterCounts, it.objs.IterUnknown, it.objs.IterMini}
 	if it.tracked {
 		vars = append(vars, it.objs.PortCounts)
 	}

@@ -6,12 +6,12 @@
 // count sockets per family and state into iter_counts (and per tracked local
 // port into port_counts); nothing is copied to user space per socket.
 //
-// The event programs keep, per network namespace and family, signed deltas
-// per TCP state: full sockets through sock:inet_sock_set_state, request
-// sockets (SYN_RECV) through the request-queue hash add/drop, and
-// TIME_WAIT sockets (shown in their substate, TIME_WAIT or FIN_WAIT2)
-// through the timewait hash/kill/state-process functions. User space adds
-// them to a base from one iterator pass.
+// on_set_state keeps, per network namespace and family, signed deltas per
+// TCP state of full sockets through sock:inet_sock_set_state; user space
+// adds them to a base from one iterator pass. Timewait and request
+// sockets have no tracepoint (and fentry/kprobes are not available on
+// every kernel), so the iterator counts them apart in iter_mini and user
+// space takes them from a sock_diag dump filtered to their states.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -31,6 +31,9 @@ __u64 iter_counts[2][2][NSTATES];
 // slot+1 of each tracked local port, 0 when untracked; set by user space.
 __u8 port_slot[65536];
 __u64 port_counts[2][MAX_PORTS][NSTATES];
+// Of iter_counts[0], the timewait sockets (by substate) and request sockets
+// (as SYN_RECV): the ones no state-change event covers. [family][state]
+__u64 iter_mini[2][NSTATES];
 // Sockets in a family or state the counters do not know; must stay 0.
 __u64 iter_unknown;
 
@@ -43,7 +46,7 @@ static __always_inline int fam_index(__u16 family)
 	return -1;
 }
 
-static __always_inline void iter_count(int tr, __u16 family, __u8 state, __u16 port)
+static __always_inline void iter_count(int tr, __u16 family, __u32 state, __u16 port)
 {
 	int f = fam_index(family);
 	if (f < 0 || state >= NSTATES) {
@@ -51,6 +54,7 @@ static __always_inline void iter_count(int tr, __u16 family, __u8 state, __u16 p
 		return;
 	}
 	// The masks restate the bounds for the verifier.
+	barrier_var(state);
 	tr &= 1;
 	f &= 1;
 	state &= NSTATES - 1;
@@ -67,15 +71,23 @@ int count_tcp(struct bpf_iter__tcp *ctx)
 	// The final call has no socket (and seq_num is 0 then too).
 	if (!skc)
 		return 0;
-	__u8 state = skc->skc_state;
+	__u32 state = skc->skc_state;
+	bool mini = false;
 	if (state == TCP_TIME_WAIT) {
 		struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(skc);
 		if (tw)
 			state = tw->tw_sk.tw_substate;
+		mini = true;
 	} else if (state == TCP_NEW_SYN_RECV) {
 		state = TCP_SYN_RECV;
+		mini = true;
 	}
 	iter_count(0, skc->skc_family, state, skc->skc_num);
+	int f = fam_index(skc->skc_family);
+	if (mini && f >= 0 && state < NSTATES) {
+		barrier_var(state);
+		iter_mini[f & 1][state & (NSTATES - 1)]++;
+	}
 	return 0;
 }
 
@@ -111,10 +123,13 @@ struct {
 // Updates that found tcp_deltas full; must stay 0 (exported as drift cause).
 __u64 ev_dropped;
 
-static __always_inline void ev_add(struct sock_common *skc, __u8 state, __s64 d)
+static __always_inline void ev_add(struct sock_common *skc, __u32 state, __s64 d)
 {
 	if (state >= NSTATES)
 		return;
+	// Keep the mask: the verifier does not see the check above once the
+	// compiler has moved it.
+	barrier_var(state);
 	state &= NSTATES - 1;
 	struct ev_key k = {
 		.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum),
@@ -150,88 +165,5 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 		ev_add(skc, oldstate, -1);
 	if (newstate != TCP_CLOSE)
 		ev_add(skc, newstate, 1);
-	return 0;
-}
-
-SEC("fexit/inet_csk_reqsk_queue_hash_add")
-int BPF_PROG(on_reqsk_add, struct sock *sk, struct request_sock *req, unsigned long timeout, bool ret)
-{
-	if (ret)
-		ev_add(&req->__req_common, TCP_SYN_RECV, 1);
-	return 0;
-}
-
-SEC("fexit/__inet_csk_reqsk_queue_drop")
-int BPF_PROG(on_reqsk_drop, struct sock *sk, struct request_sock *req, bool from_timer, bool ret)
-{
-	if (ret)
-		ev_add(&req->__req_common, TCP_SYN_RECV, -1);
-	return 0;
-}
-
-SEC("fentry/inet_twsk_hashdance_schedule")
-int BPF_PROG(on_tw_add, struct inet_timewait_sock *tw)
-{
-	ev_add(&tw->__tw_common, tw->tw_substate, 1);
-	return 0;
-}
-
-static __always_inline void tw_unstash(struct inet_timewait_sock *tw);
-
-SEC("fentry/inet_twsk_kill")
-int BPF_PROG(on_tw_kill, struct inet_timewait_sock *tw)
-{
-	ev_add(&tw->__tw_common, tw->tw_substate, -1);
-	tw_unstash(tw);
-	return 0;
-}
-
-// A FIN on a FIN_WAIT2 timewait socket moves its substate to TIME_WAIT.
-struct tw_stash {
-	__u64 tw; // the inet_timewait_sock being processed, as a number
-	__u8 substate;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tw_stash);
-} tw_stash SEC(".maps");
-
-// A socket killed while its state is processed is not looked at again.
-static __always_inline void tw_unstash(struct inet_timewait_sock *tw)
-{
-	__u32 zero = 0;
-	struct tw_stash *s = bpf_map_lookup_elem(&tw_stash, &zero);
-	if (s && s->tw == (__u64)tw)
-		s->tw = 0;
-}
-
-SEC("fentry/tcp_timewait_state_process")
-int BPF_PROG(on_tw_process_enter, struct inet_timewait_sock *tw)
-{
-	__u32 zero = 0;
-	struct tw_stash *s = bpf_map_lookup_elem(&tw_stash, &zero);
-	if (s) {
-		s->tw = (__u64)tw;
-		s->substate = tw->tw_substate;
-	}
-	return 0;
-}
-
-SEC("fexit/tcp_timewait_state_process")
-int BPF_PROG(on_tw_process_exit, struct inet_timewait_sock *tw)
-{
-	__u32 zero = 0;
-	struct tw_stash *s = bpf_map_lookup_elem(&tw_stash, &zero);
-	if (!s || s->tw != (__u64)tw)
-		return 0;
-	__u8 now = tw->tw_substate;
-	if (now != s->substate) {
-		ev_add(&tw->__tw_common, s->substate, -1);
-		ev_add(&tw->__tw_common, now, 1);
-	}
-	s->tw = 0;
 	return 0;
 }

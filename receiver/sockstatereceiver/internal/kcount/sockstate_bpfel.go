@@ -24,33 +24,20 @@ type sockstateEvVal struct {
 	C [16]int64
 }
 
-type sockstateTwStash struct {
-	_        structs.HostLayout
-	Tw       uint64
-	Substate uint8
-	_        [7]byte
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sockstateMapTcpDeltas         = "tcp_deltas"
-	sockstateMapTwStash           = "tw_stash"
-	sockstateProgCountTcp         = "count_tcp"
-	sockstateProgCountUdp         = "count_udp"
-	sockstateProgOnReqskAdd       = "on_reqsk_add"
-	sockstateProgOnReqskDrop      = "on_reqsk_drop"
-	sockstateProgOnSetState       = "on_set_state"
-	sockstateProgOnTwAdd          = "on_tw_add"
-	sockstateProgOnTwKill         = "on_tw_kill"
-	sockstateProgOnTwProcessEnter = "on_tw_process_enter"
-	sockstateProgOnTwProcessExit  = "on_tw_process_exit"
-	sockstateVarEvDropped         = "ev_dropped"
-	sockstateVarIterCounts        = "iter_counts"
-	sockstateVarIterUnknown       = "iter_unknown"
-	sockstateVarPortCounts        = "port_counts"
-	sockstateVarPortSlot          = "port_slot"
+	sockstateMapTcpDeltas   = "tcp_deltas"
+	sockstateProgCountTcp   = "count_tcp"
+	sockstateProgCountUdp   = "count_udp"
+	sockstateProgOnSetState = "on_set_state"
+	sockstateVarEvDropped   = "ev_dropped"
+	sockstateVarIterCounts  = "iter_counts"
+	sockstateVarIterMini    = "iter_mini"
+	sockstateVarIterUnknown = "iter_unknown"
+	sockstateVarPortCounts  = "port_counts"
+	sockstateVarPortSlot    = "port_slot"
 )
 
 // loadSockstate returns the embedded CollectionSpec for sockstate.
@@ -95,15 +82,9 @@ type sockstateSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockstateProgramSpecs struct {
-	CountTcp         *ebpf.ProgramSpec `ebpf:"count_tcp"`
-	CountUdp         *ebpf.ProgramSpec `ebpf:"count_udp"`
-	OnReqskAdd       *ebpf.ProgramSpec `ebpf:"on_reqsk_add"`
-	OnReqskDrop      *ebpf.ProgramSpec `ebpf:"on_reqsk_drop"`
-	OnSetState       *ebpf.ProgramSpec `ebpf:"on_set_state"`
-	OnTwAdd          *ebpf.ProgramSpec `ebpf:"on_tw_add"`
-	OnTwKill         *ebpf.ProgramSpec `ebpf:"on_tw_kill"`
-	OnTwProcessEnter *ebpf.ProgramSpec `ebpf:"on_tw_process_enter"`
-	OnTwProcessExit  *ebpf.ProgramSpec `ebpf:"on_tw_process_exit"`
+	CountTcp   *ebpf.ProgramSpec `ebpf:"count_tcp"`
+	CountUdp   *ebpf.ProgramSpec `ebpf:"count_udp"`
+	OnSetState *ebpf.ProgramSpec `ebpf:"on_set_state"`
 }
 
 // sockstateMapSpecs contains maps before they are loaded into the kernel.
@@ -111,7 +92,6 @@ type sockstateProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockstateMapSpecs struct {
 	TcpDeltas *ebpf.MapSpec `ebpf:"tcp_deltas"`
-	TwStash   *ebpf.MapSpec `ebpf:"tw_stash"`
 }
 
 // sockstateVariableSpecs contains global variables before they are loaded into the kernel.
@@ -120,6 +100,7 @@ type sockstateMapSpecs struct {
 type sockstateVariableSpecs struct {
 	EvDropped   *ebpf.VariableSpec `ebpf:"ev_dropped"`
 	IterCounts  *ebpf.VariableSpec `ebpf:"iter_counts"`
+	IterMini    *ebpf.VariableSpec `ebpf:"iter_mini"`
 	IterUnknown *ebpf.VariableSpec `ebpf:"iter_unknown"`
 	PortCounts  *ebpf.VariableSpec `ebpf:"port_counts"`
 	PortSlot    *ebpf.VariableSpec `ebpf:"port_slot"`
@@ -146,13 +127,11 @@ func (o *sockstateObjects) Close() error {
 // It can be passed to loadSockstateObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockstateMaps struct {
 	TcpDeltas *ebpf.Map `ebpf:"tcp_deltas"`
-	TwStash   *ebpf.Map `ebpf:"tw_stash"`
 }
 
 func (m *sockstateMaps) Close() error {
 	return _SockstateClose(
 		m.TcpDeltas,
-		m.TwStash,
 	)
 }
 
@@ -162,6 +141,7 @@ func (m *sockstateMaps) Close() error {
 type sockstateVariables struct {
 	EvDropped   *ebpf.Variable `ebpf:"ev_dropped"`
 	IterCounts  *ebpf.Variable `ebpf:"iter_counts"`
+	IterMini    *ebpf.Variable `ebpf:"iter_mini"`
 	IterUnknown *ebpf.Variable `ebpf:"iter_unknown"`
 	PortCounts  *ebpf.Variable `ebpf:"port_counts"`
 	PortSlot    *ebpf.Variable `ebpf:"port_slot"`
@@ -171,28 +151,16 @@ type sockstateVariables struct {
 //
 // It can be passed to loadSockstateObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockstatePrograms struct {
-	CountTcp         *ebpf.Program `ebpf:"count_tcp"`
-	CountUdp         *ebpf.Program `ebpf:"count_udp"`
-	OnReqskAdd       *ebpf.Program `ebpf:"on_reqsk_add"`
-	OnReqskDrop      *ebpf.Program `ebpf:"on_reqsk_drop"`
-	OnSetState       *ebpf.Program `ebpf:"on_set_state"`
-	OnTwAdd          *ebpf.Program `ebpf:"on_tw_add"`
-	OnTwKill         *ebpf.Program `ebpf:"on_tw_kill"`
-	OnTwProcessEnter *ebpf.Program `ebpf:"on_tw_process_enter"`
-	OnTwProcessExit  *ebpf.Program `ebpf:"on_tw_process_exit"`
+	CountTcp   *ebpf.Program `ebpf:"count_tcp"`
+	CountUdp   *ebpf.Program `ebpf:"count_udp"`
+	OnSetState *ebpf.Program `ebpf:"on_set_state"`
 }
 
 func (p *sockstatePrograms) Close() error {
 	return _SockstateClose(
 		p.CountTcp,
 		p.CountUdp,
-		p.OnReqskAdd,
-		p.OnReqskDrop,
 		p.OnSetState,
-		p.OnTwAdd,
-		p.OnTwKill,
-		p.OnTwProcessEnter,
-		p.OnTwProcessExit,
 	)
 }
 

@@ -9,6 +9,26 @@ import (
 	"go.opentelemetry.io/collector/filter"
 )
 
+// SockstateEventsDriftMetricConfig provides config for the sockstate.events.drift metric.
+type SockstateEventsDriftMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *SockstateEventsDriftMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // SystemNetworkConnectionCountMetricAttributeKey specifies the key of an attribute for the system.network.connection.count metric.
 type SystemNetworkConnectionCountMetricAttributeKey string
 
@@ -388,6 +408,7 @@ func (ms *SystemNetworkTCPTimeWaitCountMetricConfig) Unmarshal(parser *confmap.C
 
 // MetricsConfig provides config for sockstate metrics.
 type MetricsConfig struct {
+	SockstateEventsDrift                  SockstateEventsDriftMetricConfig                  `mapstructure:"sockstate.events.drift"`
 	SystemNetworkConnectionCount          SystemNetworkConnectionCountMetricConfig          `mapstructure:"system.network.connection.count"`
 	SystemNetworkConnectionLocalPortCount SystemNetworkConnectionLocalPortCountMetricConfig `mapstructure:"system.network.connection.local_port.count"`
 	SystemNetworkSocketAllocated          SystemNetworkSocketAllocatedMetricConfig          `mapstructure:"system.network.socket.allocated"`
@@ -402,6 +423,9 @@ type MetricsConfig struct {
 
 func DefaultMetricsConfig() MetricsConfig {
 	return MetricsConfig{
+		SockstateEventsDrift: SockstateEventsDriftMetricConfig{
+			Enabled: true,
+		},
 		SystemNetworkConnectionCount: SystemNetworkConnectionCountMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,

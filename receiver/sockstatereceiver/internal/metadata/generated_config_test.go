@@ -26,6 +26,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "all_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
+					SockstateEventsDrift: SockstateEventsDriftMetricConfig{
+						Enabled: true,
+					},
 					SystemNetworkConnectionCount: SystemNetworkConnectionCountMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
@@ -78,6 +81,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "none_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
+					SockstateEventsDrift: SockstateEventsDriftMetricConfig{
+						Enabled: false,
+					},
 					SystemNetworkConnectionCount: SystemNetworkConnectionCountMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
@@ -130,11 +136,12 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(SystemNetworkConnectionCountMetricConfig{}, SystemNetworkConnectionLocalPortCountMetricConfig{}, SystemNetworkSocketAllocatedMetricConfig{}, SystemNetworkSocketInUseMetricConfig{}, SystemNetworkSocketMemoryUsageMetricConfig{}, SystemNetworkSocketUsedMetricConfig{}, SystemNetworkTCPListenQueueLimitMetricConfig{}, SystemNetworkTCPListenQueueSizeMetricConfig{}, SystemNetworkTCPOrphanCountMetricConfig{}, SystemNetworkTCPTimeWaitCountMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(SockstateEventsDriftMetricConfig{}, SystemNetworkConnectionCountMetricConfig{}, SystemNetworkConnectionLocalPortCountMetricConfig{}, SystemNetworkSocketAllocatedMetricConfig{}, SystemNetworkSocketInUseMetricConfig{}, SystemNetworkSocketMemoryUsageMetricConfig{}, SystemNetworkSocketUsedMetricConfig{}, SystemNetworkTCPListenQueueLimitMetricConfig{}, SystemNetworkTCPListenQueueSizeMetricConfig{}, SystemNetworkTCPOrphanCountMetricConfig{}, SystemNetworkTCPTimeWaitCountMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
 }
+
 func TestSystemNetworkConnectionCountMetricsConfig_Validate(t *testing.T) {
 	cfg := DefaultMetricsConfig().SystemNetworkConnectionCount
 	require.NoError(t, cfg.Validate())

@@ -180,6 +180,9 @@ var MapAttributeSockstatTransport = map[string]AttributeSockstatTransport{
 }
 
 var MetricsInfo = metricsInfo{
+	SockstateEventsDrift: metricInfo{
+		Name: "sockstate.events.drift",
+	},
 	SystemNetworkConnectionCount: metricInfo{
 		Name:       "system.network.connection.count",
 		Attributes: []string{"network.transport", "network.connection.state", "network.type"},
@@ -219,6 +222,7 @@ var MetricsInfo = metricsInfo{
 }
 
 type metricsInfo struct {
+	SockstateEventsDrift                  metricInfo
 	SystemNetworkConnectionCount          metricInfo
 	SystemNetworkConnectionLocalPortCount metricInfo
 	SystemNetworkSocketAllocated          metricInfo
@@ -234,6 +238,56 @@ type metricsInfo struct {
 type metricInfo struct {
 	Name       string
 	Attributes []string
+}
+
+type metricSockstateEventsDrift struct {
+	data     pmetric.Metric                   // data buffer for generated metric.
+	config   SockstateEventsDriftMetricConfig // metric config provided by user.
+	capacity int                              // max observed number of data points added to the metric.
+}
+
+// init fills sockstate.events.drift metric with initial data.
+func (m *metricSockstateEventsDrift) init() {
+	m.data.SetName("sockstate.events.drift")
+	m.data.SetDescription("Events method only. At the last periodic resync, the sum over families and TCP states of the difference between a full iterator count and the count kept by the state-change programs; 0 when the state-change counting is exact. Emitted after the first resync.")
+	m.data.SetUnit("{connection}")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricSockstateEventsDrift) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricSockstateEventsDrift) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricSockstateEventsDrift) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricSockstateEventsDrift(cfg SockstateEventsDriftMetricConfig) metricSockstateEventsDrift {
+	m := metricSockstateEventsDrift{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
 }
 
 type metricSystemNetworkConnectionCount struct {
@@ -1025,6 +1079,7 @@ type MetricsBuilder struct {
 	buildInfo                                   component.BuildInfo  // contains version information.
 	resourceAttributeIncludeFilter              map[string]filter.Filter
 	resourceAttributeExcludeFilter              map[string]filter.Filter
+	metricSockstateEventsDrift                  metricSockstateEventsDrift
 	metricSystemNetworkConnectionCount          metricSystemNetworkConnectionCount
 	metricSystemNetworkConnectionLocalPortCount metricSystemNetworkConnectionLocalPortCount
 	metricSystemNetworkSocketAllocated          metricSystemNetworkSocketAllocated
@@ -1060,6 +1115,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		startTime:                          pcommon.NewTimestampFromTime(time.Now()),
 		metricsBuffer:                      pmetric.NewMetrics(),
 		buildInfo:                          settings.BuildInfo,
+		metricSockstateEventsDrift:         newMetricSockstateEventsDrift(mbc.Metrics.SockstateEventsDrift),
 		metricSystemNetworkConnectionCount: newMetricSystemNetworkConnectionCount(mbc.Metrics.SystemNetworkConnectionCount),
 		metricSystemNetworkConnectionLocalPortCount: newMetricSystemNetworkConnectionLocalPortCount(mbc.Metrics.SystemNetworkConnectionLocalPortCount),
 		metricSystemNetworkSocketAllocated:          newMetricSystemNetworkSocketAllocated(mbc.Metrics.SystemNetworkSocketAllocated),
@@ -1148,6 +1204,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(mb.buildInfo.Version)
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
+	mb.metricSockstateEventsDrift.emit(ils.Metrics())
 	mb.metricSystemNetworkConnectionCount.emit(ils.Metrics())
 	mb.metricSystemNetworkConnectionLocalPortCount.emit(ils.Metrics())
 	mb.metricSystemNetworkSocketAllocated.emit(ils.Metrics())
@@ -1187,6 +1244,11 @@ func (mb *MetricsBuilder) Emit(options ...ResourceMetricsOption) pmetric.Metrics
 	metrics := mb.metricsBuffer
 	mb.metricsBuffer = pmetric.NewMetrics()
 	return metrics
+}
+
+// RecordSockstateEventsDriftDataPoint adds a data point to sockstate.events.drift metric.
+func (mb *MetricsBuilder) RecordSockstateEventsDriftDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricSockstateEventsDrift.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordSystemNetworkConnectionCountDataPoint adds a data point to system.network.connection.count metric.

@@ -83,6 +83,9 @@ func TestMetricsBuilder(t *testing.T) {
 			allMetricsCount := 0
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordSockstateEventsDriftDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordSystemNetworkConnectionCountDataPoint(ts, 1, AttributeNetworkTransportTCP, AttributeNetworkConnectionStateEstablished, AttributeNetworkTypeIpv4)
 			if tt.name == "reaggregate_set" {
 				mb.RecordSystemNetworkConnectionCountDataPoint(ts, 3, AttributeNetworkTransportUDP, AttributeNetworkConnectionStateSynSent, AttributeNetworkTypeIpv6)
@@ -168,6 +171,18 @@ func TestMetricsBuilder(t *testing.T) {
 			validatedMetrics := make(map[string]bool)
 			for _, mi := range allMetricsList {
 				switch mi.Name() {
+				case "sockstate.events.drift":
+					assert.False(t, validatedMetrics["sockstate.events.drift"], "Found a duplicate in the metrics slice: sockstate.events.drift")
+					validatedMetrics["sockstate.events.drift"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "Events method only. At the last periodic resync, the sum over families and TCP states of the difference between a full iterator count and the count kept by the state-change programs; 0 when the state-change counting is exact. Emitted after the first resync.", mi.Description())
+					assert.Equal(t, "{connection}", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "system.network.connection.count":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["system.network.connection.count"], "Found a duplicate in the metrics slice: system.network.connection.count")
