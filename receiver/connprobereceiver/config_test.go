@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/connmonitor"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/engine"
