@@ -1,0 +1,120 @@
+# netstack: `make run` builds the otelcol-netstack distribution and runs it on
+# config/default.yaml; `make test` is what CI runs. Both install what they
+# need themselves (Go tools at the versions pinned in internal/tools/go.mod,
+# Debian packages for the kernel tests), idempotently.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+TOOLS     := $(CURDIR)/.tools
+DIST      := _build/otelcol-netstack
+CONFIG    ?= config/default.yaml
+export PATH := $(TOOLS):$(PATH)
+
+# Debian packages the kernel tests, BPF generation and recipe tests use.
+APT_PKGS := clang-16 llvm-16 libbpf-dev bpftool nftables iputils-ping fping prometheus iproute2 curl
+
+GO_SOURCES := $(shell find . -path ./_build -prune -o -name '*.go' -print) go.mod go.sum
+
+.PHONY: help
+help:
+	@echo "make run       build the distribution and run it on $(CONFIG) (metrics on http://127.0.0.1:8889/metrics)"
+	@echo "make test      everything CI checks: generated code, lint, unit+kernel tests, distribution build and smoke test"
+	@echo "make build     build $(DIST) with ocb"
+	@echo "make generate  regenerate mdatagen and bpf2go output"
+	@echo "make lint      gofmt, go vet, staticcheck"
+	@echo "make bench     go benchmarks (side-by-side scripts: bench/*.sh)"
+
+# ---- tools ---------------------------------------------------------------
+
+TOOL_BINS := $(TOOLS)/mdatagen $(TOOLS)/builder $(TOOLS)/staticcheck
+
+$(TOOL_BINS) &: internal/tools/go.mod internal/tools/go.sum
+	@mkdir -p $(TOOLS)
+	cd internal/tools && $(GO) build -o $(TOOLS)/ \
+		go.opentelemetry.io/collector/cmd/mdatagen \
+		go.opentelemetry.io/collector/cmd/builder \
+		honnef.co/go/tools/cmd/staticcheck
+	@touch $(TOOL_BINS)
+
+.PHONY: tools
+tools: $(TOOL_BINS)
+
+.PHONY: deps
+deps: tools
+	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@# BPF programs attach through tracefs on some kernels.
+	@if [ "$$(id -u)" = 0 ] && [ -d /sys/kernel/tracing ] && ! mountpoint -q /sys/kernel/tracing; then \
+		mount -t tracefs tracefs /sys/kernel/tracing || true; fi
+
+# ---- generate ------------------------------------------------------------
+
+.PHONY: generate
+generate: tools
+	$(GO) generate ./...
+
+# Fails when committed generated code differs from what `make generate`
+# produces now (stale metadata.yaml output or BPF objects).
+.PHONY: check-generated
+check-generated: deps
+	$(MAKE) --no-print-directory generate
+	@if [ -n "$$(git status --porcelain --untracked-files=all -- . ':!_build' ':!.tools')" ]; then \
+		git status --short -- . ':!_build' ':!.tools'; git --no-pager diff --stat; \
+		echo "generated code is stale: run 'make generate' and commit the result"; exit 1; fi
+	@echo "generated code is up to date"
+
+# ---- lint ----------------------------------------------------------------
+
+.PHONY: lint
+lint: tools
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+	@cd internal/tools && $(GO) mod verify >/dev/null
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
+
+# ---- test ----------------------------------------------------------------
+
+# Unit tests, fuzz seed corpora and kernel tests (network namespaces; they
+# skip with a message when not root — CI runs as root).
+.PHONY: gotest
+gotest: deps
+	@if [ "$$(id -u)" != 0 ]; then echo "NOTE: not root: kernel tests will be skipped (they need network namespaces)"; fi
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+.PHONY: smoke
+smoke: $(DIST)
+	test/smoke.sh $(DIST) $(CONFIG)
+
+.PHONY: test
+test: check-generated lint gotest smoke
+
+# ---- build / run ---------------------------------------------------------
+
+$(DIST): $(TOOLS)/builder builder-config.yaml $(GO_SOURCES)
+	builder --config builder-config.yaml
+	@touch $(DIST)
+
+.PHONY: build
+build: $(DIST)
+
+.PHONY: run
+run: $(DIST)
+	$(DIST) --config $(CONFIG)
+
+.PHONY: bench
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: clean
+clean:
+	rm -rf _build
