@@ -16,7 +16,8 @@ import (
 
 // target is one network namespace to read.
 type target struct {
-	label   string // the netns resource attribute
+	label   string // the netns.path resource attribute
+	inode   uint64 // the netns.inode resource attribute; 0 if unknown
 	nsPath  string // namespace to enter; "" for the collector's own
 	procDir string // a host procfs net directory (root_path); "" to use /proc/thread-self/net inside nsPath
 }

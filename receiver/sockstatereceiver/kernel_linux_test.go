@@ -7,51 +7,11 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
-
-// connCounts extracts system.network.connection.count per series.
-func connCounts(t *testing.T, md pmetric.Metrics) map[countKey]int64 {
-	t.Helper()
-	got := map[countKey]int64{}
-	eachPoint(md, "system.network.connection.count", func(a map[string]any, v int64) {
-		k := countKey{a["network.transport"].(string), a["network.connection.state"].(string), a["network.type"].(string)}
-		if _, dup := got[k]; dup {
-			t.Fatalf("series %v emitted twice", k)
-		}
-		got[k] = v
-	})
-	return got
-}
-
-func eachPoint(md pmetric.Metrics, name string, fn func(attrs map[string]any, v int64)) {
-	rms := md.ResourceMetrics()
-	for i := range rms.Len() {
-		sms := rms.At(i).ScopeMetrics()
-		for j := range sms.Len() {
-			ms := sms.At(j).Metrics()
-			for k := range ms.Len() {
-				m := ms.At(k)
-				if m.Name() != name {
-					continue
-				}
-				var dps pmetric.NumberDataPointSlice
-				if m.Type() == pmetric.MetricTypeSum {
-					dps = m.Sum().DataPoints()
-				} else {
-					dps = m.Gauge().DataPoints()
-				}
-				for l := range dps.Len() {
-					fn(dps.At(l).Attributes().AsRaw(), dps.At(l).IntValue())
-				}
-			}
-		}
-	}
-}
 
 // TestKernelPopulation builds a known population in a fresh namespace and
 // checks that every method counts exactly the constructed numbers, that ss

@@ -12,11 +12,6 @@ import (
 	"github.com/netstack-otel/netstack/internal/testnet"
 )
 
-// countKey names one system.network.connection.count series.
-type countKey struct{ transport, state, family string }
-
-func (k countKey) String() string { return k.transport + "/" + k.state + "/" + k.family }
-
 // population is a known set of sockets held open in a test namespace.
 type population struct {
 	ns   *testnet.NS
@@ -25,12 +20,6 @@ type population struct {
 	// queuePort is the listener whose accept queue is full: length 3, limit 2.
 	queuePort map[string]uint16
 }
-
-const (
-	popEstablished = 20 // established pairs per family
-	popTimeWait    = 5  // per family
-	popFinWait2    = 3  // FIN_WAIT_2 / CLOSE_WAIT pairs per family
-)
 
 // newPopulation builds, in a fresh namespace and for IPv4 and IPv6 on
 // loopback: a plain listener with popEstablished accepted pairs,
@@ -56,24 +45,13 @@ func newPopulation(t *testing.T) *population {
 		tcp dport %d tcp flags & (syn | ack) == ack drop
 	}
 }`, synRecvPort))
+	p.want = newPopulationWant()
 	for _, fam := range []struct {
 		name string
 		af   int
 		lo   netip.Addr
 	}{{"ipv4", unix.AF_INET, netip.MustParseAddr("127.0.0.1")}, {"ipv6", unix.AF_INET6, netip.IPv6Loopback()}} {
 		p.ns.Do(t, func() error { return p.build(fam.name, fam.af, fam.lo, synRecvPort) })
-		w := func(tr, st string, n int64) { p.want[countKey{tr, st, fam.name}] += n }
-		w("tcp", "listen", 3)
-		w("tcp", "established", 2*popEstablished+2*3+1)
-		w("tcp", "time_wait", popTimeWait)
-		w("tcp", "fin_wait_2", popFinWait2)
-		w("tcp", "close_wait", popFinWait2)
-		w("tcp", "syn_sent", 1)
-		w("tcp", "syn_received", 1)
-		w("udp", "close", 1)
-		w("udp", "established", 1)
-		w("udplite", "close", 1)
-		w("raw", "close", 1)
 	}
 	p.waitSettled(t)
 	return p

@@ -22,6 +22,9 @@ import (
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
 
+// ownNetNS labels the collector's own namespace.
+const ownNetNS = "/proc/self/ns/net"
+
 type sockScraper struct {
 	cfg    *Config
 	set    receiver.Settings
@@ -30,6 +33,7 @@ type sockScraper struct {
 
 	method Method  // resolved at start
 	single counter // the one namespace's counter, unless all_netns
+	main   target  // the namespace of single
 	tally  *tally
 	parser procnet.Parser
 
@@ -55,9 +59,21 @@ func (s *sockScraper) mainTarget() (target, error) {
 			return target{}, fmt.Errorf("root_path: %w", err)
 		}
 		// dir is <proc>/1/net; the namespace file sits beside it.
-		return target{label: s.cfg.RootPath, nsPath: filepath.Join(filepath.Dir(dir), "ns", "net"), procDir: dir}, nil
+		ns := filepath.Join(filepath.Dir(dir), "ns", "net")
+		ino, _ := netnsutil.Inode(ns)
+		return target{label: dir, inode: ino, nsPath: ns, procDir: dir}, nil
+	case s.cfg.NetNS != "":
+		ino, err := netnsutil.Inode(s.cfg.NetNS)
+		if err != nil {
+			return target{}, fmt.Errorf("netns: %w", err)
+		}
+		return target{label: s.cfg.NetNS, inode: ino, nsPath: s.cfg.NetNS}, nil
 	default:
-		return target{label: s.cfg.NetNS, nsPath: s.cfg.NetNS}, nil
+		ino, err := netnsutil.Inode("")
+		if err != nil {
+			return target{}, err
+		}
+		return target{label: ownNetNS, inode: ino}, nil
 	}
 }
 
@@ -77,7 +93,7 @@ func (s *sockScraper) start(_ context.Context, _ component.Host) error {
 		// Namespaces come and go: open per scrape with the resolved method.
 		return c.close()
 	}
-	s.single = c
+	s.single, s.main = c, tg
 	return nil
 }
 
@@ -142,8 +158,7 @@ func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	errs := &scrapererror.ScrapeErrors{}
 	now := pcommon.NewTimestampFromTime(time.Now())
 	if s.single != nil {
-		tg, _ := s.mainTarget()
-		s.scrapeTarget(now, tg, s.single, errs)
+		s.scrapeTarget(now, s.main, s.single, errs)
 	} else {
 		for _, tg := range s.allTargets(errs) {
 			c, err := s.openCounter(s.method, tg)
@@ -185,7 +200,8 @@ func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c counter, 
 		}
 	}
 	rb := s.mb.NewResourceBuilder()
-	rb.SetNetns(tg.label)
+	rb.SetNetnsPath(tg.label)
+	rb.SetNetnsInode(int64(tg.inode))
 	s.mb.EmitForResource(metadata.WithResource(rb.Emit()))
 }
 
@@ -331,9 +347,9 @@ func (s *sockScraper) allTargets(errs *scrapererror.ScrapeErrors) []target {
 		if path == "/proc/thread-self/ns/net" {
 			path = ""
 		}
-		out = append(out, target{label: label, nsPath: path})
+		out = append(out, target{label: label, inode: ino, nsPath: path})
 	}
-	add("/proc/thread-self/ns/net", "")
+	add("/proc/thread-self/ns/net", ownNetNS)
 	if names, err := filepath.Glob("/run/netns/*"); err == nil {
 		for _, n := range names {
 			add(n, n)

@@ -499,12 +499,16 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 
 // ResourceAttributesConfig provides config for sockstate resource attributes.
 type ResourceAttributesConfig struct {
-	Netns ResourceAttributeConfig `mapstructure:"netns"`
+	NetnsInode ResourceAttributeConfig `mapstructure:"netns.inode"`
+	NetnsPath  ResourceAttributeConfig `mapstructure:"netns.path"`
 }
 
 func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 	return ResourceAttributesConfig{
-		Netns: ResourceAttributeConfig{
+		NetnsInode: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		NetnsPath: ResourceAttributeConfig{
 			Enabled: true,
 		},
 	}

@@ -73,7 +73,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					Netns: ResourceAttributeConfig{Enabled: true},
+					NetnsInode: ResourceAttributeConfig{Enabled: true},
+					NetnsPath:  ResourceAttributeConfig{Enabled: true},
 				},
 			},
 		},
@@ -128,7 +129,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					Netns: ResourceAttributeConfig{Enabled: false},
+					NetnsInode: ResourceAttributeConfig{Enabled: false},
+					NetnsPath:  ResourceAttributeConfig{Enabled: false},
 				},
 			},
 		},
@@ -236,13 +238,15 @@ func TestResourceAttributesConfig(t *testing.T) {
 		{
 			name: "all_set",
 			want: ResourceAttributesConfig{
-				Netns: ResourceAttributeConfig{Enabled: true},
+				NetnsInode: ResourceAttributeConfig{Enabled: true},
+				NetnsPath:  ResourceAttributeConfig{Enabled: true},
 			},
 		},
 		{
 			name: "none_set",
 			want: ResourceAttributesConfig{
-				Netns: ResourceAttributeConfig{Enabled: false},
+				NetnsInode: ResourceAttributeConfig{Enabled: false},
+				NetnsPath:  ResourceAttributeConfig{Enabled: false},
 			},
 		},
 	}

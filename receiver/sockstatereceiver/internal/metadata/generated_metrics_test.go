@@ -134,7 +134,8 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordSystemNetworkTCPTimeWaitCountDataPoint(ts, 1)
 
 			rb := mb.NewResourceBuilder()
-			rb.SetNetns("netns-val")
+			rb.SetNetnsInode(11)
+			rb.SetNetnsPath("netns.path-val")
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
