@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/netstack-otel/netstack/internal/netnsutil"
 )
 
 // rtfUp is RTF_UP from <linux/route.h>.
@@ -121,15 +123,6 @@ func DefaultRoute(routes []Route) (Route, bool) {
 	return best, found
 }
 
-// RoutePath is where the route table of rootPath (a host procfs mount, or
-// "" for this process's network namespace) is read.
-func RoutePath(rootPath string) string {
-	if rootPath == "" {
-		return "/proc/self/net/route"
-	}
-	return filepath.Join(rootPath, "1", "net", "route")
-}
-
 // Pick chooses, among an interface's addresses, the IPv4 address inside one
 // of the interface's connected networks, else its first global IPv4 address.
 func Pick(addrs []netip.Addr, iface string, routes []Route) (netip.Addr, bool) {
@@ -154,10 +147,28 @@ func Pick(addrs []netip.Addr, iface string, routes []Route) (netip.Addr, bool) {
 }
 
 // Primary returns the primary LAN address: the IPv4 address of the default
-// route's interface. The interface must be visible in this process's network
-// namespace.
-func Primary(rootPath string) (netip.Addr, error) {
-	path := RoutePath(rootPath)
+// route's interface, in the network namespace at nsPath ("" for the
+// caller's) or, with rootPath, in the namespace of PID 1 of that procfs
+// (whose interfaces must then be visible to this process as well).
+func Primary(nsPath, rootPath string) (netip.Addr, error) {
+	if nsPath != "" && rootPath != "" {
+		return netip.Addr{}, errors.New("netns and root_path are mutually exclusive")
+	}
+	dir, err := netnsutil.ProcNetDir(rootPath)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	path := filepath.Join(dir, "route")
+	var addr netip.Addr
+	err = netnsutil.Do(nsPath, func() error {
+		var err error
+		addr, err = primary(path)
+		return err
+	})
+	return addr, err
+}
+
+func primary(path string) (netip.Addr, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return netip.Addr{}, err
