@@ -1,0 +1,461 @@
+//go:build ignore
+
+// tcpflow: per-flow TCP internals aggregated in the kernel.
+//
+// Hot path (tp_btf/tcp_probe, once per received segment on an established
+// socket): one sk_storage lookup, a couple of tcp_sock loads and, when the
+// sampling rule says so, a few counter updates. Nothing leaves the kernel per
+// segment. Gauges and the socket's own counters are read live from tcp_sock by
+// the bpf_sk_storage_map iterator at scrape time, so they are exactly what
+// `ss -ti` would print at that moment. Closed flows are sent once through a
+// ring buffer with batched wake-ups.
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+
+#define TCP_CA_Loss 4
+#define ICSK_TIME_LOSS_PROBE 5
+
+#define BPF_LOCAL_STORAGE_GET_F_CREATE 1
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
+#define BPF_RB_RING_SIZE 1
+
+#define MAX_PORTS 8
+#define MAX_CIDRS 8
+#define HIST_BUCKETS 20 /* srtt buckets: [0,16us) [16,32) ... [4.2s,inf) */
+
+enum retrans_type {
+	RT_TIMEOUT = 0,
+	RT_FAST,
+	RT_TLP,
+	RT_SYN,
+	RT_SYNACK,
+	RT_MAX,
+};
+
+enum counter {
+	C_EVENTS = 0,      /* tcp_probe events seen on tracked flows */
+	C_SAMPLES,         /* of which sampled */
+	C_ADMITTED,        /* flows admitted to the table */
+	C_TABLE_FULL,      /* events on untracked flows refused: table full */
+	C_RING_FULL,       /* close records lost: ring buffer full */
+	C_EVICTED,         /* idle flows evicted by the iterator */
+	C_CLOSED,          /* tracked flows closed */
+	C_FILTERED,        /* admissions refused by a filter (per event) */
+	C_STORAGE_FAIL,    /* sk_storage allocation failed */
+	C_MAX,
+};
+
+/* Configuration, set by the loader before load. */
+volatile const __u32 cfg_on_cwnd_change = 0;
+volatile const __u64 cfg_min_interval_us = 0;
+volatile const __u64 cfg_idle_timeout_us = 0;
+volatile const __u32 cfg_max_flows = 1024;
+volatile const __u64 cfg_netns_cookie = 0;
+volatile const __u32 cfg_n_local_ports = 0;
+volatile const __u16 cfg_local_ports[MAX_PORTS] = {};
+volatile const __u32 cfg_n_peer_ports = 0;
+volatile const __u16 cfg_peer_ports[MAX_PORTS] = {};
+volatile const __u32 cfg_n_cidrs = 0;
+/* peer CIDRs as IPv6 (IPv4 mapped ::ffff:a.b.c.d), addr and mask in network order */
+volatile const __u64 cfg_cidr_addr[MAX_CIDRS][2] = {};
+volatile const __u64 cfg_cidr_mask[MAX_CIDRS][2] = {};
+
+struct flow {
+	__u8 saddr[16]; /* IPv4 as ::ffff:a.b.c.d */
+	__u8 daddr[16];
+	__u16 sport;    /* host order */
+	__u16 dport;
+	__u16 family;
+	__u16 pad;
+	__u64 id;
+	__u64 start_ns;
+	__u64 last_sample_us; /* tcp_mstamp at the last sample */
+	__u64 samples;
+	__u64 srtt_sum_us;
+	/* socket counters when the flow was admitted (0 if seen from connect/accept) */
+	__u64 base_bytes_acked;
+	__u64 base_bytes_received;
+	__u64 base_bytes_retrans;
+	__u32 base_total_retrans;
+	__u32 base_segs_out;
+	__u32 base_segs_in;
+	__u32 srtt_min_us;
+	__u32 srtt_max_us;
+	__u32 last_cwnd;
+	__u32 cwnd_changes;
+	__u32 zero_window;
+	__u32 zw_state;
+	__u32 retrans[RT_MAX];
+	__u32 hist[HIST_BUCKETS];
+};
+
+/* What the iterator and the close path emit. */
+struct flow_rec {
+	struct flow f;
+	__u64 netns_cookie;
+	__u64 now_ns;
+	__u64 bytes_acked;
+	__u64 bytes_received;
+	__u64 bytes_retrans;
+	__u32 total_retrans;
+	__u32 segs_out;
+	__u32 segs_in;
+	__u32 srtt_us;    /* smoothed, already >>3 */
+	__u32 rttvar_us;  /* mdev_us >> 2, as tcp_info */
+	__u32 rto_jiffies;
+	__u32 snd_cwnd;
+	__u32 snd_ssthresh;
+	__u32 in_flight;
+	__u32 lost_out;
+	__u32 retrans_out;
+	__u32 snd_wnd;
+	__u32 rcv_queue;
+	__u32 snd_queue;
+	__u32 idle_us;
+	__u8 state;
+	__u8 kind; /* 0 live, 1 evicted (final), 2 closed (final) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct flow);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} closed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+__u64 nflows = 0;  /* tracked flows now */
+__u64 next_id = 0;
+
+/* Force BTF for the record type so bpf2go generates it. */
+const struct flow_rec *unused_flow_rec __attribute__((unused));
+
+static __always_inline void count(__u32 c)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &c);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u32 log2_bucket(__u32 us)
+{
+	/* bucket 0: < 16us; bucket i: [16<<(i-1), 16<<i) */
+	__u32 v = us >> 4, b = 0;
+	if (v >= 1 << 16) { v >>= 16; b += 16; }
+	if (v >= 1 << 8) { v >>= 8; b += 8; }
+	if (v >= 1 << 4) { v >>= 4; b += 4; }
+	if (v >= 1 << 2) { v >>= 2; b += 2; }
+	if (v >= 1 << 1) { b += 1; }
+	if (v) b += 1;
+	return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
+}
+
+static __always_inline void read_addrs(const struct sock *sk, __u16 family, __u8 *saddr, __u8 *daddr)
+{
+	if (family == AF_INET6) {
+		BPF_CORE_READ_INTO((struct in6_addr *)saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO((struct in6_addr *)daddr, sk, __sk_common.skc_v6_daddr);
+		return;
+	}
+	__builtin_memset(saddr, 0, 16);
+	__builtin_memset(daddr, 0, 16);
+	saddr[10] = 0xff; saddr[11] = 0xff;
+	daddr[10] = 0xff; daddr[11] = 0xff;
+	BPF_CORE_READ_INTO((__be32 *)(saddr + 12), sk, __sk_common.skc_rcv_saddr);
+	BPF_CORE_READ_INTO((__be32 *)(daddr + 12), sk, __sk_common.skc_daddr);
+}
+
+/* Filters (netns, ports, peer CIDRs); evaluated only when a flow is admitted. */
+static __always_inline bool wanted(const struct sock *sk)
+{
+	if (cfg_netns_cookie && BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie) != cfg_netns_cookie)
+		return false;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	if (cfg_n_local_ports) {
+		__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		bool ok = false;
+		for (__u32 i = 0; i < MAX_PORTS && i < cfg_n_local_ports; i++)
+			if (cfg_local_ports[i] == lport) { ok = true; break; }
+		if (!ok)
+			return false;
+	}
+	if (cfg_n_peer_ports) {
+		__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		bool ok = false;
+		for (__u32 i = 0; i < MAX_PORTS && i < cfg_n_peer_ports; i++)
+			if (cfg_peer_ports[i] == dport) { ok = true; break; }
+		if (!ok)
+			return false;
+	}
+	if (cfg_n_cidrs) {
+		__u8 s[16], d[16];
+		__u64 a0, a1;
+		read_addrs(sk, family, s, d);
+		__builtin_memcpy(&a0, d, 8);
+		__builtin_memcpy(&a1, d + 8, 8);
+		bool ok = false;
+		for (__u32 i = 0; i < MAX_CIDRS && i < cfg_n_cidrs; i++)
+			if ((a0 & cfg_cidr_mask[i][0]) == cfg_cidr_addr[i][0] &&
+			    (a1 & cfg_cidr_mask[i][1]) == cfg_cidr_addr[i][1]) { ok = true; break; }
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Admit sk to the table if it passes the filters and there is room.
+ * from_state SYN_SENT/SYN_RECV: the flow is seen from its connect/accept, so
+ * its counters count from zero; 0: seen mid-life, its counters count from now. */
+static __always_inline struct flow *admit(struct sock *sk, int from_state)
+{
+	if (!wanted(sk)) {
+		count(C_FILTERED);
+		return NULL;
+	}
+	if (__sync_fetch_and_add(&nflows, 1) >= cfg_max_flows) {
+		__sync_fetch_and_add(&nflows, -1);
+		count(C_TABLE_FULL);
+		return NULL;
+	}
+	struct flow *f = bpf_sk_storage_get(&flows, sk, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!f) {
+		__sync_fetch_and_add(&nflows, -1);
+		count(C_STORAGE_FAIL);
+		return NULL;
+	}
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	/* The tuple is kept: at TCP_CLOSE the local port may already be released. */
+	f->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	f->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	f->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	read_addrs(sk, f->family, f->saddr, f->daddr);
+	f->id = __sync_fetch_and_add(&next_id, 1) + 1;
+	f->start_ns = bpf_ktime_get_ns();
+	f->srtt_min_us = ~0U;
+	if (tp && from_state == TCP_SYN_SENT) {
+		/* every retransmit so far was of the SYN */
+		f->retrans[RT_SYN] = tp->total_retrans;
+	} else if (tp && from_state == TCP_SYN_RECV) {
+		/* the child inherits req->num_retrans: SYN-ACK retransmits */
+		f->retrans[RT_SYNACK] = tp->total_retrans;
+	} else if (tp) {
+		f->base_bytes_acked = tp->bytes_acked;
+		f->base_bytes_received = tp->bytes_received;
+		f->base_bytes_retrans = tp->bytes_retrans;
+		f->base_total_retrans = tp->total_retrans;
+		f->base_segs_out = tp->segs_out;
+		f->base_segs_in = tp->segs_in;
+	}
+	count(C_ADMITTED);
+	return f;
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
+{
+	struct flow *f = bpf_sk_storage_get(&flows, sk, NULL, 0);
+	if (!f) {
+		f = admit(sk, 0);
+		if (!f)
+			return 0;
+	}
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	count(C_EVENTS);
+
+	__u32 wnd = tp->snd_wnd;
+	if (wnd == 0 && !f->zw_state) {
+		f->zero_window++;
+		f->zw_state = 1;
+	} else if (wnd) {
+		f->zw_state = 0;
+	}
+
+	if (cfg_on_cwnd_change) {
+		__u32 cwnd = tp->snd_cwnd;
+		if (cwnd == f->last_cwnd)
+			return 0;
+		f->last_cwnd = cwnd;
+		f->cwnd_changes++;
+	}
+	if (cfg_min_interval_us) {
+		__u64 now = tp->tcp_mstamp;
+		if (now - f->last_sample_us < cfg_min_interval_us)
+			return 0;
+		f->last_sample_us = now;
+	}
+	__u32 srtt = tp->srtt_us >> 3;
+	if (srtt == 0)
+		return 0;
+	f->samples++;
+	f->srtt_sum_us += srtt;
+	if (srtt < f->srtt_min_us)
+		f->srtt_min_us = srtt;
+	if (srtt > f->srtt_max_us)
+		f->srtt_max_us = srtt;
+	__u32 b = log2_bucket(srtt);
+	if (b < HIST_BUCKETS)
+		f->hist[b]++;
+	count(C_SAMPLES);
+	return 0;
+}
+
+static __always_inline void fill_rec(struct flow_rec *r, struct sock *sk, struct flow *f, __u8 kind)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	__builtin_memcpy(&r->f, f, sizeof(*f));
+	r->kind = kind;
+	r->now_ns = bpf_ktime_get_ns();
+	r->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	r->netns_cookie = BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie);
+	if (!tp)
+		return;
+	r->bytes_acked = tp->bytes_acked;
+	r->bytes_received = tp->bytes_received;
+	r->bytes_retrans = tp->bytes_retrans;
+	r->total_retrans = tp->total_retrans;
+	r->segs_out = tp->segs_out;
+	r->segs_in = tp->segs_in;
+	r->srtt_us = tp->srtt_us >> 3;
+	r->rttvar_us = tp->mdev_us >> 2;
+	r->rto_jiffies = tp->inet_conn.icsk_rto;
+	r->snd_cwnd = tp->snd_cwnd;
+	r->snd_ssthresh = tp->snd_ssthresh;
+	r->lost_out = tp->lost_out;
+	r->retrans_out = tp->retrans_out;
+	r->in_flight = tp->packets_out - (tp->sacked_out + tp->lost_out) + tp->retrans_out;
+	r->snd_wnd = tp->snd_wnd;
+	__s32 rq = (__s32)(tp->rcv_nxt - tp->copied_seq);
+	__s32 wq = (__s32)(tp->write_seq - tp->snd_una);
+	r->rcv_queue = rq > 0 ? rq : 0;
+	r->snd_queue = wq > 0 ? wq : 0;
+	__u64 nowus = r->now_ns / 1000, last = tp->tcp_mstamp;
+	r->idle_us = nowus > last ? (nowus - last > 0xffffffff ? 0xffffffff : nowus - last) : 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
+		if (!bpf_sk_storage_get(&flows, sk, NULL, 0))
+			admit(sk, oldstate);
+		return 0;
+	}
+	if (newstate != TCP_CLOSE)
+		return 0;
+	struct flow *f = bpf_sk_storage_get(&flows, sk, NULL, 0);
+	if (!f)
+		return 0;
+	count(C_CLOSED);
+	struct flow_rec *r = bpf_ringbuf_reserve(&closed, sizeof(*r), 0);
+	if (r) {
+		fill_rec(r, sk, f, 2);
+		/* Wake the reader only when the ring is half full; otherwise it polls. */
+		__u64 avail = bpf_ringbuf_query(&closed, BPF_RB_AVAIL_DATA);
+		__u64 size = bpf_ringbuf_query(&closed, BPF_RB_RING_SIZE);
+		bpf_ringbuf_submit(r, avail > size / 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	} else {
+		count(C_RING_FULL);
+	}
+	bpf_sk_storage_delete(&flows, sk);
+	__sync_fetch_and_add(&nflows, -1);
+	return 0;
+}
+
+/* Retransmit classification, from the socket's state at the tracepoint:
+ *   SYN_SENT                    -> syn
+ *   SYN_RECV                    -> synack
+ * SYN-ACKs retransmitted from a request socket (before the flow exists) and
+ * SYNs retransmitted before the handshake completed are taken from
+ * total_retrans when the flow is admitted at ESTABLISHED.
+ *   icsk_ca_state == TCP_CA_Loss -> timeout (RTO fired: tcp_enter_loss ran first)
+ *   icsk_pending == LOSS_PROBE   -> tail_loss_probe (timer handler is in tcp_send_loss_probe)
+ *   otherwise                    -> fast (fast retransmit / SACK / RACK recovery)
+ */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit_skb, struct sock *sk, const struct sk_buff *skb)
+{
+	/* Since Linux 6.10 the tracepoint also fires on failed retransmits, with err != 0. */
+	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb) &&
+	    bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err) && ctx[2] != 0)
+		return 0;
+	struct flow *f = bpf_sk_storage_get(&flows, sk, NULL, 0);
+	if (!f)
+		return 0;
+	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	struct inet_connection_sock *icsk = (struct inet_connection_sock *)bpf_skc_to_tcp_sock(sk);
+	__u32 t;
+	if (state == TCP_SYN_SENT)
+		t = RT_SYN;
+	else if (state == TCP_SYN_RECV)
+		t = RT_SYNACK;
+	else if (icsk && BPF_CORE_READ_BITFIELD(icsk, icsk_ca_state) == TCP_CA_Loss)
+		t = RT_TIMEOUT;
+	else if (icsk && icsk->icsk_pending == ICSK_TIME_LOSS_PROBE)
+		t = RT_TLP;
+	else
+		t = RT_FAST;
+	/* total_retrans grows by the segments in skb (GSO), count the same */
+	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)&skb->cb[0];
+	__u32 segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	if (segs == 0)
+		segs = 1;
+	if (t < RT_MAX)
+		__sync_fetch_and_add(&f->retrans[t], segs);
+	return 0;
+}
+
+/* Scrape: one record per tracked flow, values read live from the socket.
+ * Flows idle for longer than cfg_idle_timeout_us are emitted one last time
+ * (kind 1) and removed from the table. */
+SEC("iter/bpf_sk_storage_map")
+int dump_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sock *sk = ctx->sk;
+	struct flow *f = ctx->value;
+	struct flow_rec r = {};
+	if (!sk || !f)
+		return 0;
+	fill_rec(&r, sk, f, 0);
+	if (cfg_idle_timeout_us && r.idle_us >= cfg_idle_timeout_us) {
+		r.kind = 1;
+		if (bpf_sk_storage_delete(&flows, sk) == 0) {
+			__sync_fetch_and_add(&nflows, -1);
+			count(C_EVICTED);
+		}
+	}
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}

@@ -1,0 +1,135 @@
+// Package probe loads and reads the tcpflow eBPF programs: per-socket flow
+// state aggregated in the kernel (tp_btf/tcp_probe, sock/inet_sock_set_state,
+// tcp/tcp_retransmit_skb), read at scrape time through a
+// bpf_sk_storage_map iterator, closed flows through a ring buffer. It has no
+// OpenTelemetry imports.
+package probe
+
+import (
+	"net/netip"
+	"time"
+)
+
+// RetransType indexes Flow.Retrans; the order matches enum retrans_type in
+// bpf/tcpflow.c.
+type RetransType int
+
+const (
+	RetransTimeout RetransType = iota
+	RetransFast
+	RetransTailLossProbe
+	RetransSYN
+	RetransSYNACK
+	NumRetransTypes
+)
+
+var retransNames = [NumRetransTypes]string{"timeout", "fast", "tail_loss_probe", "syn", "synack"}
+
+func (t RetransType) String() string {
+	if t < 0 || t >= NumRetransTypes {
+		return "unknown"
+	}
+	return retransNames[t]
+}
+
+// HistBuckets is the number of srtt histogram buckets; bucket 0 holds samples
+// below 16µs, bucket i (1 ≤ i < HistBuckets-1) [16µs<<(i-1), 16µs<<i), the last
+// one everything above.
+const HistBuckets = 20
+
+// HistBounds returns the explicit upper bounds of the srtt buckets in seconds
+// (HistBuckets-1 bounds, OTLP explicit-bucket style).
+func HistBounds() []float64 {
+	b := make([]float64, HistBuckets-1)
+	for i := range b {
+		b[i] = float64(uint64(16)<<i) / 1e6
+	}
+	return b
+}
+
+// Kind says why a flow record was produced.
+type Kind uint8
+
+const (
+	KindLive    Kind = 0 // tracked flow, values read now
+	KindEvicted Kind = 1 // idle longer than IdleTimeout: last record, removed from the table
+	KindClosed  Kind = 2 // the socket reached TCP_CLOSE: final summary
+)
+
+// Flow is one TCP connection's state. Counters (Retransmits, Bytes*,
+// Segs*) count from when the flow entered the table: from zero for
+// connections established while the probe runs, from admission otherwise.
+type Flow struct {
+	ID          uint64
+	Kind        Kind
+	Local, Peer netip.AddrPort
+	IPv6        bool
+	NetnsCookie uint64
+	State       uint8
+	Start       time.Time // when the flow entered the table
+	Duration    time.Duration
+
+	// Live gauges, as tcp_info / ss -ti report them.
+	SRTT, RTTVar, RTO time.Duration // RTO is 0 when kernel HZ is unknown
+	Cwnd, Ssthresh    uint32
+	InFlight          uint32 // segments
+	Lost, RetransOut  uint32 // segments
+	SendWindow        uint32 // bytes
+	RecvQueue         uint32 // bytes not yet read by the application
+	SendQueue         uint32 // bytes not yet acknowledged
+	Idle              time.Duration
+
+	// Counters.
+	Retransmits   uint64 // segments (tcp_info total_retrans)
+	BytesAcked    uint64 // sent and acknowledged
+	BytesReceived uint64
+	BytesRetrans  uint64
+	SegsOut       uint64
+	SegsIn        uint64
+	RetransByType [NumRetransTypes]uint64
+	ZeroWindow    uint64 // transitions to a zero send window
+	CwndChanges   uint64 // in on_cwnd_change mode
+
+	// Sampling aggregates (over the flow's life).
+	Samples          uint64
+	SRTTSum          time.Duration
+	SRTTMin, SRTTMax time.Duration
+	Hist             [HistBuckets]uint64
+}
+
+// Counters are the probe's self-metrics, summed over CPUs.
+type Counters struct {
+	Events      uint64 // tcp_probe events on tracked flows
+	Samples     uint64 // of which sampled
+	Admitted    uint64 // flows that entered the table
+	TableFull   uint64 // events refused because the table was full
+	RingFull    uint64 // closed-flow records lost: ring buffer full
+	Evicted     uint64 // idle flows removed from the table
+	Closed      uint64 // tracked flows that closed
+	Filtered    uint64 // events refused by the netns/port/CIDR filters
+	StorageFail uint64 // socket storage allocation failures
+	Tracked     uint64 // flows in the table now
+	// PendingLost counts closed-flow records dropped in user space because
+	// more than MaxPendingClosed arrived between two reads.
+	PendingLost uint64
+}
+
+// Config is what the kernel side enforces.
+type Config struct {
+	OnCwndChange      bool          // sample only when cwnd changed (tcp_probe_plus full=0)
+	MinSampleInterval time.Duration // per flow (probetime)
+	IdleTimeout       time.Duration // evict flows idle this long (purgetime); 0 = never
+	MaxFlows          uint32        // table size
+	NetnsCookie       uint64        // only flows of this netns; 0 = all
+	LocalPorts        []uint16      // only these local ports; empty = all
+	PeerPorts         []uint16      // only these peer ports; empty = all
+	PeerCIDRs         []netip.Prefix
+	// MaxPendingClosed bounds closed-flow records kept between reads.
+	MaxPendingClosed int
+}
+
+// Limits of the kernel-side filters.
+const (
+	MaxPorts = 8
+	MaxCIDRs = 8
+)

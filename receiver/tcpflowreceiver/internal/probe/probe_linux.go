@@ -1,0 +1,416 @@
+//go:build linux
+
+package probe
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/internal/bpf"
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+)
+
+// recSize is the size of one record written by the kernel.
+const recSize = int(unsafe.Sizeof(tcpflowFlowRec{}))
+
+// Counter indexes, in the order of enum counter in bpf/tcpflow.c.
+const (
+	cEvents = iota
+	cSamples
+	cAdmitted
+	cTableFull
+	cRingFull
+	cEvicted
+	cClosed
+	cFiltered
+	cStorageFail
+	cMax
+)
+
+// Probe owns the loaded programs, their links, the flow iterator and the
+// closed-flow ring buffer reader. Close releases everything in reverse order.
+type Probe struct {
+	objs   tcpflowObjects
+	links  []link.Link
+	iter   *link.Iter
+	rd     *ringbuf.Reader
+	hz     int
+	bootNs int64 // CLOCK_MONOTONIC ns at time.Now() below, to convert ktime
+	boot   time.Time
+
+	iterBuf bytes.Buffer
+
+	mu          sync.Mutex
+	pending     []Flow
+	pendingLost uint64
+	maxPending  int
+	flushed     chan struct{}
+	done        chan struct{}
+	wg          sync.WaitGroup
+}
+
+// Open checks the prerequisites, loads the programs configured by cfg and
+// attaches them. The error names what is missing when that is the cause.
+func Open(cfg Config) (_ *Probe, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := bpf.Preflight(); err != nil {
+		return nil, err
+	}
+	if err := bpf.RemoveMemlock(); err != nil {
+		return nil, err
+	}
+	spec, err := loadTcpflow()
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
+	}
+	if err := setVariables(spec, cfg); err != nil {
+		return nil, err
+	}
+	p := &Probe{maxPending: cfg.MaxPendingClosed, flushed: make(chan struct{}, 1), done: make(chan struct{})}
+	if p.maxPending <= 0 {
+		p.maxPending = 65536
+	}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("loading BPF programs (kernel too old or missing a feature: needs Linux >= 5.11 with tp_btf, sk_storage and bpf iterators): %w", err)
+		}
+		return nil, fmt.Errorf("loading BPF programs: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	for _, prog := range []*ebpf.Program{p.objs.TcpProbe, p.objs.InetSockSetState, p.objs.TcpRetransmitSkb} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return nil, fmt.Errorf("attaching %s: %w", prog, err)
+		}
+		p.links = append(p.links, l)
+	}
+	if p.iter, err = link.AttachIter(link.IterOptions{Program: p.objs.DumpFlows, Map: p.objs.Flows}); err != nil {
+		return nil, fmt.Errorf("attaching flow iterator: %w", err)
+	}
+	if p.rd, err = ringbuf.NewReader(p.objs.Closed); err != nil {
+		return nil, fmt.Errorf("opening ring buffer: %w", err)
+	}
+	p.hz, _ = bpf.KernelHZ() // RTO stays 0 without it; HZ() lets the caller say so
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return nil, fmt.Errorf("clock_gettime: %w", err)
+	}
+	p.boot, p.bootNs = time.Now(), ts.Nano()
+	p.wg.Add(1)
+	go p.readClosed()
+	return p, nil
+}
+
+func (c Config) validate() error {
+	if c.MaxFlows == 0 {
+		return errors.New("max flows must be > 0")
+	}
+	if len(c.LocalPorts) > MaxPorts || len(c.PeerPorts) > MaxPorts {
+		return fmt.Errorf("at most %d local and %d peer ports", MaxPorts, MaxPorts)
+	}
+	if len(c.PeerCIDRs) > MaxCIDRs {
+		return fmt.Errorf("at most %d peer CIDRs", MaxCIDRs)
+	}
+	if c.MinSampleInterval < 0 || c.IdleTimeout < 0 {
+		return errors.New("negative interval")
+	}
+	return nil
+}
+
+func setVariables(spec *ebpf.CollectionSpec, cfg Config) error {
+	var lp, pp [MaxPorts]uint16
+	copy(lp[:], cfg.LocalPorts)
+	copy(pp[:], cfg.PeerPorts)
+	var addr, mask [MaxCIDRs][2]uint64
+	for i, pfx := range cfg.PeerCIDRs {
+		addr[i], mask[i] = CIDRWords(pfx)
+	}
+	var onCwnd uint32
+	if cfg.OnCwndChange {
+		onCwnd = 1
+	}
+	vals := map[string]any{
+		"cfg_on_cwnd_change":  onCwnd,
+		"cfg_min_interval_us": uint64(cfg.MinSampleInterval.Microseconds()),
+		"cfg_idle_timeout_us": uint64(cfg.IdleTimeout.Microseconds()),
+		"cfg_max_flows":       cfg.MaxFlows,
+		"cfg_netns_cookie":    cfg.NetnsCookie,
+		"cfg_n_local_ports":   uint32(len(cfg.LocalPorts)),
+		"cfg_local_ports":     lp,
+		"cfg_n_peer_ports":    uint32(len(cfg.PeerPorts)),
+		"cfg_peer_ports":      pp,
+		"cfg_n_cidrs":         uint32(len(cfg.PeerCIDRs)),
+		"cfg_cidr_addr":       addr,
+		"cfg_cidr_mask":       mask,
+	}
+	for name, v := range vals {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return fmt.Errorf("BPF object has no variable %s", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// CIDRWords returns a prefix as the kernel compares it: the 16-byte address
+// (IPv4 as ::ffff:a.b.c.d) and its mask, each read as two native-endian words.
+func CIDRWords(p netip.Prefix) (addr, mask [2]uint64) {
+	p = p.Masked()
+	a16 := p.Addr().As16()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	var m [16]byte
+	for i := 0; i < bits; i++ {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	for i := 0; i < 2; i++ {
+		addr[i] = binary.NativeEndian.Uint64(a16[i*8:])
+		mask[i] = binary.NativeEndian.Uint64(m[i*8:])
+	}
+	return addr, mask
+}
+
+// HZ is the kernel tick rate used to convert RTO, 0 if unknown.
+func (p *Probe) HZ() int { return p.hz }
+
+// Programs returns the attached programs by name, for run-time statistics.
+func (p *Probe) Programs() map[string]*ebpf.Program {
+	return map[string]*ebpf.Program{
+		"tcp_probe":           p.objs.TcpProbe,
+		"inet_sock_set_state": p.objs.InetSockSetState,
+		"tcp_retransmit_skb":  p.objs.TcpRetransmitSkb,
+		"dump_flows":          p.objs.DumpFlows,
+	}
+}
+
+// Flows runs the iterator and calls fn for every tracked flow (KindLive) and
+// for every flow evicted by this pass (KindEvicted, its last record). The
+// Flow passed to fn is reused; copy it to keep it.
+func (p *Probe) Flows(fn func(*Flow)) error {
+	r, err := p.iter.Open()
+	if err != nil {
+		return fmt.Errorf("opening flow iterator: %w", err)
+	}
+	p.iterBuf.Reset()
+	_, err = p.iterBuf.ReadFrom(r)
+	r.Close()
+	if err != nil {
+		return fmt.Errorf("reading flow iterator: %w", err)
+	}
+	return p.decodeAll(p.iterBuf.Bytes(), fn)
+}
+
+func (p *Probe) decodeAll(b []byte, fn func(*Flow)) error {
+	if len(b)%recSize != 0 {
+		return fmt.Errorf("flow iterator returned %d bytes, not a multiple of the %d-byte record", len(b), recSize)
+	}
+	var f Flow
+	var rec tcpflowFlowRec
+	for off := 0; off < len(b); off += recSize {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&rec)), recSize), b[off:off+recSize])
+		p.decode(&rec, &f)
+		fn(&f)
+	}
+	return nil
+}
+
+func (p *Probe) decode(r *tcpflowFlowRec, f *Flow) {
+	ff := &r.F
+	local, peer := netip.AddrFrom16(ff.Saddr), netip.AddrFrom16(ff.Daddr)
+	ipv6 := ff.Family == unix.AF_INET6
+	if !ipv6 {
+		local, peer = local.Unmap(), peer.Unmap()
+	}
+	*f = Flow{
+		ID:            ff.Id,
+		Kind:          Kind(r.Kind),
+		Local:         netip.AddrPortFrom(local, ff.Sport),
+		Peer:          netip.AddrPortFrom(peer, ff.Dport),
+		IPv6:          ipv6,
+		NetnsCookie:   r.NetnsCookie,
+		State:         r.State,
+		Start:         p.ktime(ff.StartNs),
+		Duration:      time.Duration(r.NowNs - ff.StartNs),
+		SRTT:          time.Duration(r.SrttUs) * time.Microsecond,
+		RTTVar:        time.Duration(r.RttvarUs) * time.Microsecond,
+		Cwnd:          r.SndCwnd,
+		Ssthresh:      r.SndSsthresh,
+		InFlight:      r.InFlight,
+		Lost:          r.LostOut,
+		RetransOut:    r.RetransOut,
+		SendWindow:    r.SndWnd,
+		RecvQueue:     r.RcvQueue,
+		SendQueue:     r.SndQueue,
+		Idle:          time.Duration(r.IdleUs) * time.Microsecond,
+		Retransmits:   uint64(r.TotalRetrans - ff.BaseTotalRetrans),
+		BytesAcked:    r.BytesAcked - ff.BaseBytesAcked,
+		BytesReceived: r.BytesReceived - ff.BaseBytesReceived,
+		BytesRetrans:  r.BytesRetrans - ff.BaseBytesRetrans,
+		SegsOut:       uint64(r.SegsOut - ff.BaseSegsOut),
+		SegsIn:        uint64(r.SegsIn - ff.BaseSegsIn),
+		ZeroWindow:    uint64(ff.ZeroWindow),
+		CwndChanges:   uint64(ff.CwndChanges),
+		Samples:       ff.Samples,
+		SRTTSum:       time.Duration(ff.SrttSumUs) * time.Microsecond,
+		SRTTMax:       time.Duration(ff.SrttMaxUs) * time.Microsecond,
+	}
+	if ff.SrttMinUs != ^uint32(0) {
+		f.SRTTMin = time.Duration(ff.SrttMinUs) * time.Microsecond
+	}
+	if p.hz > 0 {
+		f.RTO = time.Duration(uint64(r.RtoJiffies) * uint64(time.Second) / uint64(p.hz))
+	}
+	for i := range f.RetransByType {
+		f.RetransByType[i] = uint64(ff.Retrans[i])
+	}
+	for i := range f.Hist {
+		f.Hist[i] = uint64(ff.Hist[i])
+	}
+}
+
+func (p *Probe) ktime(ns uint64) time.Time {
+	return p.boot.Add(time.Duration(int64(ns) - p.bootNs))
+}
+
+// readClosed drains the ring buffer. The kernel submits with
+// BPF_RB_NO_WAKEUP unless the ring is half full, so this polls.
+func (p *Probe) readClosed() {
+	defer p.wg.Done()
+	var rec ringbuf.Record
+	for {
+		p.rd.SetDeadline(time.Now().Add(time.Second))
+		err := p.rd.ReadInto(&rec)
+		switch {
+		case err == nil:
+			p.addClosed(rec.RawSample)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, ringbuf.ErrFlushed):
+			select {
+			case p.flushed <- struct{}{}:
+			default:
+			}
+		default: // closed (or broken beyond repair)
+			return
+		}
+	}
+}
+
+func (p *Probe) addClosed(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(b) < recSize || len(p.pending) >= p.maxPending {
+		p.pendingLost++
+		return
+	}
+	var rec tcpflowFlowRec
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&rec)), recSize), b[:recSize])
+	var f Flow
+	p.decode(&rec, &f)
+	p.pending = append(p.pending, f)
+}
+
+// Closed returns the closed-flow summaries received since the last call,
+// after making the reader drain what the kernel has submitted so far.
+// The returned slice is reused by the next call (pass it back as buf).
+func (p *Probe) Closed(ctx context.Context, buf []Flow) ([]Flow, error) {
+	if err := p.rd.Flush(); err != nil {
+		return buf[:0], fmt.Errorf("flushing ring buffer: %w", err)
+	}
+	select {
+	case <-p.flushed:
+	case <-ctx.Done():
+		return buf[:0], fmt.Errorf("waiting for ring buffer reader: %w", ctx.Err())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	buf = append(buf[:0], p.pending...)
+	p.pending = p.pending[:0]
+	return buf, nil
+}
+
+// Counters reads the self-metrics.
+func (p *Probe) Counters() (Counters, error) {
+	var c Counters
+	var vals []uint64
+	dst := []*uint64{&c.Events, &c.Samples, &c.Admitted, &c.TableFull, &c.RingFull, &c.Evicted, &c.Closed, &c.Filtered, &c.StorageFail}
+	for k := uint32(0); k < cMax; k++ {
+		if err := p.objs.Counters.Lookup(k, &vals); err != nil {
+			return c, fmt.Errorf("reading counter %d: %w", k, err)
+		}
+		for _, v := range vals {
+			*dst[k] += v
+		}
+	}
+	if err := p.objs.Nflows.Get(&c.Tracked); err != nil {
+		return c, fmt.Errorf("reading flow count: %w", err)
+	}
+	p.mu.Lock()
+	c.PendingLost = p.pendingLost
+	p.mu.Unlock()
+	return c, nil
+}
+
+// Close detaches and unloads everything, in reverse order of Open.
+func (p *Probe) Close() error {
+	var errs []error
+	if p.rd != nil {
+		errs = append(errs, p.rd.Close())
+		p.wg.Wait()
+	}
+	if p.iter != nil {
+		errs = append(errs, p.iter.Close())
+	}
+	for i := len(p.links) - 1; i >= 0; i-- {
+		errs = append(errs, p.links[i].Close())
+	}
+	errs = append(errs, p.objs.Close())
+	return errors.Join(errs...)
+}
+
+// NetnsCookie returns the cookie of the network namespace at nsPath (the
+// caller's own with an empty path), as the kernel's net_cookie (Linux >= 5.14).
+func NetnsCookie(nsPath string) (uint64, error) {
+	var cookie uint64
+	err := netnsutil.Do(nsPath, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		v, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+		cookie = v
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("netns cookie of %q: %w", nsPath, err)
+	}
+	return cookie, nil
+}
+
+var _ io.Closer = (*Probe)(nil)

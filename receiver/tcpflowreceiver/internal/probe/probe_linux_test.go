@@ -1,0 +1,239 @@
+//go:build linux
+
+package probe
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netstack-otel/netstack/internal/testnet"
+)
+
+// env is two namespaces joined by a veth: the client (sender) side and a
+// server that accepts on several ports and discards what it reads.
+type env struct {
+	client, server *testnet.NS
+	cookie         uint64 // client netns
+	serverAddr     netip.Addr
+	wg             sync.WaitGroup
+}
+
+const (
+	clientIP = "10.77.0.1"
+	serverIP = "10.77.0.2"
+)
+
+func newEnv(t *testing.T, ports ...int) *env {
+	testnet.RequireRoot(t)
+	e := &env{client: testnet.New(t), server: testnet.New(t), serverAddr: netip.MustParseAddr(serverIP)}
+	testnet.Link(t, e.client, e.server, clientIP+"/24", serverIP+"/24")
+	var err error
+	e.cookie, err = NetnsCookie(e.client.Path)
+	require.NoError(t, err)
+	t.Cleanup(e.wg.Wait) // runs after the listeners are closed (cleanups run last-in first-out)
+	for _, port := range ports {
+		var ln net.Listener
+		e.server.Do(t, func() (err error) {
+			ln, err = net.Listen("tcp4", fmt.Sprintf("%s:%d", serverIP, port))
+			return err
+		})
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				e.wg.Add(1)
+				go func() {
+					defer e.wg.Done()
+					_, _ = io.Copy(io.Discard, c)
+					c.Close()
+				}()
+			}
+		}()
+		t.Cleanup(func() { ln.Close() })
+	}
+	return e
+}
+
+// dropRules drops pct% of the segments carrying data to port.
+func dropRules(port, pct int) string {
+	return fmt.Sprintf(`table inet loss {
+	chain in {
+		type filter hook input priority 0;
+		tcp dport %d meta length > 200 numgen random mod 100 < %d drop
+	}
+}
+`, port, pct)
+}
+
+// dial connects from the client namespace.
+func (e *env) dial(t *testing.T, port int) *net.TCPConn {
+	var c net.Conn
+	e.client.Do(t, func() (err error) {
+		c, err = net.DialTimeout("tcp4", fmt.Sprintf("%s:%d", serverIP, port), 5*time.Second)
+		return err
+	})
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+func open(t *testing.T, cfg Config) *Probe {
+	p, err := Open(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
+	return p
+}
+
+func flows(t *testing.T, p *Probe) []Flow {
+	var out []Flow
+	require.NoError(t, p.Flows(func(f *Flow) { out = append(out, *f) }))
+	return out
+}
+
+func find(fs []Flow, local netip.AddrPort) *Flow {
+	for i := range fs {
+		if fs[i].Local == local {
+			return &fs[i]
+		}
+	}
+	return nil
+}
+
+var ssKV = regexp.MustCompile(`\b([a-z_]+):([0-9./]+)`)
+
+// ssInfo runs `ss -tinH` for one connection in the client namespace and
+// returns its key:value fields (rtt, cwnd, ssthresh, retrans, bytes_acked…).
+func (e *env) ssInfo(t *testing.T, local netip.AddrPort) map[string]string {
+	out := e.client.Exec(t, "ss", "-tinH", "src", local.String())
+	m := map[string]string{}
+	for _, kv := range ssKV.FindAllStringSubmatch(out, -1) {
+		m[kv[1]] = kv[2]
+	}
+	require.Contains(t, m, "rtt", "ss output for %s: %q", local, out)
+	return m
+}
+
+func atoi(t *testing.T, s string) uint64 {
+	v, err := strconv.ParseUint(s, 10, 64)
+	require.NoError(t, err, s)
+	return v
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLossyTransfer: a bulk transfer through an nftables rule dropping 2% of
+// data segments; retransmits, bytes, cwnd and srtt agree with ss -ti, the
+// retransmit types add up to the total, and the close summary carries the
+// same totals.
+func TestLossyTransfer(t *testing.T) {
+	testnet.RequireTool(t, "ss")
+	e := newEnv(t, 5001)
+	// Drop only segments carrying data, so the handshake and FINs are never
+	// retransmitted and totals taken at idle equal those at close.
+	e.server.Nft(t, dropRules(5001, 2))
+	p := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie})
+
+	c := e.dial(t, 5001)
+	local := netip.MustParseAddrPort(c.LocalAddr().String())
+	buf := make([]byte, 64<<10)
+	var mid *Flow
+	for i := 0; i < 320; i++ { // 20 MiB
+		_, err := c.Write(buf)
+		require.NoError(t, err)
+		if i == 160 {
+			mid = find(flows(t, p), local)
+		}
+	}
+	require.NotNil(t, mid, "flow %s not tracked mid-transfer", local)
+	require.Equal(t, KindLive, mid.Kind)
+
+	var f *Flow
+	waitFor(t, "all data acknowledged", func() bool {
+		f = find(flows(t, p), local)
+		return f != nil && f.SendQueue == 0 && f.InFlight == 0
+	})
+	ss := e.ssInfo(t, local)
+	f = find(flows(t, p), local)
+	require.NotNil(t, f)
+
+	retrans := strings.Split(ss["retrans"], "/")
+	require.Len(t, retrans, 2, "ss retrans field %q", ss["retrans"])
+	total := atoi(t, retrans[1])
+	require.Positive(t, total, "2%% loss produced no retransmits")
+	require.Equal(t, total, f.Retransmits, "retransmits vs ss total")
+	require.Equal(t, atoi(t, ss["bytes_acked"]), f.BytesAcked, "bytes_acked vs ss")
+	require.Equal(t, uint64(20<<20), f.BytesAcked-1, "bytes acked = payload + SYN")
+	require.Equal(t, atoi(t, ss["cwnd"]), uint64(f.Cwnd), "cwnd vs ss")
+	require.Contains(t, ss, "ssthresh", "ssthresh still infinite after losses")
+	require.Equal(t, atoi(t, ss["ssthresh"]), uint64(f.Ssthresh), "ssthresh vs ss")
+	ssRTT, err := strconv.ParseFloat(strings.Split(ss["rtt"], "/")[0], 64)
+	require.NoError(t, err)
+	require.InEpsilon(t, ssRTT, f.SRTT.Seconds()*1e3, 0.10, "srtt %v vs ss rtt %vms", f.SRTT, ssRTT)
+	require.Zero(t, f.Lost, "lost_out at idle")
+
+	var byType uint64
+	for _, n := range f.RetransByType {
+		byType += n
+	}
+	require.Equal(t, f.Retransmits, byType, "retransmits by type %v must add up to the total", f.RetransByType)
+	require.Positive(t, f.RetransByType[RetransFast]+f.RetransByType[RetransTimeout]+f.RetransByType[RetransTailLossProbe])
+	require.Zero(t, f.RetransByType[RetransSYN]+f.RetransByType[RetransSYNACK], "no SYN was dropped")
+	require.Positive(t, f.Samples)
+	require.LessOrEqual(t, f.SRTTMin, f.SRTTMax)
+	require.Positive(t, f.SRTTMin)
+	var hist uint64
+	for _, n := range f.Hist {
+		hist += n
+	}
+	require.Equal(t, f.Samples, hist, "histogram counts every sample")
+	t.Logf("flow %s: retrans %d %v, srtt %v (ss %vms), cwnd %d ssthresh %d, samples %d",
+		local, f.Retransmits, f.RetransByType, f.SRTT, ssRTT, f.Cwnd, f.Ssthresh, f.Samples)
+
+	require.NoError(t, c.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var closed []Flow
+	waitFor(t, "close summary", func() bool {
+		var err error
+		closed, err = p.Closed(ctx, closed[:0])
+		require.NoError(t, err)
+		return len(closed) > 0
+	})
+	require.Len(t, closed, 1)
+	s := closed[0]
+	require.Equal(t, KindClosed, s.Kind)
+	require.Equal(t, f.ID, s.ID)
+	require.Equal(t, local, s.Local)
+	require.Equal(t, total, s.Retransmits, "close summary retransmits vs ss")
+	require.Equal(t, f.RetransByType, s.RetransByType)
+	require.GreaterOrEqual(t, s.BytesAcked, f.BytesAcked)
+	require.Positive(t, s.Duration)
+	require.Nil(t, find(flows(t, p), local), "closed flow still in the table")
+	cnt, err := p.Counters()
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), cnt.Closed)
+	require.Zero(t, cnt.RingFull)
+	require.Zero(t, cnt.Tracked)
+}
