@@ -237,3 +237,107 @@ func TestLossyTransfer(t *testing.T) {
 	require.Zero(t, cnt.RingFull)
 	require.Zero(t, cnt.Tracked)
 }
+
+func send(t *testing.T, c *net.TCPConn, n int) {
+	_, err := c.Write(make([]byte, n))
+	require.NoError(t, err)
+}
+
+func locals(fs []Flow, kind Kind) map[netip.AddrPort]bool {
+	m := map[netip.AddrPort]bool{}
+	for _, f := range fs {
+		if f.Kind == kind {
+			m[f.Local] = true
+		}
+	}
+	return m
+}
+
+func localOf(c *net.TCPConn) netip.AddrPort { return netip.MustParseAddrPort(c.LocalAddr().String()) }
+
+// TestFilters: peer port and peer CIDR filters keep only the matching flows,
+// and refusals are counted.
+func TestFilters(t *testing.T) {
+	e := newEnv(t, 6001, 6002)
+	byPort := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, PeerPorts: []uint16{6001}})
+	byCIDR := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("10.77.0.2/32")}})
+	otherCIDR := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16"), netip.MustParsePrefix("fd00::/8")}})
+	byLocalPort := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, LocalPorts: []uint16{1}})
+	otherNetns := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie + 1})
+
+	a, b := e.dial(t, 6001), e.dial(t, 6002)
+	send(t, a, 1<<20)
+	send(t, b, 1<<20)
+	waitFor(t, "both flows tracked by the CIDR probe", func() bool { return len(flows(t, byCIDR)) == 2 })
+
+	got := locals(flows(t, byPort), KindLive)
+	require.Equal(t, map[netip.AddrPort]bool{localOf(a): true}, got, "port filter")
+	require.Equal(t, map[netip.AddrPort]bool{localOf(a): true, localOf(b): true}, locals(flows(t, byCIDR), KindLive))
+	for name, p := range map[string]*Probe{"other CIDR": otherCIDR, "local port": byLocalPort, "other netns": otherNetns} {
+		require.Empty(t, flows(t, p), name)
+		c, err := p.Counters()
+		require.NoError(t, err)
+		require.Positive(t, c.Filtered, name)
+		require.Zero(t, c.Tracked, name)
+	}
+}
+
+// TestMaxFlowsAndIdle: max_flows caps the table and counts refusals; idle
+// flows are evicted with a last record and the eviction is counted.
+func TestMaxFlowsAndIdle(t *testing.T) {
+	e := newEnv(t, 7001)
+	p := open(t, Config{MaxFlows: 2, NetnsCookie: e.cookie, IdleTimeout: 300 * time.Millisecond})
+	var conns []*net.TCPConn
+	for i := 0; i < 5; i++ {
+		c := e.dial(t, 7001)
+		send(t, c, 64<<10)
+		conns = append(conns, c)
+	}
+	fs := flows(t, p)
+	require.Len(t, fs, 2, "table capped at max_flows")
+	c, err := p.Counters()
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), c.Tracked)
+	require.Equal(t, uint64(2), c.Admitted)
+	require.Positive(t, c.TableFull, "refused flows counted")
+
+	time.Sleep(400 * time.Millisecond)
+	fs = flows(t, p)
+	require.Len(t, fs, 2)
+	for _, f := range fs {
+		require.Equal(t, KindEvicted, f.Kind, "idle %v", f.Idle)
+		require.GreaterOrEqual(t, f.Idle, 300*time.Millisecond)
+	}
+	c, err = p.Counters()
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), c.Evicted)
+	require.Zero(t, c.Tracked)
+	require.Empty(t, flows(t, p), "evicted flows left the table")
+
+	// Room again: the next active flow is admitted (counting from now).
+	send(t, conns[4], 64<<10)
+	waitFor(t, "re-admission", func() bool { return len(flows(t, p)) == 1 })
+	f := flows(t, p)[0]
+	require.Equal(t, localOf(conns[4]), f.Local)
+	require.LessOrEqual(t, f.BytesAcked, uint64(64<<10), "counts from admission")
+}
+
+// TestCwndChangeMode: in on_cwnd_change mode a sample is taken only when cwnd
+// changed, so samples never exceed cwnd changes; every_ack samples more.
+func TestCwndChangeMode(t *testing.T) {
+	e := newEnv(t, 8001)
+	e.server.Nft(t, dropRules(8001, 1))
+	every := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
+	onChange := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, OnCwndChange: true})
+	c := e.dial(t, 8001)
+	send(t, c, 8<<20)
+	waitFor(t, "data acknowledged", func() bool {
+		fs := flows(t, every)
+		return len(fs) == 1 && fs[0].SendQueue == 0
+	})
+	fe, fc := flows(t, every)[0], flows(t, onChange)[0]
+	require.Positive(t, fc.CwndChanges)
+	require.LessOrEqual(t, fc.Samples, fc.CwndChanges)
+	require.Greater(t, fe.Samples, fc.Samples)
+	require.Equal(t, fe.Cwnd, fc.Cwnd, "both read the same socket")
+}
