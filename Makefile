@@ -66,9 +66,10 @@ generate: tools
 .PHONY: check-generated
 check-generated: deps
 	$(MAKE) --no-print-directory generate
-	@if [ -n "$$(git status --porcelain --untracked-files=all -- . ':!_build' ':!.tools')" ]; then \
-		git status --short -- . ':!_build' ':!.tools'; git --no-pager diff --stat; \
-		echo "generated code is stale: run 'make generate' and commit the result"; exit 1; fi
+	@changes=$$(git status --porcelain --untracked-files=all); \
+	if [ -n "$$changes" ]; then \
+		echo "$$changes"; git --no-pager diff --stat; \
+		echo "generated code is stale (or the tree was not clean): run 'make generate' and commit the result"; exit 1; fi
 	@echo "generated code is up to date"
 
 # ---- lint ----------------------------------------------------------------
