@@ -1,0 +1,240 @@
+package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+)
+
+// seriesKey is what survives the aggregation level; zero fields are dropped
+// from the attributes.
+type seriesKey struct {
+	local     netip.Addr
+	localPort uint16
+	peer      string // address or peer_groups CIDR
+	peerPort  uint16
+	ipv6      bool
+}
+
+// counters are the monotonic per-flow values.
+type counters struct {
+	retrans                   [probe.NumRetransTypes]uint64
+	acked, received, retransB uint64
+	zeroWindow, samples       uint64
+}
+
+func (c *counters) add(o *counters) {
+	for i := range c.retrans {
+		c.retrans[i] += o.retrans[i]
+	}
+	c.acked += o.acked
+	c.received += o.received
+	c.retransB += o.retransB
+	c.zeroWindow += o.zeroWindow
+	c.samples += o.samples
+}
+
+func (c *counters) retransTotal() uint64 {
+	var n uint64
+	for _, v := range c.retrans {
+		n += v
+	}
+	return n
+}
+
+func countersOf(f *probe.Flow) counters {
+	c := counters{acked: f.BytesAcked, received: f.BytesReceived, retransB: f.BytesRetrans, zeroWindow: f.ZeroWindow, samples: f.Samples}
+	c.retrans = f.RetransByType
+	return c
+}
+
+// series is one exported attribute set.
+type series struct {
+	key   seriesKey
+	flows int
+	// sums of gauges; divided by flows for the means
+	srtt, rttvar, rto      float64
+	cwnd, ssthresh, sndWnd uint64
+	inFlight, lost, rq, sq uint64
+	srttMin, srttMax       float64
+	hasRTT                 bool
+	counters
+}
+
+func (s *series) addGauges(f *probe.Flow) {
+	s.flows++
+	s.srtt += f.SRTT.Seconds()
+	s.rttvar += f.RTTVar.Seconds()
+	s.rto += f.RTO.Seconds()
+	s.cwnd += uint64(f.Cwnd)
+	s.ssthresh += uint64(f.Ssthresh)
+	s.sndWnd += uint64(f.SendWindow)
+	s.inFlight += uint64(f.InFlight)
+	s.lost += uint64(f.Lost)
+	s.rq += uint64(f.RecvQueue)
+	s.sq += uint64(f.SendQueue)
+	if f.Samples > 0 {
+		lo, hi := f.SRTTMin.Seconds(), f.SRTTMax.Seconds()
+		if !s.hasRTT || lo < s.srttMin {
+			s.srttMin = lo
+		}
+		if !s.hasRTT || hi > s.srttMax {
+			s.srttMax = hi
+		}
+		s.hasRTT = true
+	}
+}
+
+type seen struct {
+	key seriesKey
+	c   counters
+}
+
+// aggregator turns flow records into series. Above the flow level, sums stay
+// monotonic as flows come and go: the last values of a flow that left the
+// table (closed, evicted, or vanished with its summary lost) are folded into
+// a per-series remainder.
+type aggregator struct {
+	level      string
+	groups     []netip.Prefix
+	ephemeral  uint16 // ports >= this are ephemeral; 0 = none
+	topK       int
+	gone       map[seriesKey]*counters
+	last, next map[uint64]seen
+	out        map[seriesKey]*series
+	list       []*series
+}
+
+func newAggregator(cfg *Config) *aggregator {
+	groups, _ := prefixes("peer_groups", cfg.PeerGroups, 1024)
+	// Most specific group first.
+	slices.SortFunc(groups, func(a, b netip.Prefix) int { return b.Bits() - a.Bits() })
+	a := &aggregator{level: cfg.Aggregation, groups: groups, topK: cfg.TopK,
+		gone: map[seriesKey]*counters{}, last: map[uint64]seen{}, next: map[uint64]seen{}, out: map[seriesKey]*series{}}
+	if cfg.EphemeralPortMin <= 65535 {
+		a.ephemeral = uint16(cfg.EphemeralPortMin)
+	}
+	return a
+}
+
+func (a *aggregator) isEphemeral(p uint16) bool { return a.ephemeral != 0 && p >= a.ephemeral }
+
+func (a *aggregator) peerName(addr netip.Addr) string {
+	for _, g := range a.groups {
+		if g.Contains(addr) {
+			return g.String()
+		}
+	}
+	return addr.String()
+}
+
+func (a *aggregator) keyOf(f *probe.Flow) seriesKey {
+	k := seriesKey{ipv6: f.IPv6}
+	lp, pp := f.Local.Port(), f.Peer.Port()
+	switch a.level {
+	case AggregationFlow:
+		k.local, k.localPort, k.peer, k.peerPort = f.Local.Addr(), lp, a.peerName(f.Peer.Addr()), pp
+	case AggregationPeer:
+		k.peer = a.peerName(f.Peer.Addr())
+	case AggregationLocalPort:
+		// Per service: the local port of accepted flows, the peer's port of
+		// outgoing ones (whose local port is ephemeral).
+		if !a.isEphemeral(lp) {
+			k.localPort = lp
+		} else if !a.isEphemeral(pp) {
+			k.peerPort = pp
+		}
+	}
+	return k
+}
+
+func (a *aggregator) series(k seriesKey) *series {
+	s := a.out[k]
+	if s == nil {
+		s = &series{key: k}
+		a.out[k] = s
+		a.list = append(a.list, s)
+	}
+	return s
+}
+
+// update takes one scrape's records — live and evicted flows from the
+// iterator, closed-flow summaries from the ring buffer — and returns the
+// series to export, valid until the next call.
+func (a *aggregator) update(flows, closed []probe.Flow) []*series {
+	clear(a.out)
+	a.list = a.list[:0]
+	clear(a.next)
+	perFlow := a.level == AggregationFlow
+	final := func(f *probe.Flow) {
+		k := a.keyOf(f)
+		c := countersOf(f)
+		delete(a.last, f.ID)
+		if perFlow { // the flow's series reports its final values once, then ends
+			s := a.series(k)
+			s.counters.add(&c)
+			return
+		}
+		g := a.gone[k]
+		if g == nil {
+			g = &counters{}
+			a.gone[k] = g
+		}
+		g.add(&c)
+	}
+	for i := range closed {
+		final(&closed[i])
+	}
+	for i := range flows {
+		f := &flows[i]
+		if f.Kind != probe.KindLive {
+			final(f)
+			continue
+		}
+		k := a.keyOf(f)
+		c := countersOf(f)
+		s := a.series(k)
+		s.addGauges(f)
+		s.counters.add(&c)
+		a.next[f.ID] = seen{key: k, c: c}
+		delete(a.last, f.ID)
+	}
+	// Flows that vanished without a record (summary lost to a full ring).
+	for _, v := range a.last {
+		if !perFlow {
+			g := a.gone[v.key]
+			if g == nil {
+				g = &counters{}
+				a.gone[v.key] = g
+			}
+			g.add(&v.c)
+		}
+	}
+	a.last, a.next = a.next, a.last
+	if !perFlow {
+		for k, g := range a.gone {
+			a.series(k).counters.add(g)
+		}
+	}
+	slices.SortFunc(a.list, func(x, y *series) int {
+		if d := cmpDesc(x.retransTotal(), y.retransTotal()); d != 0 {
+			return d
+		}
+		return cmpDesc(x.acked+x.received, y.acked+y.received)
+	})
+	if a.topK > 0 && len(a.list) > a.topK {
+		a.list = a.list[:a.topK]
+	}
+	return a.list
+}
+
+func cmpDesc(a, b uint64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,173 @@
+package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
+
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+)
+
+// Sampling modes (tcp_probe_plus `full`=1 / `full`=0).
+const (
+	SamplingEveryAck     = "every_ack"
+	SamplingOnCwndChange = "on_cwnd_change"
+)
+
+// Aggregation levels.
+const (
+	AggregationFlow      = "flow"       // one series per connection
+	AggregationPeer      = "peer"       // per remote address (or peer_groups CIDR)
+	AggregationLocalPort = "local_port" // per service: listening port, or the peer's port for outgoing flows
+	AggregationNone      = "none"       // per IP version only
+)
+
+// Fallbacks when the eBPF probe cannot be loaded.
+const (
+	FallbackNone    = "none"    // start fails, naming what is missing
+	FallbackDisable = "disable" // start succeeds, one log line, no flow metrics
+)
+
+// maxFlowsLimit bounds max_flows: each tracked flow holds ~350 bytes of socket storage.
+const maxFlowsLimit = 1 << 20
+
+// Config is the tcpflow receiver's configuration.
+type Config struct {
+	scraperhelper.ControllerConfig `mapstructure:",squash"`
+	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
+
+	// NetNS restricts the receiver to the flows of this network namespace
+	// (/run/netns/NAME, /proc/PID/ns/net); empty = the collector's own.
+	NetNS string `mapstructure:"netns"`
+	// Sampling is every_ack (a sample per received segment) or
+	// on_cwnd_change (only when the congestion window changed).
+	Sampling string `mapstructure:"sampling"`
+	// MinSampleInterval is the shortest time between two samples of one flow.
+	MinSampleInterval time.Duration `mapstructure:"min_sample_interval"`
+	// IdleTimeout removes a flow from the table after this long without
+	// traffic (it is re-admitted when traffic resumes); 0 keeps flows until
+	// they close.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxFlows caps the kernel's flow table; flows beyond it are not tracked
+	// and their events are counted as dropped (reason table_full).
+	MaxFlows int `mapstructure:"max_flows"`
+	// LocalPorts, PeerPorts and PeerCIDRs filter flows in the kernel (at most
+	// 8 each); empty means all.
+	LocalPorts []int    `mapstructure:"local_ports"`
+	PeerPorts  []int    `mapstructure:"peer_ports"`
+	PeerCIDRs  []string `mapstructure:"peer_cidrs"`
+
+	// Aggregation reduces attributes before export: flow, peer, local_port, none.
+	Aggregation string `mapstructure:"aggregation"`
+	// PeerGroups reports a peer address inside one of these CIDRs as the CIDR.
+	PeerGroups []string `mapstructure:"peer_groups"`
+	// EphemeralPortMin: ports at or above it are ephemeral and dropped from
+	// the attributes unless aggregation is flow (Linux default range starts
+	// at 32768).
+	EphemeralPortMin int `mapstructure:"ephemeral_port_min"`
+	// TopK keeps only the K series with the most retransmits (then bytes);
+	// 0 keeps all.
+	TopK int `mapstructure:"top_k"`
+
+	// Fallback is what to do when the eBPF probe cannot be loaded (no BTF,
+	// no CAP_BPF/CAP_PERFMON, old kernel): none fails start, disable logs it
+	// once and reports nothing.
+	Fallback string `mapstructure:"fallback"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// Validate checks the configuration; errors name the offending field.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.Sampling != SamplingEveryAck && cfg.Sampling != SamplingOnCwndChange {
+		errs = append(errs, fmt.Errorf("sampling: %q is not one of %s, %s", cfg.Sampling, SamplingEveryAck, SamplingOnCwndChange))
+	}
+	if cfg.MinSampleInterval < 0 {
+		errs = append(errs, errors.New("min_sample_interval: must not be negative"))
+	}
+	if cfg.IdleTimeout < 0 {
+		errs = append(errs, errors.New("idle_timeout: must not be negative"))
+	}
+	if cfg.MaxFlows <= 0 || cfg.MaxFlows > maxFlowsLimit {
+		errs = append(errs, fmt.Errorf("max_flows: %d is not in 1..%d", cfg.MaxFlows, maxFlowsLimit))
+	}
+	if _, err := ports("local_ports", cfg.LocalPorts); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := ports("peer_ports", cfg.PeerPorts); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := prefixes("peer_cidrs", cfg.PeerCIDRs, probe.MaxCIDRs); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := prefixes("peer_groups", cfg.PeerGroups, 1024); err != nil {
+		errs = append(errs, err)
+	}
+	switch cfg.Aggregation {
+	case AggregationFlow, AggregationPeer, AggregationLocalPort, AggregationNone:
+	default:
+		errs = append(errs, fmt.Errorf("aggregation: %q is not one of flow, peer, local_port, none", cfg.Aggregation))
+	}
+	if cfg.EphemeralPortMin < 1 || cfg.EphemeralPortMin > 65536 {
+		errs = append(errs, fmt.Errorf("ephemeral_port_min: %d is not in 1..65536 (65536 disables collapsing)", cfg.EphemeralPortMin))
+	}
+	if cfg.TopK < 0 {
+		errs = append(errs, errors.New("top_k: must not be negative (0 keeps all series)"))
+	}
+	if cfg.Fallback != FallbackNone && cfg.Fallback != FallbackDisable {
+		errs = append(errs, fmt.Errorf("fallback: %q is not one of none, disable", cfg.Fallback))
+	}
+	return errors.Join(errs...)
+}
+
+func ports(field string, in []int) ([]uint16, error) {
+	if len(in) > probe.MaxPorts {
+		return nil, fmt.Errorf("%s: %d ports, at most %d (filtered in the kernel)", field, len(in), probe.MaxPorts)
+	}
+	out := make([]uint16, 0, len(in))
+	for i, p := range in {
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("%s[%d]: %d is not a port", field, i, p)
+		}
+		out = append(out, uint16(p))
+	}
+	return out, nil
+}
+
+func prefixes(field string, in []string, limit int) ([]netip.Prefix, error) {
+	if len(in) > limit {
+		return nil, fmt.Errorf("%s: %d CIDRs, at most %d", field, len(in), limit)
+	}
+	out := make([]netip.Prefix, 0, len(in))
+	for i, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", field, i, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// probeConfig is the kernel-side part of the configuration (Validate passed).
+func (cfg *Config) probeConfig(netnsCookie uint64) probe.Config {
+	lp, _ := ports("local_ports", cfg.LocalPorts)
+	pp, _ := ports("peer_ports", cfg.PeerPorts)
+	pc, _ := prefixes("peer_cidrs", cfg.PeerCIDRs, probe.MaxCIDRs)
+	return probe.Config{
+		OnCwndChange:      cfg.Sampling == SamplingOnCwndChange,
+		MinSampleInterval: cfg.MinSampleInterval,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxFlows:          uint32(cfg.MaxFlows),
+		NetnsCookie:       netnsCookie,
+		LocalPorts:        lp,
+		PeerPorts:         pp,
+		PeerCIDRs:         pc,
+	}
+}

@@ -1,0 +1,6 @@
+// Package tcpflowreceiver reports per-flow TCP internals (srtt, cwnd,
+// retransmits by cause, queues, bytes) sampled and aggregated in the kernel by
+// eBPF, reduced to a bounded number of series before export.
+//
+//go:generate mdatagen metadata.yaml
+package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"

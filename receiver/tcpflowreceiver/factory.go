@@ -1,0 +1,46 @@
+package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
+
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
+)
+
+// NewFactory creates the tcpflow receiver factory.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(metadata.Type, createDefaultConfig,
+		receiver.WithMetrics(createMetricsReceiver, metadata.MetricsStability))
+}
+
+// Defaults are safe for a busy server: a bounded table, idle flows evicted,
+// series per service rather than per connection, at most 50 of them.
+func createDefaultConfig() component.Config {
+	return &Config{
+		ControllerConfig:     scraperhelper.NewDefaultControllerConfig(),
+		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
+		Sampling:             SamplingEveryAck,
+		IdleTimeout:          5 * time.Minute,
+		MaxFlows:             4096,
+		Aggregation:          AggregationLocalPort,
+		EphemeralPortMin:     32768,
+		TopK:                 50,
+		Fallback:             FallbackNone,
+	}
+}
+
+func createMetricsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	c := cfg.(*Config)
+	s := newScraper(c, set)
+	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
+	if err != nil {
+		return nil, err
+	}
+	return scraperhelper.NewMetricsController(&c.ControllerConfig, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
+}

@@ -1,0 +1,228 @@
+package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
+	"go.uber.org/zap"
+
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+)
+
+// flowSource is what the scraper needs from the probe (a seam for tests).
+type flowSource interface {
+	Flows(fn func(*probe.Flow)) error
+	Closed(ctx context.Context, buf []probe.Flow) ([]probe.Flow, error)
+	Counters() (probe.Counters, error)
+	HZ() int
+	Close() error
+}
+
+type tcpflowScraper struct {
+	cfg      *Config
+	set      receiver.Settings
+	mb       *metadata.MetricsBuilder
+	resource pcommon.Resource
+	open     func(probe.Config) (flowSource, error)
+
+	src     flowSource // nil when disabled by the fallback
+	agg     *aggregator
+	flows   []probe.Flow
+	closed  []probe.Flow
+	closedN uint64
+	closedS float64
+}
+
+func newScraper(cfg *Config, set receiver.Settings) *tcpflowScraper {
+	return &tcpflowScraper{cfg: cfg, set: set, open: func(c probe.Config) (flowSource, error) { return probe.Open(c) }}
+}
+
+func (s *tcpflowScraper) where() string {
+	if s.cfg.NetNS == "" {
+		return "/proc/self/ns/net"
+	}
+	return s.cfg.NetNS
+}
+
+func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
+	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(pcommon.NewTimestampFromTime(time.Now())))
+	s.agg = newAggregator(s.cfg)
+	ino, err := netnsutil.Inode(s.cfg.NetNS)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", s.where(), err)
+	}
+	rb := s.mb.NewResourceBuilder()
+	rb.SetNetnsPath(s.where())
+	rb.SetNetnsInode(int64(ino))
+	s.resource = rb.Emit()
+
+	cookie, err := probe.NetnsCookie(s.cfg.NetNS)
+	if err == nil {
+		s.src, err = s.open(s.cfg.probeConfig(cookie))
+	}
+	if err != nil {
+		if s.cfg.Fallback == FallbackDisable {
+			s.set.Logger.Warn("tcpflow receiver disabled (fallback: disable): eBPF probe unavailable; no flow metrics will be reported",
+				zap.String("netns", s.where()), zap.Error(err))
+			return nil
+		}
+		return fmt.Errorf("tcpflow eBPF probe: %w (set fallback: disable to run without it)", err)
+	}
+	s.set.Logger.Info("tcpflow receiver: eBPF probe attached",
+		zap.String("netns", s.where()), zap.String("sampling", s.cfg.Sampling),
+		zap.Int("max_flows", s.cfg.MaxFlows), zap.String("aggregation", s.cfg.Aggregation))
+	if s.src.HZ() == 0 {
+		s.set.Logger.Warn("tcpflow receiver: kernel HZ unknown (no /proc/config.gz or /boot/config-*), tcp.flow.rto not reported")
+	}
+	return nil
+}
+
+func (s *tcpflowScraper) shutdown(context.Context) error {
+	if s.src == nil {
+		return nil
+	}
+	err := s.src.Close()
+	s.src = nil
+	return err
+}
+
+func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
+	if s.src == nil {
+		return pmetric.NewMetrics(), nil
+	}
+	now := pcommon.NewTimestampFromTime(time.Now())
+	var errs scrapererror.ScrapeErrors
+
+	var err error
+	if s.closed, err = s.src.Closed(ctx, s.closed); err != nil {
+		errs.AddPartial(1, fmt.Errorf("reading closed flows: %w", err))
+	}
+	s.flows = s.flows[:0]
+	if err := s.src.Flows(func(f *probe.Flow) { s.flows = append(s.flows, *f) }); err != nil {
+		errs.AddPartial(1, err)
+	}
+	for i := range s.closed {
+		s.closedN++
+		s.closedS += s.closed[i].Duration.Seconds()
+	}
+	for _, sr := range s.agg.update(s.flows, s.closed) {
+		s.record(now, sr)
+	}
+	s.mb.RecordTCPFlowsClosedDataPoint(now, int64(s.closedN))
+	s.mb.RecordTCPFlowsClosedDurationDataPoint(now, s.closedS)
+
+	c, err := s.src.Counters()
+	if err != nil {
+		errs.AddPartial(1, err)
+	} else {
+		s.mb.RecordTCPFlowsActiveDataPoint(now, int64(c.Tracked))
+		s.mb.RecordTCPFlowsEvictedDataPoint(now, int64(c.Evicted))
+		s.mb.RecordTCPFlowProbeEventsDataPoint(now, int64(c.Events))
+		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.TableFull), metadata.AttributeReasonTableFull)
+		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.RingFull), metadata.AttributeReasonRingFull)
+		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.PendingLost), metadata.AttributeReasonPendingFull)
+		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.StorageFail), metadata.AttributeReasonStorageFailure)
+	}
+	md := s.mb.Emit(metadata.WithResource(s.resource))
+	dropEmptyAttributes(md)
+	return md, errs.Combine()
+}
+
+var retransTypes = [probe.NumRetransTypes]metadata.AttributeRetransmitType{
+	probe.RetransTimeout:       metadata.AttributeRetransmitTypeTimeout,
+	probe.RetransFast:          metadata.AttributeRetransmitTypeFast,
+	probe.RetransTailLossProbe: metadata.AttributeRetransmitTypeTailLossProbe,
+	probe.RetransSYN:           metadata.AttributeRetransmitTypeSyn,
+	probe.RetransSYNACK:        metadata.AttributeRetransmitTypeSynack,
+}
+
+func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
+	k := sr.key
+	la := ""
+	if k.local.IsValid() {
+		la = k.local.String()
+	}
+	lp, pa, pp := int64(k.localPort), k.peer, int64(k.peerPort)
+	nt := metadata.AttributeNetworkTypeIpv4
+	if k.ipv6 {
+		nt = metadata.AttributeNetworkTypeIpv6
+	}
+	mb := s.mb
+	if n := sr.flows; n > 0 {
+		fn := float64(n)
+		mb.RecordTCPFlowSrttDataPoint(now, sr.srtt/fn, la, lp, pa, pp, nt)
+		mb.RecordTCPFlowRttvarDataPoint(now, sr.rttvar/fn, la, lp, pa, pp, nt)
+		if s.src.HZ() > 0 {
+			mb.RecordTCPFlowRtoDataPoint(now, sr.rto/fn, la, lp, pa, pp, nt)
+		}
+		if sr.hasRTT {
+			mb.RecordTCPFlowSrttMinDataPoint(now, sr.srttMin, la, lp, pa, pp, nt)
+			mb.RecordTCPFlowSrttMaxDataPoint(now, sr.srttMax, la, lp, pa, pp, nt)
+		}
+		mb.RecordTCPFlowCwndDataPoint(now, int64(sr.cwnd/uint64(n)), la, lp, pa, pp, nt)
+		mb.RecordTCPFlowSsthreshDataPoint(now, int64(sr.ssthresh/uint64(n)), la, lp, pa, pp, nt)
+		mb.RecordTCPFlowSendWindowDataPoint(now, int64(sr.sndWnd/uint64(n)), la, lp, pa, pp, nt)
+		mb.RecordTCPFlowInFlightDataPoint(now, int64(sr.inFlight), la, lp, pa, pp, nt)
+		mb.RecordTCPFlowLostDataPoint(now, int64(sr.lost), la, lp, pa, pp, nt)
+		mb.RecordTCPFlowReceiveQueueDataPoint(now, int64(sr.rq), la, lp, pa, pp, nt)
+		mb.RecordTCPFlowSendQueueDataPoint(now, int64(sr.sq), la, lp, pa, pp, nt)
+	}
+	for t, v := range sr.retrans {
+		mb.RecordTCPFlowRetransmitsDataPoint(now, int64(v), la, lp, pa, pp, nt, retransTypes[t])
+	}
+	mb.RecordTCPFlowBytesDataPoint(now, int64(sr.acked), la, lp, pa, pp, nt, metadata.AttributeDirectionTransmit)
+	mb.RecordTCPFlowBytesDataPoint(now, int64(sr.received), la, lp, pa, pp, nt, metadata.AttributeDirectionReceive)
+	mb.RecordTCPFlowRetransmittedBytesDataPoint(now, int64(sr.retransB), la, lp, pa, pp, nt)
+	mb.RecordTCPFlowZeroWindowDataPoint(now, int64(sr.zeroWindow), la, lp, pa, pp, nt)
+	mb.RecordTCPFlowRttSamplesDataPoint(now, int64(sr.samples), la, lp, pa, pp, nt)
+}
+
+// flowAttrs are the attributes an aggregation level may have reduced away;
+// the generated builder always sets them, so empty ones ("" or port 0) are
+// removed here.
+var flowAttrs = []string{"network.local.address", "network.local.port", "network.peer.address", "network.peer.port"}
+
+func dropEmptyAttributes(md pmetric.Metrics) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				switch m.Type() {
+				case pmetric.MetricTypeGauge:
+					dps := m.Gauge().DataPoints()
+					for l := 0; l < dps.Len(); l++ {
+						dropEmpty(dps.At(l).Attributes())
+					}
+				case pmetric.MetricTypeSum:
+					dps := m.Sum().DataPoints()
+					for l := 0; l < dps.Len(); l++ {
+						dropEmpty(dps.At(l).Attributes())
+					}
+				}
+			}
+		}
+	}
+}
+
+func dropEmpty(attrs pcommon.Map) {
+	for _, name := range flowAttrs {
+		v, ok := attrs.Get(name)
+		if !ok {
+			continue
+		}
+		if (v.Type() == pcommon.ValueTypeStr && v.Str() == "") || (v.Type() == pcommon.ValueTypeInt && v.Int() == 0) {
+			attrs.Remove(name)
+		}
+	}
+}
