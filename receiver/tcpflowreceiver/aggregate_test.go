@@ -1,0 +1,96 @@
+package tcpflowreceiver
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+)
+
+func flow(id uint64, local, peer string, retrans, acked uint64) probe.Flow {
+	f := probe.Flow{ID: id, Local: netip.MustParseAddrPort(local), Peer: netip.MustParseAddrPort(peer), BytesAcked: acked}
+	f.RetransByType[probe.RetransFast] = retrans
+	return f
+}
+
+func aggCfg(level string) *Config {
+	c := createDefaultConfig().(*Config)
+	c.Aggregation = level
+	c.TopK = 0
+	return c
+}
+
+func byKey(ss []*series) map[seriesKey]*series {
+	m := map[seriesKey]*series{}
+	for _, s := range ss {
+		m[s.key] = s
+	}
+	return m
+}
+
+func TestAggregateLocalPort(t *testing.T) {
+	a := newAggregator(aggCfg(AggregationLocalPort))
+	got := byKey(a.update([]probe.Flow{
+		flow(1, "10.0.0.1:443", "10.9.0.1:40000", 1, 100), // accepted: per local port
+		flow(2, "10.0.0.1:443", "10.9.0.2:40001", 2, 200),
+		flow(3, "10.0.0.1:50000", "10.9.0.3:5432", 4, 400), // outgoing: per peer port
+	}, nil))
+	require.Len(t, got, 2)
+	s := got[seriesKey{localPort: 443}]
+	require.NotNil(t, s)
+	require.Equal(t, 2, s.flows)
+	require.Equal(t, uint64(3), s.retransTotal())
+	require.Equal(t, uint64(300), s.acked)
+	require.Equal(t, uint64(4), got[seriesKey{peerPort: 5432}].retransTotal())
+}
+
+func TestAggregatePeerGroupsAndNone(t *testing.T) {
+	c := aggCfg(AggregationPeer)
+	c.PeerGroups = []string{"10.9.0.0/16", "10.9.1.0/24"}
+	a := newAggregator(c)
+	got := byKey(a.update([]probe.Flow{
+		flow(1, "10.0.0.1:443", "10.9.0.1:40000", 1, 0),
+		flow(2, "10.0.0.1:443", "10.9.1.2:40001", 1, 0), // most specific group wins
+		flow(3, "10.0.0.1:443", "10.8.0.1:40001", 1, 0),
+	}, nil))
+	require.Len(t, got, 3)
+	for _, p := range []string{"10.9.0.0/16", "10.9.1.0/24", "10.8.0.1"} {
+		require.Contains(t, got, seriesKey{peer: p})
+	}
+	a = newAggregator(aggCfg(AggregationNone))
+	require.Len(t, a.update([]probe.Flow{flow(1, "10.0.0.1:1", "10.0.0.2:2", 0, 0), flow(2, "10.0.0.1:3", "10.0.0.2:4", 0, 0)}, nil), 1)
+}
+
+// Sums above the flow level never go down as flows close, get evicted or
+// vanish without a summary.
+func TestAggregateMonotonic(t *testing.T) {
+	a := newAggregator(aggCfg(AggregationNone))
+	total := func(ss []*series) uint64 {
+		require.Len(t, ss, 1)
+		return ss[0].retransTotal()
+	}
+	require.Equal(t, uint64(6), total(a.update([]probe.Flow{flow(1, "10.0.0.1:1", "10.0.0.2:2", 1, 0), flow(2, "10.0.0.1:3", "10.0.0.2:4", 2, 0), flow(3, "10.0.0.1:5", "10.0.0.2:6", 3, 0)}, nil)))
+	closed := flow(1, "10.0.0.1:1", "10.0.0.2:2", 5, 0)
+	closed.Kind = probe.KindClosed
+	evicted := flow(2, "10.0.0.1:3", "10.0.0.2:4", 2, 0)
+	evicted.Kind = probe.KindEvicted
+	// flow 3 vanished: its last values (3) are kept
+	require.Equal(t, uint64(5+2+3), total(a.update([]probe.Flow{evicted}, []probe.Flow{closed})))
+	require.Equal(t, uint64(10+1), total(a.update([]probe.Flow{flow(4, "10.0.0.1:7", "10.0.0.2:8", 1, 0)}, nil)))
+}
+
+func TestAggregateFlowLevelAndTopK(t *testing.T) {
+	c := aggCfg(AggregationFlow)
+	c.TopK = 2
+	a := newAggregator(c)
+	closed := flow(9, "10.0.0.1:9", "10.0.0.2:9", 7, 0)
+	closed.Kind = probe.KindClosed
+	got := a.update([]probe.Flow{flow(1, "10.0.0.1:1", "10.0.0.2:2", 1, 10), flow(2, "10.0.0.1:3", "10.0.0.2:4", 1, 20), flow(3, "10.0.0.1:5", "10.0.0.2:6", 0, 99)}, []probe.Flow{closed})
+	require.Len(t, got, 2)
+	require.Equal(t, uint16(9), got[0].key.localPort, "closed flow reports its final values")
+	require.Zero(t, got[0].flows, "no gauges for a closed flow")
+	require.Equal(t, uint16(3), got[1].key.localPort, "ties broken by bytes")
+	require.Len(t, a.update(nil, nil), 0, "closed flow's series ends")
+}

@@ -1,0 +1,65 @@
+package tcpflowreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+)
+
+func configFor(t *testing.T, name string) *Config {
+	t.Helper()
+	all, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := all.Sub(component.MustNewIDWithName("tcpflow", name).String())
+	if name == "" {
+		sub, err = all.Sub("tcpflow")
+	}
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg
+}
+
+func TestConfigDefaultAndCustom(t *testing.T) {
+	def := configFor(t, "")
+	require.Equal(t, createDefaultConfig(), def)
+	require.NoError(t, confmap.Validate(def))
+
+	c := configFor(t, "custom")
+	require.NoError(t, confmap.Validate(c))
+	require.Equal(t, 15*time.Second, c.CollectionInterval)
+	pc := c.probeConfig(42)
+	require.True(t, pc.OnCwndChange)
+	require.Equal(t, 10*time.Millisecond, pc.MinSampleInterval)
+	require.Equal(t, uint32(100), pc.MaxFlows)
+	require.Equal(t, uint64(42), pc.NetnsCookie)
+	require.Equal(t, []uint16{443, 8080}, pc.LocalPorts)
+	require.Len(t, pc.PeerCIDRs, 2)
+	require.Equal(t, FallbackDisable, c.Fallback)
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	err := confmap.Validate(configFor(t, "bad"))
+	require.Error(t, err)
+	for _, want := range []string{
+		`sampling: "sometimes"`,
+		"max_flows: 0",
+		"local_ports: 9 ports, at most 8",
+		"peer_ports[0]: 70000 is not a port",
+		"peer_cidrs[0]:",
+		"peer_groups[0]:",
+		`aggregation: "host"`,
+		"ephemeral_port_min: 0",
+		"top_k: must not be negative",
+		`fallback: "sockdiag"`,
+		"min_sample_interval: must not be negative",
+		"idle_timeout: must not be negative",
+	} {
+		require.ErrorContains(t, err, want)
+	}
+}

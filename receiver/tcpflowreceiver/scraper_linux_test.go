@@ -1,0 +1,167 @@
+//go:build linux
+
+package tcpflowreceiver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/netstack-otel/netstack/internal/testnet"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+)
+
+// points returns the data points of a metric as attribute maps with values.
+func points(md pmetric.Metrics, name string) map[string]float64 {
+	out := map[string]float64{}
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				if m.Name() != name {
+					continue
+				}
+				var dps pmetric.NumberDataPointSlice
+				if m.Type() == pmetric.MetricTypeGauge {
+					dps = m.Gauge().DataPoints()
+				} else {
+					dps = m.Sum().DataPoints()
+				}
+				for l := 0; l < dps.Len(); l++ {
+					dp := dps.At(l)
+					v := dp.DoubleValue()
+					if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+						v = float64(dp.IntValue())
+					}
+					out[attrString(dp.Attributes())] += v
+				}
+			}
+		}
+	}
+	return out
+}
+
+func attrString(m pcommon.Map) string {
+	s := ""
+	for _, k := range []string{"network.local.address", "network.local.port", "network.peer.address", "network.peer.port", "network.type", "tcp.retransmit.type", "network.io.direction"} {
+		if v, ok := m.Get(k); ok {
+			s += k + "=" + v.AsString() + " "
+		}
+	}
+	return s
+}
+
+// TestScrapeKernel runs the receiver's scraper against real traffic in a
+// namespace pair: the flow shows up with its attributes, aggregation
+// local_port collapses the client's ephemeral port, and the close is counted.
+func TestScrapeKernel(t *testing.T) {
+	testnet.RequireRoot(t)
+	cl, sv := testnet.New(t), testnet.New(t)
+	testnet.Link(t, cl, sv, "10.78.0.1/24", "10.78.0.2/24")
+	var ln net.Listener
+	sv.Do(t, func() (err error) { ln, err = net.Listen("tcp4", "10.78.0.2:9100"); return err })
+	defer ln.Close()
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		c.Close()
+		got <- n
+	}()
+
+	scrapers := map[string]*tcpflowScraper{}
+	for _, level := range []string{AggregationFlow, AggregationLocalPort} {
+		cfg := createDefaultConfig().(*Config)
+		cfg.NetNS, cfg.Aggregation = cl.Path, level
+		s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+		require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+		defer func() { require.NoError(t, s.shutdown(context.Background())) }()
+		scrapers[level] = s
+	}
+
+	var c net.Conn
+	cl.Do(t, func() (err error) { c, err = net.Dial("tcp4", "10.78.0.2:9100"); return err })
+	_, err := c.Write(make([]byte, 1<<20))
+	require.NoError(t, err)
+	port := c.LocalAddr().(*net.TCPAddr).Port
+
+	flowKey := "network.local.address=10.78.0.1 network.local.port=" + itoa(port) + " network.peer.address=10.78.0.2 network.peer.port=9100 network.type=ipv4 "
+	var md pmetric.Metrics
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		md, err = scrapers[AggregationFlow].scrape(context.Background())
+		require.NoError(t, err)
+		if points(md, "tcp.flow.bytes")[flowKey+"network.io.direction=transmit "] >= 1<<20 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, float64(1<<20+1), points(md, "tcp.flow.bytes")[flowKey+"network.io.direction=transmit "], "bytes acked (payload + SYN): %v", points(md, "tcp.flow.bytes"))
+	require.Positive(t, points(md, "tcp.flow.srtt")[flowKey])
+	require.Positive(t, points(md, "tcp.flow.cwnd")[flowKey])
+	require.Equal(t, 1.0, points(md, "tcp.flows.active")[""])
+	res := md.ResourceMetrics().At(0).Resource().Attributes()
+	p, _ := res.Get("netns.path")
+	require.Equal(t, cl.Path, p.Str())
+
+	md, err = scrapers[AggregationLocalPort].scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, float64(1<<20+1), points(md, "tcp.flow.bytes")["network.peer.port=9100 network.type=ipv4 network.io.direction=transmit "],
+		"outgoing flow aggregated by the service port: %v", points(md, "tcp.flow.bytes"))
+
+	require.NoError(t, c.Close())
+	require.Equal(t, int64(1<<20), <-got)
+	for time.Now().Before(deadline) {
+		md, err = scrapers[AggregationLocalPort].scrape(context.Background())
+		require.NoError(t, err)
+		if points(md, "tcp.flows.closed")[""] == 1 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, 1.0, points(md, "tcp.flows.closed")[""])
+	require.Equal(t, 0.0, points(md, "tcp.flows.active")[""])
+	require.Equal(t, float64(1<<20+2), points(md, "tcp.flow.bytes")["network.peer.port=9100 network.type=ipv4 network.io.direction=transmit "], "final sum kept after close (+FIN)")
+}
+
+func itoa(n int) string { return pcommon.NewValueInt(int64(n)).AsString() }
+
+// TestFallback: without the probe, fallback none fails start naming the
+// cause; fallback disable starts, reports nothing and shuts down cleanly.
+func TestFallback(t *testing.T) {
+	cause := errors.New("missing capabilities CAP_BPF, CAP_PERFMON (or CAP_SYS_ADMIN)")
+	for _, fb := range []string{FallbackNone, FallbackDisable} {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Fallback = fb
+		s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+		s.open = func(probe.Config) (flowSource, error) { return nil, cause }
+		err := s.start(context.Background(), componenttest.NewNopHost())
+		if fb == FallbackNone {
+			require.ErrorIs(t, err, cause)
+			require.ErrorContains(t, err, "CAP_BPF")
+			continue
+		}
+		require.NoError(t, err)
+		md, err := s.scrape(context.Background())
+		require.NoError(t, err)
+		require.Zero(t, md.MetricCount())
+		require.NoError(t, s.shutdown(context.Background()))
+	}
+}
