@@ -123,29 +123,31 @@ struct {
 // Updates that found tcp_deltas full; must stay 0 (exported as drift cause).
 __u64 ev_dropped;
 
-static __always_inline void ev_add(struct sock_common *skc, __u32 state, __s64 d)
+static __always_inline struct ev_val *ev_counts(struct sock_common *skc)
+{
+	struct ev_key k = {
+		.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum),
+		.family = skc->skc_family,
+	};
+	struct ev_val *v = bpf_map_lookup_elem(&tcp_deltas, &k);
+	if (v)
+		return v;
+	struct ev_val zero = {};
+	bpf_map_update_elem(&tcp_deltas, &k, &zero, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(&tcp_deltas, &k);
+	if (!v)
+		__sync_fetch_and_add(&ev_dropped, 1);
+	return v;
+}
+
+static __always_inline void ev_add(struct ev_val *v, __u32 state, __s64 d)
 {
 	if (state >= NSTATES)
 		return;
 	// Keep the mask: the verifier does not see the check above once the
 	// compiler has moved it.
 	barrier_var(state);
-	state &= NSTATES - 1;
-	struct ev_key k = {
-		.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum),
-		.family = BPF_CORE_READ(skc, skc_family),
-	};
-	struct ev_val *v = bpf_map_lookup_elem(&tcp_deltas, &k);
-	if (!v) {
-		struct ev_val zero = {};
-		bpf_map_update_elem(&tcp_deltas, &k, &zero, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&tcp_deltas, &k);
-		if (!v) {
-			__sync_fetch_and_add(&ev_dropped, 1);
-			return;
-		}
-	}
-	__sync_fetch_and_add(&v->c[state], d);
+	__sync_fetch_and_add(&v->c[state & (NSTATES - 1)], d);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -153,17 +155,19 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 {
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	struct sock_common *skc = (struct sock_common *)&sk->__sk_common;
+	struct ev_val *v = ev_counts((struct sock_common *)&sk->__sk_common);
+	if (!v)
+		return 0;
 	// A child socket is cloned from its listener and set to SYN_RECV: it
 	// is a new socket, the listener stays.
 	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
-		ev_add(skc, TCP_SYN_RECV, 1);
+		ev_add(v, TCP_SYN_RECV, 1);
 		return 0;
 	}
 	// TCP sockets in CLOSE are in no hash table and no dump shows them.
 	if (oldstate != TCP_CLOSE)
-		ev_add(skc, oldstate, -1);
+		ev_add(v, oldstate, -1);
 	if (newstate != TCP_CLOSE)
-		ev_add(skc, newstate, 1);
+		ev_add(v, newstate, 1);
 	return 0;
 }

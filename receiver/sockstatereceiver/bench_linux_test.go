@@ -1,0 +1,277 @@
+package sockstatereceiver
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/internal/bpf"
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/sockdiag"
+	"github.com/netstack-otel/netstack/internal/testnet"
+	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/kcount"
+	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
+)
+
+// TestBenchSockstate is the measuring half of bench/sockstate.sh, which
+// builds the population in SOCKSTATE_BENCH_NETNS (and leaves
+// SOCKSTATE_BENCH_EMPTY_NETNS empty) and sets the other variables. It is
+// skipped otherwise. It prints one "key=value" line per figure.
+func TestBenchSockstate(t *testing.T) {
+	big, empty := os.Getenv("SOCKSTATE_BENCH_NETNS"), os.Getenv("SOCKSTATE_BENCH_EMPTY_NETNS")
+	if big == "" || empty == "" {
+		t.Skip("run by bench/sockstate.sh")
+	}
+	budget, _ := time.ParseDuration(os.Getenv("SOCKSTATE_BENCH_BUDGET"))
+	budget = max(budget, 500*time.Millisecond)
+	methods := []Method{MethodEvents, MethodIterator, MethodSockDiag, MethodProcfs}
+	out := func(k string, v any) { fmt.Printf("%s=%v\n", k, v) }
+
+	// Warm every method on the empty namespace: the peak RSS after this is
+	// the baseline of the growth measured on the populated one.
+	for _, m := range methods {
+		s := benchScraper(t, m, empty)
+		for range 3 {
+			_, err := s.scrape(context.Background())
+			require.NoError(t, err)
+		}
+		require.NoError(t, s.shutdown(context.Background()))
+	}
+	hwm0 := vmHWM(t)
+
+	var totals []uint64
+	for _, m := range methods {
+		s := benchScraper(t, m, big)
+		var total uint64
+		n, u, sy := measure(budget, syscall.RUSAGE_SELF, func() {
+			md, err := s.scrape(context.Background())
+			require.NoError(t, err)
+			total = 0
+			for _, v := range connCounts(t, md) {
+				total += uint64(v)
+			}
+		})
+		require.NoError(t, s.shutdown(context.Background()))
+		out("ours_"+string(m)+"_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
+		out("ours_"+string(m)+"_user_share", fmt.Sprintf("%.3f", float64(u)/float64(u+sy)))
+		out("ours_"+string(m)+"_scrapes", n)
+		out("ours_"+string(m)+"_sockets", total)
+		totals = append(totals, total)
+	}
+	out("identical_counts", len(slices.Compact(totals)) == 1)
+	out("rss_growth_kib", vmHWM(t)-hwm0)
+
+	// The kernel's floor for a sock_diag count: dump TCP, both families.
+	var conn *sockdiag.Conn
+	require.NoError(t, netnsutil.Do(big, func() (err error) { conn, err = sockdiag.Open(); return err }))
+	n, u, sy := measure(budget, syscall.RUSAGE_SELF, func() {
+		var c sockdiag.StateCounts
+		for _, af := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			require.NoError(t, conn.Count(sockdiag.Request{Family: af, Protocol: unix.IPPROTO_TCP, States: sockdiag.AllStates}, &c))
+		}
+	})
+	out("floor_sockdiag_tcp_dump_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
+	// The events method's remaining walk: timewait and request sockets only.
+	n, u, sy = measure(budget, syscall.RUSAGE_SELF, func() {
+		for _, af := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			require.NoError(t, conn.Each(sockdiag.Request{Family: af, Protocol: unix.IPPROTO_TCP, States: unhookedStates}, func(*sockdiag.Msg, []byte) error { return nil }))
+		}
+	})
+	out("events_filtered_walk_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
+	conn.Close()
+
+	// ss | awk, the Zabbix way, in the same namespace.
+	n, u, sy = measure(budget, syscall.RUSAGE_CHILDREN, func() {
+		cmd := exec.Command("nsenter", "--net="+big, "sh", "-c", `ss -ant | grep -v State | awk '{s[$1]++} END {for (k in s) print k, s[k]}'`)
+		b, err := cmd.Output()
+		require.NoError(t, err)
+		require.NotEmpty(t, b)
+	})
+	out("ss_awk_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
+
+	if bin := os.Getenv("SOCKSTATE_BENCH_GOPSUTIL"); bin != "" {
+		b, err := exec.Command("nsenter", "--net="+big, bin, "-n", "1").Output()
+		require.NoError(t, err, "gopsutil")
+		for _, f := range strings.Fields(string(b)) {
+			if v, ok := strings.CutPrefix(f, "cpu_ns_per_call="); ok {
+				ns, _ := strconv.ParseFloat(v, 64)
+				out("gopsutil_cpu_us", fmt.Sprintf("%.1f", ns/1e3))
+			}
+			if v, ok := strings.CutPrefix(f, "conns="); ok {
+				out("gopsutil_conns", v)
+			}
+		}
+	}
+
+	benchStateChanges(t, big, out)
+}
+
+func benchScraper(t testing.TB, m Method, ns string) *sockScraper {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Method, cfg.NetNS, cfg.ResyncInterval = m, ns, time.Hour
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	require.NoError(t, s.start(context.Background(), nil))
+	return s
+}
+
+// measure runs fn until it has used budget CPU time (at least 3 times,
+// at most 100,000) and returns the runs and the user and system CPU used.
+// CPU time here is sampled at the scheduler tick, so short runs are
+// repeated until the total is large against a tick.
+func measure(budget time.Duration, who int, fn func()) (n int, user, sys int64) {
+	u0, s0 := rusage(who)
+	for n < 100000 {
+		fn()
+		n++
+		u1, s1 := rusage(who)
+		user, sys = u1-u0, s1-s0
+		if n >= 3 && time.Duration(user+sys) >= budget {
+			break
+		}
+	}
+	return n, user, sys
+}
+
+// rusage returns user and system CPU in nanoseconds.
+func rusage(who int) (user, sys int64) {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(who, &ru)
+	return ru.Utime.Nano(), ru.Stime.Nano()
+}
+
+// vmHWM is the process's peak RSS in KiB.
+func vmHWM(t *testing.T) int64 {
+	f, err := os.Open("/proc/self/status")
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(t, err)
+			return kb
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// benchStateChanges measures the events program's cost per state change
+// (bpf_stats run_time_ns/run_cnt) and connect/accept/close throughput with
+// and without it attached, in 10 interleaved pairs of runs.
+func benchStateChanges(t *testing.T, ns string, out func(string, any)) {
+	stats, err := bpf.EnableStats()
+	require.NoError(t, err)
+	defer stats.Close()
+	churn := func(n int) time.Duration {
+		var d time.Duration
+		require.NoError(t, netnsutil.Do(ns, func() error {
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			start := time.Now()
+			for range n {
+				c, err := net.Dial("tcp4", ln.Addr().String())
+				if err != nil {
+					return err
+				}
+				s, err := ln.Accept()
+				if err != nil {
+					return err
+				}
+				s.Close() // the server closes first: its TIME_WAITs
+				c.Close()
+			}
+			d = time.Since(start)
+			return nil
+		}))
+		return d
+	}
+	const perRun = 400
+	var with, without []time.Duration
+	var runTime time.Duration
+	var runCnt uint64
+	for range 10 {
+		without = append(without, churn(perRun))
+		ev, err := kcount.OpenEvents()
+		require.NoError(t, err)
+		with = append(with, churn(perRun))
+		for _, p := range ev.Programs() {
+			st, err := bpf.ProgramRunStats(p)
+			require.NoError(t, err)
+			runTime += st.RunTime
+			runCnt += st.RunCount
+		}
+		require.NoError(t, ev.Close())
+	}
+	median := func(d []time.Duration) time.Duration {
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	out("events_state_changes", runCnt)
+	out("events_ns_per_state_change", fmt.Sprintf("%.0f", float64(runTime.Nanoseconds())/float64(max(runCnt, 1))))
+	out("churn_ms_without_events", fmt.Sprintf("%.2f", float64(median(without).Microseconds())/1e3))
+	out("churn_ms_with_events", fmt.Sprintf("%.2f", float64(median(with).Microseconds())/1e3))
+	out("churn_ratio_with_over_without", fmt.Sprintf("%.3f", float64(median(with))/float64(median(without))))
+}
+
+// BenchmarkScrape scrapes a namespace holding 8,000 TCP sockets (plus the
+// test's own) with each method; allocations are per scrape.
+func BenchmarkScrape(b *testing.B) {
+	testnet.RequireRoot(b)
+	ns := testnet.New(b)
+	var conns []io.Closer
+	ns.Do(b, func() error {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		conns = append(conns, ln)
+		for range 4000 {
+			c, err := net.Dial("tcp4", ln.Addr().String())
+			if err != nil {
+				return err
+			}
+			s, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c, s)
+		}
+		return nil
+	})
+	b.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for _, m := range []Method{MethodEvents, MethodIterator, MethodSockDiag, MethodProcfs} {
+		b.Run(string(m), func(b *testing.B) {
+			s := benchScraper(b, m, ns.Path)
+			defer s.shutdown(context.Background())
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.scrape(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
