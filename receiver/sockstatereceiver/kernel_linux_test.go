@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/sys/unix"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
@@ -96,4 +98,53 @@ func TestKernelPopulation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKernelAllNetNS reads every namespace of the host and finds two fresh
+// ones with their own counts under their netns.path.
+func TestKernelAllNetNS(t *testing.T) {
+	testnet.RequireRoot(t)
+	a, b := testnet.New(t), testnet.New(t)
+	hold := func(ns *testnet.NS, n int) {
+		var fds []int
+		ns.Do(t, func() error {
+			for range n {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				fds = append(fds, fd)
+				if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		t.Cleanup(func() {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		})
+	}
+	hold(a, 3)
+	hold(b, 5)
+	cfg := createDefaultConfig().(*Config)
+	cfg.AllNetNS, cfg.MaxNetNS, cfg.Method = true, 1000, MethodAuto
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	require.NoError(t, s.start(context.Background(), nil))
+	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
+	require.NotEqual(t, MethodEvents, s.method, "events cannot follow namespaces that come and go")
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	udpClose := map[string]int64{}
+	rms := md.ResourceMetrics()
+	for i := range rms.Len() {
+		path, _ := rms.At(i).Resource().Attributes().Get("netns.path")
+		one := pmetric.NewMetrics()
+		rms.At(i).CopyTo(one.ResourceMetrics().AppendEmpty())
+		udpClose[path.Str()] = connCounts(t, one)[countKey{"udp", "close", "ipv4"}]
+	}
+	require.Equal(t, int64(3), udpClose[a.Path])
+	require.Equal(t, int64(5), udpClose[b.Path])
+	require.Contains(t, udpClose, ownNetNS)
 }
