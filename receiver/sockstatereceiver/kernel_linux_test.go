@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"golang.org/x/sys/unix"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
