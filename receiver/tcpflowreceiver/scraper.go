@@ -39,6 +39,8 @@ type tcpflowScraper struct {
 	closed  []probe.Flow
 	closedN uint64
 	closedS float64
+	// events of flows that left the table, so tcp.flow.probe.events stays monotonic
+	eventsGone uint64
 }
 
 func newScraper(cfg *Config, set receiver.Settings) *tcpflowScraper {
@@ -112,7 +114,18 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	for i := range s.closed {
 		s.closedN++
 		s.closedS += s.closed[i].Duration.Seconds()
+		s.eventsGone += s.closed[i].Events
 	}
+	events := s.eventsGone
+	for i := range s.flows {
+		if s.flows[i].Kind == probe.KindLive {
+			events += s.flows[i].Events
+		} else {
+			s.eventsGone += s.flows[i].Events
+			events += s.flows[i].Events
+		}
+	}
+	s.mb.RecordTCPFlowProbeEventsDataPoint(now, int64(events))
 	for _, sr := range s.agg.update(s.flows, s.closed) {
 		s.record(now, sr)
 	}
@@ -125,7 +138,6 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	} else {
 		s.mb.RecordTCPFlowsActiveDataPoint(now, int64(c.Tracked))
 		s.mb.RecordTCPFlowsEvictedDataPoint(now, int64(c.Evicted))
-		s.mb.RecordTCPFlowProbeEventsDataPoint(now, int64(c.Events))
 		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.TableFull), metadata.AttributeReasonTableFull)
 		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.RingFull), metadata.AttributeReasonRingFull)
 		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.PendingLost), metadata.AttributeReasonPendingFull)

@@ -773,7 +773,7 @@ type metricTCPFlowProbeEvents struct {
 // init fills tcp.flow.probe.events metric with initial data.
 func (m *metricTCPFlowProbeEvents) init() {
 	m.data.SetName("tcp.flow.probe.events")
-	m.data.SetDescription("tcp_probe events on tracked flows (one per received segment).")
+	m.data.SetDescription("tcp_probe events on tracked flows (one per received segment), summed over the flows in the table and those that left it.")
 	m.data.SetUnit("{event}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)

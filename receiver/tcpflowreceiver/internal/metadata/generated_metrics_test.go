@@ -566,7 +566,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["tcp.flow.probe.events"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-					assert.Equal(t, "tcp_probe events on tracked flows (one per received segment).", mi.Description())
+					assert.Equal(t, "tcp_probe events on tracked flows (one per received segment), summed over the flows in the table and those that left it.", mi.Description())
 					assert.Equal(t, "{event}", mi.Unit())
 					assert.True(t, mi.Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())

@@ -91,7 +91,8 @@ type Flow struct {
 	CwndChanges   uint64 // in on_cwnd_change mode
 
 	// Sampling aggregates (over the flow's life).
-	Samples          uint64
+	Events           uint64 // tcp_probe events (received segments)
+	Samples          uint64 // of which sampled
 	SRTTSum          time.Duration
 	SRTTMin, SRTTMax time.Duration
 	Hist             [HistBuckets]uint64
@@ -99,8 +100,6 @@ type Flow struct {
 
 // Counters are the probe's self-metrics, summed over CPUs.
 type Counters struct {
-	Events      uint64 // tcp_probe events on tracked flows
-	Samples     uint64 // of which sampled
 	Admitted    uint64 // flows that entered the table
 	TableFull   uint64 // events refused because the table was full
 	RingFull    uint64 // closed-flow records lost: ring buffer full

@@ -29,9 +29,7 @@ const recSize = int(unsafe.Sizeof(tcpflowFlowRec{}))
 
 // Counter indexes, in the order of enum counter in bpf/tcpflow.c.
 const (
-	cEvents = iota
-	cSamples
-	cAdmitted
+	cAdmitted = iota
 	cTableFull
 	cRingFull
 	cEvicted
@@ -276,6 +274,7 @@ func (p *Probe) decode(r *tcpflowFlowRec, f *Flow) {
 		SegsIn:        uint64(r.SegsIn - ff.BaseSegsIn),
 		ZeroWindow:    uint64(ff.ZeroWindow),
 		CwndChanges:   uint64(ff.CwndChanges),
+		Events:        ff.Events,
 		Samples:       ff.Samples,
 		SRTTSum:       time.Duration(ff.SrttSumUs) * time.Microsecond,
 		SRTTMax:       time.Duration(ff.SrttMaxUs) * time.Microsecond,
@@ -358,7 +357,7 @@ func (p *Probe) Closed(ctx context.Context, buf []Flow) ([]Flow, error) {
 func (p *Probe) Counters() (Counters, error) {
 	var c Counters
 	var vals []uint64
-	dst := []*uint64{&c.Events, &c.Samples, &c.Admitted, &c.TableFull, &c.RingFull, &c.Evicted, &c.Closed, &c.Filtered, &c.StorageFail}
+	dst := []*uint64{&c.Admitted, &c.TableFull, &c.RingFull, &c.Evicted, &c.Closed, &c.Filtered, &c.StorageFail}
 	for k := uint32(0); k < cMax; k++ {
 		if err := p.objs.Counters.Lookup(k, &vals); err != nil {
 			return c, fmt.Errorf("reading counter %d: %w", k, err)

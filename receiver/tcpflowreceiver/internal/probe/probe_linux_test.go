@@ -263,7 +263,7 @@ func TestFilters(t *testing.T) {
 	byCIDR := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("10.77.0.2/32")}})
 	otherCIDR := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16"), netip.MustParsePrefix("fd00::/8")}})
 	byLocalPort := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, LocalPorts: []uint16{1}})
-	otherNetns := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie + 1})
+	otherNetns := open(t, Config{MaxFlows: 64, NetnsCookie: 1 << 62}) // no such netns (cookies are sequential; the server netns is e.cookie+1)
 
 	a, b := e.dial(t, 6001), e.dial(t, 6002)
 	send(t, a, 1<<20)

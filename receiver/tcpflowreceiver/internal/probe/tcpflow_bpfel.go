@@ -24,6 +24,7 @@ type tcpflowFlow struct {
 	Id                uint64
 	StartNs           uint64
 	LastSampleUs      uint64
+	Events            uint64
 	Samples           uint64
 	SrttSumUs         uint64
 	BaseBytesAcked    uint64

@@ -49,9 +49,7 @@ enum retrans_type {
 };
 
 enum counter {
-	C_EVENTS = 0,      /* tcp_probe events seen on tracked flows */
-	C_SAMPLES,         /* of which sampled */
-	C_ADMITTED,        /* flows admitted to the table */
+	C_ADMITTED = 0,        /* flows admitted to the table */
 	C_TABLE_FULL,      /* events on untracked flows refused: table full */
 	C_RING_FULL,       /* close records lost: ring buffer full */
 	C_EVICTED,         /* idle flows evicted by the iterator */
@@ -86,7 +84,8 @@ struct flow {
 	__u64 id;
 	__u64 start_ns;
 	__u64 last_sample_us; /* tcp_mstamp at the last sample */
-	__u64 samples;
+	__u64 events;   /* tcp_probe events */
+	__u64 samples;  /* of which sampled */
 	__u64 srtt_sum_us;
 	/* socket counters when the flow was admitted (0 if seen from connect/accept) */
 	__u64 base_bytes_acked;
@@ -291,13 +290,15 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return 0;
-	count(C_EVENTS);
+	f->events++;
 
+	/* Per-event work touches only this socket's storage: no global or
+	 * per-CPU counters, and no store unless something changed. */
 	__u32 wnd = tp->snd_wnd;
 	if (wnd == 0 && !f->zw_state) {
 		f->zero_window++;
 		f->zw_state = 1;
-	} else if (wnd) {
+	} else if (wnd && f->zw_state) {
 		f->zw_state = 0;
 	}
 
@@ -326,7 +327,6 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 	__u32 b = log2_bucket(srtt);
 	if (b < HIST_BUCKETS)
 		f->hist[b]++;
-	count(C_SAMPLES);
 	return 0;
 }
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Overhead of the tcpflow eBPF probe (receiver/tcpflowreceiver), in one run:
+#  - per-event cost of its tp_btf/tcp_probe program in every_ack mode from
+#    bpf_stats (run_time_ns/run_cnt), next to an empty program (the floor:
+#    entry/exit and stats accounting), a minimal sk_storage program and an LRU
+#    hash keyed by the 4-tuple, all attached to the same tracepoint at once;
+#  - bulk TCP throughput over a veth between two network namespaces with and
+#    without the probe, in interleaved pairs, offloaded (veth GSO/TSO
+#    defaults) and per packet (gso_max_segs 1).
+# Prints ratio=<throughput with probe / without> (per-packet mode) last.
+# Usage: bench/tcpflow.sh [pairs] [seconds-per-run]   (root; not part of make test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pairs=${1:-10}
+secs=${2:-1}
+bin=$(mktemp)
+trap 'rm -f "$bin"' EXIT
+go build -o "$bin" ./receiver/tcpflowreceiver/internal/benchcmd
+"$bin" -pairs "$pairs" -run "${secs}s"

@@ -1,0 +1,314 @@
+//go:build linux
+
+// Command benchcmd measures the tcpflow probe's overhead (bench/tcpflow.sh
+// runs it as root): per-event cost of the tcp_probe program from bpf_stats
+// (run_time_ns/run_cnt) in every_ack mode, and bulk TCP throughput over a
+// veth between two network namespaces with and without the probe attached,
+// in interleaved pairs (with/without, then without/with), with offloads on
+// (GSO/TSO as veth defaults) and off (gso_max_segs 1: one tcp_probe event
+// per packet). Prints one line per figure and ratio=<with/without> last.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/netstack-otel/netstack/internal/bpf"
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+)
+
+func main() {
+	pairs := flag.Int("pairs", 10, "interleaved with/without pairs per mode")
+	dur := flag.Duration("run", time.Second, "duration of one throughput run")
+	flag.Parse()
+	if err := run(*pairs, *dur); err != nil {
+		fmt.Fprintln(os.Stderr, "benchcmd:", err)
+		os.Exit(1)
+	}
+}
+
+func sh(args ...string) error {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+type vethPair struct {
+	a, b     string // netns names
+	aIf, bIf string
+	addrB    string
+}
+
+func setup() (*vethPair, func(), error) {
+	suf := fmt.Sprint(os.Getpid())
+	l := &vethPair{a: "tfb-a-" + suf, b: "tfb-b-" + suf, aIf: "tfa" + suf, bIf: "tfb" + suf, addrB: "10.201.0.2"}
+	cleanup := func() {
+		_ = sh("ip", "netns", "del", l.a)
+		_ = sh("ip", "netns", "del", l.b)
+	}
+	for _, cmd := range [][]string{
+		{"ip", "netns", "add", l.a},
+		{"ip", "netns", "add", l.b},
+		{"ip", "link", "add", l.aIf, "netns", l.a, "type", "veth", "peer", "name", l.bIf, "netns", l.b},
+		{"ip", "-n", l.a, "addr", "add", "10.201.0.1/24", "dev", l.aIf},
+		{"ip", "-n", l.b, "addr", "add", l.addrB + "/24", "dev", l.bIf},
+		{"ip", "-n", l.a, "link", "set", l.aIf, "up"},
+		{"ip", "-n", l.b, "link", "set", l.bIf, "up"},
+		{"ip", "-n", l.a, "link", "set", "lo", "up"},
+		{"ip", "-n", l.b, "link", "set", "lo", "up"},
+	} {
+		if err := sh(cmd...); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+	}
+	return l, cleanup, nil
+}
+
+// offloads sets gso_max_segs on both ends: 65535 is the veth default
+// (offloaded), 1 makes every skb one segment.
+func (l *vethPair) offloads(on bool) error {
+	segs := "1"
+	if on {
+		segs = "65535"
+	}
+	if err := sh("ip", "-n", l.a, "link", "set", l.aIf, "gso_max_segs", segs); err != nil {
+		return err
+	}
+	return sh("ip", "-n", l.b, "link", "set", l.bIf, "gso_max_segs", segs)
+}
+
+// transfer sends from netns a to netns b for d and returns the bytes the
+// receiver read.
+func (l *vethPair) transfer(d time.Duration) (uint64, error) {
+	var ln net.Listener
+	if err := netnsutil.Do("/run/netns/"+l.b, func() (err error) {
+		ln, err = net.Listen("tcp4", l.addrB+":0")
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	var got atomic.Uint64
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 256<<10)
+		for {
+			n, err := c.Read(buf)
+			got.Add(uint64(n))
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				done <- err
+				return
+			}
+		}
+	}()
+	var c net.Conn
+	if err := netnsutil.Do("/run/netns/"+l.a, func() (err error) {
+		c, err = net.Dial("tcp4", ln.Addr().String())
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 128<<10)
+	start := time.Now()
+	var base uint64
+	warm := start.Add(100 * time.Millisecond) // skip slow start
+	for {
+		now := time.Now()
+		if base == 0 && now.After(warm) {
+			base = got.Load()
+			start = now
+		}
+		if base != 0 && now.Sub(start) >= d {
+			break
+		}
+		if _, err := c.Write(buf); err != nil {
+			c.Close()
+			return 0, err
+		}
+	}
+	n := got.Load() - base
+	c.Close()
+	if err := <-done; err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func openProbe() (*probe.Probe, error) {
+	return probe.Open(probe.Config{MaxFlows: 4096})
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// eventCost runs one transfer with bpf_stats on, the probe and the
+// flow-table variants (bpf/variants.c) all attached to tcp_probe, and
+// returns ns per run of each program and the probe's events per second.
+func (l *vethPair) eventCost(d time.Duration) (costs map[string]float64, perSec float64, err error) {
+	st, err := bpf.EnableStats()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer st.Close()
+	p, err := openProbe()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer p.Close()
+	var v variantsObjects
+	if err := loadVariantsObjects(&v, nil); err != nil {
+		return nil, 0, fmt.Errorf("loading variants: %w", err)
+	}
+	defer v.Close()
+	progs := map[string]*ebpf.Program{"tcpflow": p.Programs()["tcp_probe"], "empty": v.Empty, "sk_storage": v.SkStorage, "lru_tuple": v.LruTuple}
+	for _, prog := range []*ebpf.Program{v.Empty, v.SkStorage, v.LruTuple} {
+		lk, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return nil, 0, err
+		}
+		defer lk.Close()
+	}
+	before := map[string]bpf.RunStats{}
+	for name, prog := range progs {
+		if before[name], err = bpf.ProgramRunStats(prog); err != nil {
+			return nil, 0, err
+		}
+	}
+	t0 := time.Now()
+	if _, err := l.transfer(d); err != nil {
+		return nil, 0, err
+	}
+	el := time.Since(t0)
+	costs = map[string]float64{}
+	for name, prog := range progs {
+		after, err := bpf.ProgramRunStats(prog)
+		if err != nil {
+			return nil, 0, err
+		}
+		delta := after.Sub(before[name])
+		if delta.RunCount == 0 {
+			return nil, 0, fmt.Errorf("%s never ran", name)
+		}
+		costs[name] = float64(delta.RunTime.Nanoseconds()) / float64(delta.RunCount)
+		if name == "tcpflow" {
+			perSec = float64(delta.RunCount) / el.Seconds()
+		}
+	}
+	return costs, perSec, nil
+}
+
+// pairs returns the per-pair throughput ratios with/without the probe.
+func (l *vethPair) pairs(n int, d time.Duration) (ratios []float64, without, with []float64, err error) {
+	measure := func(attached bool) (float64, error) {
+		var p *probe.Probe
+		if attached {
+			if p, err = openProbe(); err != nil {
+				return 0, err
+			}
+			defer p.Close()
+		}
+		b, err := l.transfer(d)
+		return float64(b) / d.Seconds(), err
+	}
+	for i := 0; i < n; i++ {
+		order := []bool{false, true}
+		if i%2 == 1 {
+			order = []bool{true, false}
+		}
+		var wo, w float64
+		for _, attached := range order {
+			v, err := measure(attached)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if attached {
+				w = v
+			} else {
+				wo = v
+			}
+		}
+		ratios = append(ratios, w/wo)
+		without = append(without, wo)
+		with = append(with, w)
+	}
+	return ratios, without, with, nil
+}
+
+func run(n int, d time.Duration) error {
+	if err := bpf.Preflight(); err != nil {
+		return err
+	}
+	l, cleanup, err := setup()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var last float64
+	for _, mode := range []struct {
+		name     string
+		offloads bool
+	}{{"offloaded", true}, {"per_packet", false}} {
+		if err := l.offloads(mode.offloads); err != nil {
+			return err
+		}
+		costs, rate, err := l.eventCost(d)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: tcp_probe every_ack cost %.0f ns/event at %.0f events/s (bpf_stats run_time_ns/run_cnt); same run: empty program %.0f ns, sk_storage-only %.0f ns, LRU 4-tuple hash %.0f ns\n",
+			mode.name, costs["tcpflow"], rate, costs["empty"], costs["sk_storage"], costs["lru_tuple"])
+		ratios, wo, w, err := l.pairs(n, d)
+		if err != nil {
+			return err
+		}
+		r := median(ratios)
+		fmt.Printf("%s: throughput without %.2f Gbit/s, with %.2f Gbit/s (medians of %d interleaved pairs); per-pair ratios %s\n",
+			mode.name, median(wo)*8/1e9, median(w)*8/1e9, n, fmtRatios(ratios))
+		fmt.Printf("%s: median throughput loss %.1f%%\n", mode.name, (1-r)*100)
+		last = r
+		if mode.offloads {
+			fmt.Printf("ratio_offloaded=%.3f\n", r)
+		}
+	}
+	fmt.Printf("ratio=%.3f\n", last)
+	return nil
+}
+
+func fmtRatios(r []float64) string {
+	s := make([]string, len(r))
+	for i, v := range r {
+		s[i] = fmt.Sprintf("%.3f", v)
+	}
+	return strings.Join(s, " ")
+}
