@@ -62,10 +62,11 @@ for size in "${sizes[@]}"; do
   done
   printf '%-30s %14s\n' "ss -ant | grep | awk" "$ss_us"
   printf '%-30s %14s   (%s connections)\n' "gopsutil ConnectionsWithContext" "${gp_us:-NA}" "$(get gopsutil_conns)"
-  echo "kernel floor, sock_diag TCP dump that only counts: $(get floor_sockdiag_tcp_dump_cpu_us) µs; events' remaining filtered walk (timewait+request sockets): $(get events_filtered_walk_cpu_us) µs"
+  echo "kernel floor, sock_diag TCP dump that only counts: one pass per family $(get floor_sockdiag_tcp_dump_cpu_us) µs, both families in one pass $(get floor_sockdiag_tcp_dump_one_pass_cpu_us) µs"
+  echo "events' remaining filtered walk (timewait + request sockets, one pass): $(get events_filtered_walk_cpu_us) µs"
   echo "peak RSS growth empty -> $size sockets: $(get rss_growth_kib) KiB"
   echo "events: $(get events_ns_per_state_change) ns per state change over $(get events_state_changes) changes;" \
-       "connect/accept/close x400: $(get churn_ms_without_events) ms without, $(get churn_ms_with_events) ms with (ratio $(get churn_ratio_with_over_without), median of 10 interleaved pairs)"
+       "connect/accept/close x1000: $(get churn_ms_without_events) ms without, $(get churn_ms_with_events) ms with (ratio $(get churn_ratio_with_over_without), median of 20 interleaved pairs)"
   ratio=$(echo "scale=5; $(get ours_events_cpu_us)/$ss_us" | bc)
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true; pids=()

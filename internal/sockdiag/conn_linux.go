@@ -19,7 +19,7 @@ type Conn struct {
 	fd  int
 	seq uint32
 	buf []byte
-	req [nlmsgHdrLen + reqV2Len]byte
+	req [nlmsgHdrLen + reqV1Len]byte // the larger of the two request formats
 	msg Msg
 }
 
@@ -57,8 +57,11 @@ func (c *Conn) Close() error {
 // error is returned.
 func (c *Conn) Dump(r Request, fn func(payload []byte) error) error {
 	c.seq++
-	r.marshal(c.req[:], c.seq)
-	if _, err := unix.Write(c.fd, c.req[:]); err != nil {
+	n, typ, err := r.marshal(c.req[:], c.seq)
+	if err != nil {
+		return err
+	}
+	if _, err := unix.Write(c.fd, c.req[:n]); err != nil {
 		return fmt.Errorf("sockdiag: sending dump request (family %d, protocol %d): %w", r.Family, r.Protocol, err)
 	}
 	var fnErr error
@@ -69,17 +72,17 @@ func (c *Conn) Dump(r Request, fn func(payload []byte) error) error {
 		return nil
 	}
 	for {
-		n, err := unix.Read(c.fd, c.buf)
+		m, err := unix.Read(c.fd, c.buf)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
 			return fmt.Errorf("sockdiag: reading dump (family %d, protocol %d): %w", r.Family, r.Protocol, err)
 		}
-		if n == 0 {
+		if m == 0 {
 			return fmt.Errorf("sockdiag: reading dump (family %d, protocol %d): %w", r.Family, r.Protocol, ErrTruncated)
 		}
-		done, err := parseStream(c.buf[:n], c.seq, call)
+		done, err := parseStream(c.buf[:m], c.seq, typ, call)
 		if err != nil {
 			return fmt.Errorf("sockdiag: dump (family %d, protocol %d): %w", r.Family, r.Protocol, err)
 		}
@@ -99,6 +102,12 @@ func (c *Conn) Count(r Request, counts *StateCounts) error {
 // CountPorts is Count that also adds one, by state, to the entry in ports
 // of every socket whose local port ports tracks. ports may be nil.
 func (c *Conn) CountPorts(r Request, counts *StateCounts, ports *PortCounts) error {
+	return c.CountFamilies(r, counts, counts, ports)
+}
+
+// CountFamilies is CountPorts that counts IPv4 sockets in v4 and IPv6
+// sockets in v6, for a request of both families (Family 0, TCP only).
+func (c *Conn) CountFamilies(r Request, v4, v6 *StateCounts, ports *PortCounts) error {
 	return c.Dump(r, func(p []byte) error {
 		st, err := msgState(p)
 		if err != nil {
@@ -110,7 +119,14 @@ func (c *Conn) CountPorts(r Request, counts *StateCounts, ports *PortCounts) err
 		if !selected(r.States, st) {
 			return nil
 		}
-		counts[st]++
+		switch p[0] {
+		case afInet:
+			v4[st]++
+		case afInet6:
+			v6[st]++
+		default:
+			return fmt.Errorf("sockdiag: socket of family %d in an inet dump", p[0])
+		}
 		if pc := ports.Of(msgSPort(p)); pc != nil {
 			pc[st]++
 		}
@@ -130,8 +146,8 @@ func (c *Conn) Each(r Request, fn func(m *Msg, attrs []byte) error) error {
 	})
 }
 
-// Listeners calls fn for every TCP LISTEN socket of the family with its
-// accept-queue length (m.RQueue) and limit (m.WQueue).
+// Listeners calls fn for every TCP LISTEN socket of the family (0 for
+// both) with its accept-queue length (m.RQueue) and limit (m.WQueue).
 func (c *Conn) Listeners(family uint8, fn func(m *Msg) error) error {
 	return c.Each(Request{Family: family, Protocol: unix.IPPROTO_TCP, States: Listen.Mask()}, func(m *Msg, _ []byte) error {
 		return fn(m)

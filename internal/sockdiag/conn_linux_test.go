@@ -68,6 +68,18 @@ func TestKernelCountAndListeners(t *testing.T) {
 	require.Equal(t, uint64(1), v4[Listen])
 	require.Equal(t, uint64(14), v6[Established])
 	require.Equal(t, uint64(15), v6.Total())
+	// One pass over both families counts the same.
+	var both StateCounts
+	require.NoError(t, c.Count(Request{Protocol: unix.IPPROTO_TCP, States: AllStates}, &both))
+	require.Equal(t, v4.Total()+v6.Total(), both.Total())
+	require.Equal(t, v4[Established]+v6[Established], both[Established])
+	var fams [11]int
+	require.NoError(t, c.Each(Request{Protocol: unix.IPPROTO_TCP, States: AllStates}, func(m *Msg, _ []byte) error {
+		fams[m.Family]++
+		return nil
+	}))
+	require.Equal(t, 81, fams[unix.AF_INET])
+	require.Equal(t, 15, fams[unix.AF_INET6])
 	// The mask is applied by the kernel.
 	var est StateCounts
 	require.NoError(t, c.Count(Request{Family: unix.AF_INET, Protocol: unix.IPPROTO_TCP, States: Listen.Mask()}, &est))

@@ -18,6 +18,8 @@ const (
 	nlmsgDone    = 3
 	nlmsgError   = 2
 	sockDiagByFm = 20 // SOCK_DIAG_BY_FAMILY
+	tcpDiagGet   = 18 // TCPDIAG_GETSOCK: the compat request, both families in one pass
+	reqV1Len     = 4 + sockIDLen + 8
 )
 
 // ErrTruncated reports a message shorter than its declared or required length.
@@ -122,16 +124,17 @@ func Attrs(b []byte, fn func(typ uint16, val []byte) error) error {
 }
 
 // parseStream walks the netlink messages in one read. It calls fn with the
-// payload of every SOCK_DIAG_BY_FAMILY message carrying seq and reports
-// whether NLMSG_DONE was seen. A kernel error message becomes a *KernelError.
-func parseStream(b []byte, seq uint32, fn func(payload []byte) error) (done bool, err error) {
+// payload of every message of type typ (the request's) carrying seq and
+// reports whether NLMSG_DONE was seen. A kernel error message becomes a
+// *KernelError.
+func parseStream(b []byte, seq uint32, typ uint16, fn func(payload []byte) error) (done bool, err error) {
 	ne := binary.NativeEndian
 	for len(b) > 0 {
 		if len(b) < nlmsgHdrLen {
 			return false, fmt.Errorf("%w: %d bytes left, netlink header needs %d", ErrTruncated, len(b), nlmsgHdrLen)
 		}
 		l := int(ne.Uint32(b))
-		typ := ne.Uint16(b[4:])
+		mtyp := ne.Uint16(b[4:])
 		mseq := ne.Uint32(b[8:])
 		if l < nlmsgHdrLen || l > len(b) {
 			return false, fmt.Errorf("%w: netlink message declares length %d with %d bytes left", ErrTruncated, l, len(b))
@@ -145,7 +148,7 @@ func parseStream(b []byte, seq uint32, fn func(payload []byte) error) (done bool
 		if mseq != seq {
 			continue // a late answer to an earlier, abandoned request
 		}
-		switch typ {
+		switch mtyp {
 		case nlmsgDone:
 			if len(payload) >= 4 {
 				if e := int32(ne.Uint32(payload)); e < 0 {
@@ -162,12 +165,12 @@ func parseStream(b []byte, seq uint32, fn func(payload []byte) error) (done bool
 				continue // an acknowledgement
 			}
 			return true, &KernelError{Errno: -e}
-		case sockDiagByFm:
+		case typ:
 			if err := fn(payload); err != nil {
 				return false, err
 			}
 		default:
-			return false, fmt.Errorf("sockdiag: unexpected netlink message type %d", typ)
+			return false, fmt.Errorf("sockdiag: unexpected netlink message type %d", mtyp)
 		}
 	}
 	return false, nil
@@ -187,7 +190,11 @@ func (e *KernelError) Unwrap() error { return syscall.Errno(e.Errno) }
 
 // Request selects what a dump returns.
 type Request struct {
-	Family   uint8  // AF_INET or AF_INET6
+	// Family is AF_INET or AF_INET6; 0 (AF_UNSPEC) asks for both in one
+	// pass over the kernel's socket hash, which only TCP supports (through
+	// the TCPDIAG_GETSOCK compat request). Two single-family dumps walk the
+	// whole hash twice.
+	Family   uint8
 	Protocol uint8  // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE or IPPROTO_RAW
 	States   uint32 // bitmask of 1<<State; AllStates for everything
 	Ext      uint8  // INET_DIAG_* extensions to ask for, as a bitmask of 1<<(ext-1)
@@ -196,16 +203,29 @@ type Request struct {
 	RawProtocol uint8
 }
 
-// marshal writes the netlink header and inet_diag_req_v2 into b, which
-// must hold nlmsgHdrLen+reqV2Len bytes.
-func (r *Request) marshal(b []byte, seq uint32) {
+// marshal writes the netlink request into b, which must hold
+// nlmsgHdrLen+reqV1Len bytes, and returns its length and message type.
+func (r *Request) marshal(b []byte, seq uint32) (n int, typ uint16, err error) {
 	ne := binary.NativeEndian
-	clear(b[:nlmsgHdrLen+reqV2Len])
-	ne.PutUint32(b, nlmsgHdrLen+reqV2Len)
-	ne.PutUint16(b[4:], sockDiagByFm)
+	clear(b[:nlmsgHdrLen+reqV1Len])
+	p := b[nlmsgHdrLen:]
+	switch {
+	case r.Family != 0:
+		typ, n = sockDiagByFm, nlmsgHdrLen+reqV2Len
+		p[0], p[1], p[2], p[3] = r.Family, r.Protocol, r.Ext, r.RawProtocol
+		ne.PutUint32(p[4:], r.States)
+	case r.Protocol == 6: // IPPROTO_TCP
+		// struct inet_diag_req: family, src_len, dst_len, ext, sockid,
+		// states, dbs.
+		typ, n = tcpDiagGet, nlmsgHdrLen+reqV1Len
+		p[3] = r.Ext
+		ne.PutUint32(p[4+sockIDLen:], r.States)
+	default:
+		return 0, 0, fmt.Errorf("sockdiag: a dump of both families (family 0) works only for TCP, not protocol %d", r.Protocol)
+	}
+	ne.PutUint32(b, uint32(n))
+	ne.PutUint16(b[4:], typ)
 	ne.PutUint16(b[6:], 0x1|0x300) // NLM_F_REQUEST | NLM_F_DUMP
 	ne.PutUint32(b[8:], seq)
-	p := b[nlmsgHdrLen:]
-	p[0], p[1], p[2], p[3] = r.Family, r.Protocol, r.Ext, r.RawProtocol
-	ne.PutUint32(p[4:], r.States)
+	return n, typ, nil
 }

@@ -118,47 +118,61 @@ func TestParseStream(t *testing.T) {
 		got = append(got, st)
 		return err
 	}
-	d, err := parseStream(buf, 5, fn)
+	d, err := parseStream(buf, 5, sockDiagByFm, fn)
 	require.NoError(t, err)
 	require.False(t, d)
 	require.Equal(t, []State{Established, CloseWait}, got)
 
-	d, err = parseStream(done(5, 0), 5, fn)
+	d, err = parseStream(done(5, 0), 5, sockDiagByFm, fn)
 	require.NoError(t, err)
 	require.True(t, d)
 
-	d, err = parseStream(done(5, -int32(syscall.ENOBUFS)), 5, fn)
+	d, err = parseStream(done(5, -int32(syscall.ENOBUFS)), 5, sockDiagByFm, fn)
 	require.True(t, d)
 	require.ErrorIs(t, err, syscall.ENOBUFS)
 
-	d, err = parseStream(nlmsg(nlmsgError, 5, []byte{0xfe, 0xff, 0xff, 0xff}), 5, fn)
+	d, err = parseStream(nlmsg(nlmsgError, 5, []byte{0xfe, 0xff, 0xff, 0xff}), 5, sockDiagByFm, fn)
 	require.True(t, d)
 	var ke *KernelError
 	require.ErrorAs(t, err, &ke)
 	require.ErrorIs(t, err, syscall.ENOENT)
 
-	_, err = parseStream(nlmsg(77, 5, nil), 5, fn)
+	_, err = parseStream(nlmsg(77, 5, nil), 5, sockDiagByFm, fn)
 	require.ErrorContains(t, err, "unexpected netlink message type 77")
 
-	_, err = parseStream(buf[:10], 5, fn)
+	_, err = parseStream(buf[:10], 5, sockDiagByFm, fn)
 	require.ErrorIs(t, err, ErrTruncated)
 
 	stop := errors.New("stop")
-	_, err = parseStream(buf, 5, func([]byte) error { return stop })
+	_, err = parseStream(buf, 5, sockDiagByFm, func([]byte) error { return stop })
 	require.ErrorIs(t, err, stop)
 }
 
 func TestRequestMarshal(t *testing.T) {
-	var b [nlmsgHdrLen + reqV2Len]byte
+	var b [nlmsgHdrLen + reqV1Len]byte
 	r := Request{Family: afInet6, Protocol: 17, States: Established.Mask() | Close.Mask(), Ext: 2, RawProtocol: 1}
-	r.marshal(b[:], 9)
+	n, typ, err := r.marshal(b[:], 9)
+	require.NoError(t, err)
+	require.Equal(t, nlmsgHdrLen+reqV2Len, n)
+	require.Equal(t, uint16(sockDiagByFm), typ)
 	ne := binary.NativeEndian
-	require.Equal(t, uint32(len(b)), ne.Uint32(b[:]))
+	require.Equal(t, uint32(n), ne.Uint32(b[:]))
 	require.Equal(t, uint16(sockDiagByFm), ne.Uint16(b[4:]))
 	require.Equal(t, uint16(0x301), ne.Uint16(b[6:]))
 	require.Equal(t, uint32(9), ne.Uint32(b[8:]))
 	require.Equal(t, []byte{afInet6, 17, 2, 1}, b[16:20])
 	require.Equal(t, uint32(1<<1|1<<7), ne.Uint32(b[20:]))
+
+	// Both families: the 60-byte compat request.
+	r = Request{Protocol: 6, States: AllStates}
+	n, typ, err = r.marshal(b[:], 10)
+	require.NoError(t, err)
+	require.Equal(t, nlmsgHdrLen+reqV1Len, n)
+	require.Equal(t, uint16(tcpDiagGet), typ)
+	require.Equal(t, uint32(n), ne.Uint32(b[:]))
+	require.Equal(t, AllStates, ne.Uint32(b[nlmsgHdrLen+4+sockIDLen:]))
+	_, _, err = (&Request{Protocol: 17}).marshal(b[:], 11)
+	require.ErrorContains(t, err, "only for TCP")
 }
 
 func TestStateNames(t *testing.T) {
@@ -184,7 +198,7 @@ func FuzzParseStream(f *testing.F) {
 	f.Add([]byte{16, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m Msg
-		_, _ = parseStream(b, 1, func(p []byte) error {
+		_, _ = parseStream(b, 1, sockDiagByFm, func(p []byte) error {
 			attrs, err := ParseMsg(p, &m)
 			if err != nil {
 				return err

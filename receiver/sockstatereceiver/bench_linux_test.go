@@ -85,11 +85,14 @@ func TestBenchSockstate(t *testing.T) {
 		}
 	})
 	out("floor_sockdiag_tcp_dump_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
+	n, u, sy = measure(budget, syscall.RUSAGE_SELF, func() {
+		var c sockdiag.StateCounts
+		require.NoError(t, conn.Count(sockdiag.Request{Protocol: unix.IPPROTO_TCP, States: sockdiag.AllStates}, &c))
+	})
+	out("floor_sockdiag_tcp_dump_one_pass_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
 	// The events method's remaining walk: timewait and request sockets only.
 	n, u, sy = measure(budget, syscall.RUSAGE_SELF, func() {
-		for _, af := range []uint8{unix.AF_INET, unix.AF_INET6} {
-			require.NoError(t, conn.Each(sockdiag.Request{Family: af, Protocol: unix.IPPROTO_TCP, States: unhookedStates}, func(*sockdiag.Msg, []byte) error { return nil }))
-		}
+		require.NoError(t, conn.Each(sockdiag.Request{Protocol: unix.IPPROTO_TCP, States: unhookedStates}, func(*sockdiag.Msg, []byte) error { return nil }))
 	})
 	out("events_filtered_walk_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
 	conn.Close()
@@ -173,7 +176,7 @@ func vmHWM(t *testing.T) int64 {
 
 // benchStateChanges measures the events program's cost per state change
 // (bpf_stats run_time_ns/run_cnt) and connect/accept/close throughput with
-// and without it attached, in 10 interleaved pairs of runs.
+// and without it attached, in 20 interleaved pairs of runs.
 func benchStateChanges(t *testing.T, ns string, out func(string, any)) {
 	stats, err := bpf.EnableStats()
 	require.NoError(t, err)
@@ -187,28 +190,20 @@ func benchStateChanges(t *testing.T, ns string, out func(string, any)) {
 			}
 			defer ln.Close()
 			start := time.Now()
-			for range n {
-				c, err := net.Dial("tcp4", ln.Addr().String())
-				if err != nil {
-					return err
-				}
-				s, err := ln.Accept()
-				if err != nil {
-					return err
-				}
+			err = connectPairs(ln, n, func(c, s net.Conn) {
 				s.Close() // the server closes first: its TIME_WAITs
 				c.Close()
-			}
+			})
 			d = time.Since(start)
-			return nil
+			return err
 		}))
 		return d
 	}
-	const perRun = 400
+	const perRun = 1000
 	var with, without []time.Duration
 	var runTime time.Duration
 	var runCnt uint64
-	for range 10 {
+	for range 20 {
 		without = append(without, churn(perRun))
 		ev, err := kcount.OpenEvents()
 		require.NoError(t, err)
@@ -232,6 +227,23 @@ func benchStateChanges(t *testing.T, ns string, out func(string, any)) {
 	out("churn_ratio_with_over_without", fmt.Sprintf("%.3f", float64(median(with))/float64(median(without))))
 }
 
+// connectPairs connects n clients to ln and hands each pair to fn.
+func connectPairs(ln net.Listener, n int, fn func(c, s net.Conn)) error {
+	for range n {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			c.Close()
+			return err
+		}
+		fn(c, s)
+	}
+	return nil
+}
+
 // BenchmarkScrape scrapes a namespace holding 8,000 TCP sockets (plus the
 // test's own) with each method; allocations are per scrape.
 func BenchmarkScrape(b *testing.B) {
@@ -244,18 +256,7 @@ func BenchmarkScrape(b *testing.B) {
 			return err
 		}
 		conns = append(conns, ln)
-		for range 4000 {
-			c, err := net.Dial("tcp4", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			conns = append(conns, c, s)
-		}
-		return nil
+		return connectPairs(ln, 4000, func(c, s net.Conn) { conns = append(conns, c, s) })
 	})
 	b.Cleanup(func() {
 		for _, c := range conns {

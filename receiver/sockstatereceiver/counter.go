@@ -112,6 +112,9 @@ type sockdiagCounter struct {
 	procfs   procfsCounter
 	fallback [numTransports]bool
 	logger   *zap.Logger
+	// perFamily is set when the kernel refused a TCP dump of both
+	// families in one pass (TCPDIAG_GETSOCK); TCP then takes two passes.
+	perFamily bool
 }
 
 func openSockdiag(tg target, logger *zap.Logger) (*sockdiagCounter, error) {
@@ -167,6 +170,18 @@ func (s *sockdiagCounter) countTransports(t *tally, trs ...transport) error {
 }
 
 func (s *sockdiagCounter) dumpTransport(t *tally, tr transport) error {
+	if tr == tcp && !s.perFamily {
+		err := s.conn.CountFamilies(sockdiag.Request{Protocol: unix.IPPROTO_TCP, States: sockdiag.AllStates},
+			&t.conns[tcp][0], &t.conns[tcp][1], t.portsFor(tcp))
+		var ke *sockdiag.KernelError
+		if !errors.As(err, &ke) {
+			return err
+		}
+		s.perFamily = true
+		s.logger.Info("kernel refuses TCP dumps of both families in one pass; using one pass per family", zap.Error(err))
+		t.conns[tcp] = [2]sockdiag.StateCounts{}
+		t.portsFor(tcp).Reset()
+	}
 	for fi, fam := range families {
 		r := sockdiag.Request{Family: fam.af, Protocol: transports[tr].proto, States: sockdiag.AllStates}
 		if err := s.conn.CountPorts(r, &t.conns[tr][fi], t.portsFor(tr)); err != nil {
@@ -176,13 +191,27 @@ func (s *sockdiagCounter) dumpTransport(t *tally, tr transport) error {
 	return nil
 }
 
-func (s *sockdiagCounter) listeners(fn func(*sockdiag.Msg) error) error {
+// tcpEach calls fn for every TCP socket in the states, both families.
+func (s *sockdiagCounter) tcpEach(states uint32, fn func(*sockdiag.Msg) error) error {
+	each := func(m *sockdiag.Msg, _ []byte) error { return fn(m) }
+	if !s.perFamily {
+		err := s.conn.Each(sockdiag.Request{Protocol: unix.IPPROTO_TCP, States: states}, each)
+		var ke *sockdiag.KernelError
+		if !errors.As(err, &ke) {
+			return err
+		}
+		s.perFamily = true
+	}
 	for _, fam := range families {
-		if err := s.conn.Listeners(fam.af, fn); err != nil {
+		if err := s.conn.Each(sockdiag.Request{Family: fam.af, Protocol: unix.IPPROTO_TCP, States: states}, each); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (s *sockdiagCounter) listeners(fn func(*sockdiag.Msg) error) error {
+	return s.tcpEach(sockdiag.Listen.Mask(), fn)
 }
 
 func (s *sockdiagCounter) close() error { return s.conn.Close() }

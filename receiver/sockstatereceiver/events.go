@@ -164,26 +164,22 @@ const unhookedStates = 1<<sockdiag.TimeWait | 1<<sockdiag.FinWait2 | 1<<sockdiag
 // Full FIN_WAIT2 sockets in the answer are skipped (the events count
 // them): a timewait socket is the one reported with timer 3.
 func (c *eventsCounter) countUnhooked(t *tally) error {
-	for fi, fam := range families {
-		counts := &t.conns[tcp][fi]
-		r := sockdiag.Request{Family: fam.af, Protocol: transports[tcp].proto, States: unhookedStates}
-		err := c.iter.diag.conn.Each(r, func(m *sockdiag.Msg, _ []byte) error {
-			switch {
-			case m.Timer == timerTimeWait && (m.State == sockdiag.TimeWait || m.State == sockdiag.FinWait2):
-				counts[m.State]++
-			case m.State == sockdiag.SynRecv:
-				counts[sockdiag.SynRecv]++
-			case m.State == sockdiag.FinWait2:
-			default:
-				return fmt.Errorf("sock_diag answered a state %d socket to a timewait/request dump", m.State)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+	return c.iter.diag.tcpEach(unhookedStates, func(m *sockdiag.Msg) error {
+		fi := 0
+		if m.Family == families[1].af {
+			fi = 1
 		}
-	}
-	return nil
+		switch {
+		case m.Timer == timerTimeWait && (m.State == sockdiag.TimeWait || m.State == sockdiag.FinWait2):
+			t.conns[tcp][fi][m.State]++
+		case m.State == sockdiag.SynRecv:
+			t.conns[tcp][fi][sockdiag.SynRecv]++
+		case m.State == sockdiag.FinWait2:
+		default:
+			return fmt.Errorf("sock_diag answered a state %d socket to a timewait/request dump", m.State)
+		}
+		return nil
+	})
 }
 
 // timerTimeWait is idiag_timer of a timewait socket.
