@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/bpf"
 	"github.com/netstack-otel/netstack/internal/netnsutil"
@@ -175,82 +178,109 @@ func median(v []float64) float64 {
 // eventCost runs one transfer with bpf_stats on, the probe and the
 // flow-table variants (bpf/variants.c) all attached to tcp_probe, and
 // returns ns per run of each program and the probe's events per second.
-func (l *vethPair) eventCost(d time.Duration) (costs map[string]float64, perSec float64, err error) {
+// share is the probe's run time over the CPU time this process (sender,
+// receiver and the softirq work run in their context) used meanwhile.
+func (l *vethPair) eventCost(d time.Duration) (costs map[string]float64, perSec, share float64, err error) {
 	st, err := bpf.EnableStats()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	defer st.Close()
 	p, err := openProbe()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	defer p.Close()
 	var v variantsObjects
 	if err := loadVariantsObjects(&v, nil); err != nil {
-		return nil, 0, fmt.Errorf("loading variants: %w", err)
+		return nil, 0, 0, fmt.Errorf("loading variants: %w", err)
 	}
 	defer v.Close()
 	progs := map[string]*ebpf.Program{"tcpflow": p.Programs()["tcp_probe"], "empty": v.Empty, "sk_storage": v.SkStorage, "lru_tuple": v.LruTuple}
 	for _, prog := range []*ebpf.Program{v.Empty, v.SkStorage, v.LruTuple} {
 		lk, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		defer lk.Close()
 	}
 	before := map[string]bpf.RunStats{}
 	for name, prog := range progs {
 		if before[name], err = bpf.ProgramRunStats(prog); err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 	}
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	if _, err := l.transfer(d); err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
-	el := time.Since(t0)
+	el, cpu := time.Since(t0), cpuTime()-c0
 	costs = map[string]float64{}
 	for name, prog := range progs {
 		after, err := bpf.ProgramRunStats(prog)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		delta := after.Sub(before[name])
 		if delta.RunCount == 0 {
-			return nil, 0, fmt.Errorf("%s never ran", name)
+			return nil, 0, 0, fmt.Errorf("%s never ran", name)
 		}
 		costs[name] = float64(delta.RunTime.Nanoseconds()) / float64(delta.RunCount)
 		if name == "tcpflow" {
 			perSec = float64(delta.RunCount) / el.Seconds()
+			share = float64(delta.RunTime) / float64(cpu)
 		}
 	}
-	return costs, perSec, nil
+	return costs, perSec, share, nil
 }
 
-// pairs returns the per-pair throughput ratios with/without the probe.
-func (l *vethPair) pairs(n int, d time.Duration) (ratios []float64, without, with []float64, err error) {
-	measure := func(attached bool) (float64, error) {
+// sample is one throughput run.
+type sample struct {
+	rate     float64 // bytes/s
+	cpuPerMB float64 // CPU seconds (this process: sender, receiver and the
+	// softirq work the kernel runs in their context) per MB delivered
+}
+
+func cpuTime() time.Duration {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pairs measures n interleaved with/without pairs (with first in odd
+// pairs) and returns the per-pair with/without ratios of throughput and of
+// CPU per byte.
+func (l *vethPair) pairs(n int, d time.Duration) (rate, cpu []float64, without, with []sample, err error) {
+	measure := func(attached bool) (sample, error) {
 		var p *probe.Probe
 		if attached {
 			if p, err = openProbe(); err != nil {
-				return 0, err
+				return sample{}, err
 			}
 			defer p.Close()
 		}
+		// Loading parses kernel BTF; let its garbage go before timing, in
+		// both arms alike.
+		runtime.GC()
+		time.Sleep(50 * time.Millisecond)
+		c0 := cpuTime()
 		b, err := l.transfer(d)
-		return float64(b) / d.Seconds(), err
+		c1 := cpuTime()
+		if err != nil || b == 0 {
+			return sample{}, fmt.Errorf("transfer: %d bytes, %v", b, err)
+		}
+		return sample{rate: float64(b) / d.Seconds(), cpuPerMB: (c1 - c0).Seconds() / (float64(b) / 1e6)}, nil
 	}
 	for i := 0; i < n; i++ {
 		order := []bool{false, true}
 		if i%2 == 1 {
 			order = []bool{true, false}
 		}
-		var wo, w float64
+		var wo, w sample
 		for _, attached := range order {
 			v, err := measure(attached)
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, nil, nil, nil, err
 			}
 			if attached {
 				w = v
@@ -258,11 +288,20 @@ func (l *vethPair) pairs(n int, d time.Duration) (ratios []float64, without, wit
 				wo = v
 			}
 		}
-		ratios = append(ratios, w/wo)
+		rate = append(rate, w.rate/wo.rate)
+		cpu = append(cpu, w.cpuPerMB/wo.cpuPerMB)
 		without = append(without, wo)
 		with = append(with, w)
 	}
-	return ratios, without, with, nil
+	return rate, cpu, without, with, nil
+}
+
+func field(ss []sample, f func(sample) float64) []float64 {
+	out := make([]float64, len(ss))
+	for i, s := range ss {
+		out[i] = f(s)
+	}
+	return out
 }
 
 func run(n int, d time.Duration) error {
@@ -282,20 +321,26 @@ func run(n int, d time.Duration) error {
 		if err := l.offloads(mode.offloads); err != nil {
 			return err
 		}
-		costs, rate, err := l.eventCost(d)
+		costs, evRate, share, err := l.eventCost(d)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("%s: tcp_probe every_ack cost %.0f ns/event at %.0f events/s (bpf_stats run_time_ns/run_cnt); same run: empty program %.0f ns, sk_storage-only %.0f ns, LRU 4-tuple hash %.0f ns\n",
-			mode.name, costs["tcpflow"], rate, costs["empty"], costs["sk_storage"], costs["lru_tuple"])
-		ratios, wo, w, err := l.pairs(n, d)
+			mode.name, costs["tcpflow"], evRate, costs["empty"], costs["sk_storage"], costs["lru_tuple"])
+		fmt.Printf("%s: probe run time = %.2f%% of the transfer's CPU time (%.2f%% net of the empty-program floor)\n",
+			mode.name, share*100, share*100*(costs["tcpflow"]-costs["empty"])/costs["tcpflow"])
+		ratios, cpu, wo, w, err := l.pairs(n, d)
 		if err != nil {
 			return err
 		}
 		r := median(ratios)
-		fmt.Printf("%s: throughput without %.2f Gbit/s, with %.2f Gbit/s (medians of %d interleaved pairs); per-pair ratios %s\n",
-			mode.name, median(wo)*8/1e9, median(w)*8/1e9, n, fmtRatios(ratios))
-		fmt.Printf("%s: median throughput loss %.1f%%\n", mode.name, (1-r)*100)
+		gbps := func(s sample) float64 { return s.rate * 8 / 1e9 }
+		perMB := func(s sample) float64 { return s.cpuPerMB * 1e6 }
+		fmt.Printf("%s: throughput without %.2f Gbit/s, with %.2f Gbit/s (medians of %d interleaved pairs); per-pair with/without %s\n",
+			mode.name, median(field(wo, gbps)), median(field(w, gbps)), n, fmtRatios(ratios))
+		fmt.Printf("%s: CPU per MB without %.0f µs, with %.0f µs; per-pair with/without %s\n",
+			mode.name, median(field(wo, perMB)), median(field(w, perMB)), fmtRatios(cpu))
+		fmt.Printf("%s: median throughput loss %.1f%%, median CPU-per-byte increase %.1f%%\n", mode.name, (1-r)*100, (median(cpu)-1)*100)
 		last = r
 		if mode.offloads {
 			fmt.Printf("ratio_offloaded=%.3f\n", r)

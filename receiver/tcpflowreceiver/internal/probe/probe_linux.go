@@ -232,16 +232,26 @@ func (p *Probe) decodeAll(b []byte, fn func(*Flow)) error {
 	var rec tcpflowFlowRec
 	for off := 0; off < len(b); off += recSize {
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&rec)), recSize), b[off:off+recSize])
-		p.decode(&rec, &f)
+		if err := p.decode(&rec, &f); err != nil {
+			return fmt.Errorf("flow record %d: %w", off/recSize, err)
+		}
 		fn(&f)
 	}
 	return nil
 }
 
-func (p *Probe) decode(r *tcpflowFlowRec, f *Flow) {
+func (p *Probe) decode(r *tcpflowFlowRec, f *Flow) error {
 	ff := &r.F
 	local, peer := netip.AddrFrom16(ff.Saddr), netip.AddrFrom16(ff.Daddr)
 	ipv6 := ff.Family == unix.AF_INET6
+	switch {
+	case ff.Family != unix.AF_INET && !ipv6:
+		return fmt.Errorf("address family %d", ff.Family)
+	case !ipv6 && (!local.Is4In6() || !peer.Is4In6()):
+		return errors.New("IPv4 flow without IPv4-mapped addresses")
+	case r.Kind > uint8(KindClosed):
+		return fmt.Errorf("record kind %d", r.Kind)
+	}
 	if !ipv6 {
 		local, peer = local.Unmap(), peer.Unmap()
 	}
@@ -291,6 +301,7 @@ func (p *Probe) decode(r *tcpflowFlowRec, f *Flow) {
 	for i := range f.Hist {
 		f.Hist[i] = uint64(ff.Hist[i])
 	}
+	return nil
 }
 
 func (p *Probe) ktime(ns uint64) time.Time {
@@ -330,7 +341,10 @@ func (p *Probe) addClosed(b []byte) {
 	var rec tcpflowFlowRec
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&rec)), recSize), b[:recSize])
 	var f Flow
-	p.decode(&rec, &f)
+	if err := p.decode(&rec, &f); err != nil {
+		p.pendingLost++ // malformed: counted, never reported as a flow
+		return
+	}
 	p.pending = append(p.pending, f)
 }
 
