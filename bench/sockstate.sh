@@ -66,7 +66,7 @@ for size in "${sizes[@]}"; do
   echo "events' remaining filtered walk (timewait + request sockets, one pass): $(get events_filtered_walk_cpu_us) µs"
   echo "peak RSS growth empty -> $size sockets: $(get rss_growth_kib) KiB"
   echo "events: $(get events_ns_per_state_change) ns per state change over $(get events_state_changes) changes;" \
-       "connect/accept/close x1000: $(get churn_ms_without_events) ms without, $(get churn_ms_with_events) ms with (ratio $(get churn_ratio_with_over_without), median of 20 interleaved pairs)"
+       "connect/accept/close x1000: $(get churn_ms_without_events) ms without, $(get churn_ms_with_events) ms with (ratio $(get churn_ratio_with_over_without), median of 20 interleaved pairs); drift found by a resync after that churn: $(get events_drift_after_churn)"
   ratio=$(echo "scale=5; $(get ours_events_cpu_us)/$ss_us" | bc)
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true; pids=()

@@ -120,7 +120,15 @@ func TestBenchSockstate(t *testing.T) {
 		}
 	}
 
+	// Drift of the events method over all the churn below, at a resync.
+	evs := benchScraper(t, MethodEvents, big)
 	benchStateChanges(t, big, out)
+	evs.single.(*eventsCounter).force = true
+	_, err := evs.scrape(context.Background())
+	require.NoError(t, err)
+	drift, _ := evs.single.(*eventsCounter).lastDrift()
+	out("events_drift_after_churn", drift)
+	require.NoError(t, evs.shutdown(context.Background()))
 }
 
 func benchScraper(t testing.TB, m Method, ns string) *sockScraper {
