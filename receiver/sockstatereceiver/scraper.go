@@ -162,6 +162,9 @@ func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	} else {
 		for _, tg := range s.allTargets(errs) {
 			c, err := s.openCounter(s.method, tg)
+			if errors.Is(err, os.ErrNotExist) {
+				continue // the process or namespace went away since it was listed
+			}
 			if err != nil {
 				errs.AddPartial(1, fmt.Errorf("netns %s: %w", tg.label, err))
 				continue
