@@ -111,10 +111,10 @@ func abs(v int64) int64 {
 
 func (c *eventsCounter) count(t *tally) error {
 	if c.force || c.now().Sub(c.lastResync) >= c.interval {
-		c.force = false
 		if err := c.resync(); err != nil {
 			return fmt.Errorf("resync: %w", err)
 		}
+		c.force = false
 	}
 	if n, err := c.ev.Dropped(); err != nil || n != 0 {
 		return errors.Join(err, fmt.Errorf("%d state changes were lost (delta map full); counts are wrong until the next resync", n))
