@@ -26,6 +26,7 @@ ip netns exec "$t" nft -f - <<'NFT'
 table ip probe {
   chain input {
     type filter hook input priority 0;
+    ip daddr 10.200.0.0/16 icmp type echo-request ip length 84 counter comment "ours_every"
     ip daddr 10.200.1.0/24 icmp type echo-request ip length 84 counter comment "ours_all"
     ip daddr 10.200.1.0/24 icmp type echo-request ip length 68 counter comment "fping_all"
     ip daddr 10.200.1.0/24 icmp type echo-request ip length 84 numgen random mod 10 < 3 counter drop comment "ours_drop"
@@ -36,29 +37,73 @@ NFT
 go build -o "$work/ours" ./receiver/connprobereceiver/internal/benchcmd
 
 # fping: 1 ping/s per target (-p 1000), 1000 targets -> -i 0.5 ms between sends.
-count=$secs
-ip netns exec "$c" /usr/bin/time -f "fping_cpu=%U+%S fping_rss_kb=%M" -o "$work/fping.time" \
-  fping -q -C "$count" -p 1000 -i 0.5 -b 40 -t 500 -f "$work/targets" 2>"$work/fping.out" &
-fp=$!
-"$work/ours" -netns "/run/netns/$c" -interval 1s -duration "${secs}s" <"$work/targets" >"$work/ours.out"
-wait $fp || true
+rounds=${ROUNDS:-3}
+run_fping() { # round
+  ip netns exec "$c" /usr/bin/time -f "%U %S %M" -o "$work/fping.$1.time" \
+    fping -q -C "$secs" -p 1000 -i 0.5 -b 40 -t 500 -f "$work/targets" 2>"$work/fping.$1.out" || true
+}
+run_ours() { # round
+  "$work/ours" -netns "/run/netns/$c" -interval 1s -duration "${secs}s" ${CONNPROBE_BENCH_ARGS:-} <"$work/targets" >"$work/ours.$1.out"
+}
+# Packet capture at the client's veth: the wire-side RTT of every probe.
+ip netns exec "$c" tcpdump -i vc -n -B 32768 --time-stamp-precision=nano -w "$work/cap.pcap" icmp 2>"$work/tcpdump.err" &
+tcpd=$!
+sleep 1
+# Rounds alternate ours and fping on the same namespaces and targets; CPU
+# is the least of the rounds (other work on the machine only adds: the
+# kernel charges softirq packet processing to whichever process is on the
+# CPU). MODE=parallel runs both at once instead (CPU figures then mix).
+for i in $(seq "$rounds"); do
+  if [ "${MODE:-sequential}" = parallel ]; then
+    run_fping "$i" & fp=$!; run_ours "$i"; wait $fp
+  else
+    run_ours "$i"; run_fping "$i"
+  fi
+done
+sleep 1; kill -INT $tcpd; wait $tcpd 2>/dev/null || true
 
+# Pair requests and replies by (target, id, seq) per ICMP length (ours 64,
+# fping 48) and print the median wire RTT in µs.
+tcpdump -r "$work/cap.pcap" -n -tt --time-stamp-precision=nano 2>/dev/null | awk '
+  / echo request/ { split($0, f, /[ ,]+/); for (i in f) { if (f[i]=="id") id=f[i+1]; if (f[i]=="seq") sq=f[i+1]; if (f[i]=="length") ln=f[i+1] }
+                    dst=$5; sub(":","",dst); req[dst" "id" "sq" "ln]=$1 }
+  / echo reply/   { split($0, f, /[ ,]+/); for (i in f) { if (f[i]=="id") id=f[i+1]; if (f[i]=="seq") sq=f[i+1]; if (f[i]=="length") ln=f[i+1] }
+                    k=$3" "id" "sq" "ln; if (k in req) { print ln, ($1-req[k])*1e6; delete req[k] } }' >"$work/wire"
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.1f", a[int((NR+1)/2)]; else print "n/a"}'; }
+wire_ours=$(awk '$1==64 {print $2}' "$work/wire" | median)
+wire_fping=$(awk '$1==48 {print $2}' "$work/wire" | median)
 cnt() { ip netns exec "$t" nft list table ip probe | awk -v k="\"$1\"" '$0 ~ k { for (i=1;i<=NF;i++) if ($i=="packets") print $(i+1) }'; }
-eval "$(tr ' ' '\n' <"$work/ours.out")"
-fcpu=$(sed -n 's/.*fping_cpu=\([0-9.]*\)+\([0-9.]*\).*/\1 \2/p' "$work/fping.time" | awk '{print $1+$2}')
-frss=$(sed -n 's/.*fping_rss_kb=\([0-9]*\).*/\1/p' "$work/fping.time")
-# fping -C prints per target "addr : t1 t2 - ..." ("-" = lost)
-fsent_drop=0 frecv_drop=0 fmed=
-awk -F' : ' '$1 ~ /^10\.200\.1\./ { n=split($2,a," "); for(i=1;i<=n;i++){s++; if(a[i]!="-") r++} } END {print s+0, r+0}' "$work/fping.out" >"$work/fd"
-read -r fsent_drop frecv_drop <"$work/fd"
-fmed=$(awk -F' : ' '$1 ~ /^10\.200\./ { n=split($2,a," "); for(i=1;i<=n;i++) if(a[i]!="-") print a[i]*1000 }' "$work/fping.out" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
-echo "targets=1000 seconds=$secs (1 ping/s each)"
-printf "%-6s cpu_s=%-8s cpu_per_min_s=%-8s maxrss_kb=%-7s drop_subset: sent=%s lost=%s nft_all=%s nft_drop=%s  median_rtt_us=%s\n" \
-  ours "$cpu_s" "$(awk -v c="$cpu_s" -v s="$secs" 'BEGIN{printf "%.3f", c*60/s}')" "$maxrss_kb" \
-  "$sent_drop" "$((sent_drop - recv_drop))" "$(cnt ours_all)" "$(cnt ours_drop)" "$median_rtt_us"
-printf "%-6s cpu_s=%-8s cpu_per_min_s=%-8s maxrss_kb=%-7s drop_subset: sent=%s lost=%s nft_all=%s nft_drop=%s  median_rtt_us=%s\n" \
-  fping "$fcpu" "$(awk -v c="$fcpu" -v s="$secs" 'BEGIN{printf "%.3f", c*60/s}')" "$frss" \
-  "$fsent_drop" "$((fsent_drop - frecv_drop))" "$(cnt fping_all)" "$(cnt fping_drop)" "$fmed"
-echo "ours: sent_all=$sent_all recv_all=$recv_all foreign_icmp_rejected=$foreign malformed=$malformed"
-awk -v a="$cpu_s" -v b="$fcpu" 'BEGIN { printf "ratio=%.3f\n", a/b }'
+# ours: key=value lines per round
+o_cpu=$(cat "$work"/ours.*.out | field cpu_s | sort -n | head -1)
+o_user=$(cat "$work"/ours.*.out | field user_s | sort -n | head -1)
+o_rss=$(cat "$work"/ours.*.out | field maxrss_kb | sort -n | tail -1)
+o_sent_drop=$(cat "$work"/ours.*.out | field sent_drop | awk '{s+=$1} END {print s+0}')
+o_recv_drop=$(cat "$work"/ours.*.out | field recv_drop | awk '{s+=$1} END {print s+0}')
+o_sent=$(cat "$work"/ours.*.out | field sent_all | awk '{s+=$1} END {print s+0}')
+o_recv=$(cat "$work"/ours.*.out | field recv_all | awk '{s+=$1} END {print s+0}')
+o_foreign=$(cat "$work"/ours.*.out | field foreign | awk '{s+=$1} END {print s+0}')
+o_wsent=$(cat "$work"/ours.*.out | field window_sent | awk '{s+=$1} END {print s+0}')
+o_wrecv=$(cat "$work"/ours.*.out | field window_recv | awk '{s+=$1} END {print s+0}')
+o_bursts=$(cat "$work"/ours.*.out | field bursts | awk '{s+=$1} END {print s+0}')
+o_rtt=$(cat "$work"/ours.*.out | field median_rtt_us | median)
+# fping: /usr/bin/time "user sys rss"; -C lines "addr : t1 t2 - ..." ("-" = lost)
+f_cpu=$(awk '{print $1+$2}' "$work"/fping.*.time | sort -n | head -1)
+f_user=$(awk '{print $1}' "$work"/fping.*.time | sort -n | head -1)
+f_rss=$(awk '{print $3}' "$work"/fping.*.time | sort -n | tail -1)
+read -r f_sent_drop f_recv_drop < <(cat "$work"/fping.*.out | awk -F' : ' '$1 ~ /^10\.200\.1\./ { n=split($2,a," "); for(i=1;i<=n;i++){s++; if(a[i]!="-") r++} } END {print s+0, r+0}')
+f_rtt=$(cat "$work"/fping.*.out | awk -F' : ' '$1 ~ /^10\.200\./ { n=split($2,a," "); for(i=1;i<=n;i++) if(a[i]!="-") print a[i]*1000 }' | median)
+perprobe() { awk -v c="$1" -v n="$2" 'BEGIN { printf "%.1f", c*1e6/n }'; }
+permin() { awk -v c="$1" -v s="$secs" 'BEGIN { printf "%.3f", c*60/s }'; }
+
+echo "targets=1000 at 1 ping/s, $rounds rounds of ${secs}s each (MODE=${MODE:-sequential}); CPU = least round"
+printf "%-6s cpu_per_min_s=%-7s user_per_min_s=%-7s us_per_probe=%-6s maxrss_kb=%-6s | 30%%-drop subset: sent=%s lost=%s, nft: requests=%s dropped=%s | median RTT us: reported=%s wire=%s\n" \
+  ours "$(permin "$o_cpu")" "$(permin "$o_user")" "$(perprobe "$o_cpu" $((1000 * secs)))" "$o_rss" \
+  "$o_sent_drop" "$((o_sent_drop - o_recv_drop))" "$(cnt ours_all)" "$(cnt ours_drop)" "$o_rtt" "$wire_ours"
+printf "%-6s cpu_per_min_s=%-7s user_per_min_s=%-7s us_per_probe=%-6s maxrss_kb=%-6s | 30%%-drop subset: sent=%s lost=%s, nft: requests=%s dropped=%s | median RTT us: reported=%s wire=%s (fping prints 10 us steps)\n" \
+  fping "$(permin "$f_cpu")" "$(permin "$f_user")" "$(perprobe "$f_cpu" $((1000 * secs)))" "$f_rss" \
+  "$f_sent_drop" "$((f_sent_drop - f_recv_drop))" "$(cnt fping_all)" "$(cnt fping_drop)" "$f_rtt" "$wire_fping"
+echo "ours: requests cumulative=$o_sent, summed over 1 s scrape windows=$o_wsent in $o_bursts bursts, seen by nft=$(cnt ours_every); replies cumulative=$o_recv windows=$o_wrecv; foreign ICMP rejected=$o_foreign"
+grep -h "dropped by kernel" "$work/tcpdump.err" || true
+awk -v a="$o_cpu" -v b="$f_cpu" 'BEGIN { printf "ratio=%.3f\n", a/b }'

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -23,7 +24,20 @@ func main() {
 	netns := flag.String("netns", "", "network namespace path")
 	interval := flag.Duration("interval", time.Second, "ping interval per target")
 	duration := flag.Duration("duration", time.Minute, "how long to run")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var targets []engine.Target
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -41,8 +55,29 @@ func main() {
 	}
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	time.Sleep(*duration)
+	// Scrape every second, as a collector would: summing the windows must
+	// give the cumulative counters (no burst lost or counted twice).
+	var winSent, winRecv, bursts int
+	var rtts []time.Duration
+	drain := func() {
+		for _, t := range e.Collect() {
+			for _, a := range t.Addrs {
+				if a.Ping != nil {
+					winSent += a.Ping.Sent
+					winRecv += a.Ping.Received
+					bursts += a.Ping.Bursts
+					rtts = append(rtts, a.Ping.RTTs...)
+				}
+			}
+		}
+	}
+	end := time.Now().Add(*duration)
+	for time.Now().Before(end) {
+		time.Sleep(min(time.Second, time.Until(end)))
+		drain()
+	}
 	e.Shutdown()
+	drain() // bursts that finished during Shutdown
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	cpu := func(r syscall.Rusage) float64 {
@@ -50,25 +85,22 @@ func main() {
 	}
 	sent := map[string]uint64{}
 	recv := map[string]uint64{}
-	var rtts []time.Duration
 	for _, t := range e.Collect() {
 		for _, a := range t.Addrs {
 			g := group(a.Addr)
 			sent[g] += a.PacketsSent
 			recv[g] += a.PacketsReceived
-			if a.Ping != nil {
-				rtts = append(rtts, a.Ping.RTTs...)
-			}
 		}
 	}
-	// Collect drains windows; one final Collect after Shutdown holds all
-	// bursts, so RTTs cover the whole run.
 	slices.Sort(rtts)
 	med := time.Duration(0)
 	if len(rtts) > 0 {
 		med = rtts[len(rtts)/2]
 	}
 	st := e.ICMPStats()
+	sec := func(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
+	fmt.Printf("user_s=%.3f sys_s=%.3f ", sec(ru.Utime)-sec(ru0.Utime), sec(ru.Stime)-sec(ru0.Stime))
+	fmt.Printf("window_sent=%d window_recv=%d bursts=%d ", winSent, winRecv, bursts)
 	fmt.Printf("cpu_s=%.3f maxrss_kb=%d sent_all=%d recv_all=%d sent_drop=%d recv_drop=%d median_rtt_us=%.1f foreign=%d malformed=%d\n",
 		cpu(ru)-cpu(ru0), ru.Maxrss, sent["all"]+sent["drop"], recv["all"]+recv["drop"], sent["drop"], recv["drop"],
 		float64(med)/1e3, st.Foreign, st.Malformed)

@@ -85,6 +85,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	targets []*target // in configuration order
+
+	pinger *pinger
 }
 
 type connKey struct {
@@ -113,6 +115,12 @@ func (e *Engine) Start() error {
 	}
 	e.maker = mk
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.pinger = newPinger(e)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.pinger.run(e.ctx)
+	}()
 	e.SetTargets(e.cfg.Targets)
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/tcpconn"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/trace"
 )
@@ -99,6 +98,7 @@ type target struct {
 
 type addrState struct {
 	cancel context.CancelFunc
+	ping   *pingSched // nil when ping is off
 	// guarded by target.mu
 	window      PingWindow
 	sent, recvd uint64
@@ -132,6 +132,18 @@ func (t *target) start() {
 func (t *target) stop() {
 	t.cancel()
 	t.wg.Wait()
+	t.mu.Lock()
+	for _, st := range t.addrs {
+		st.stop(t.e)
+	}
+	t.mu.Unlock()
+}
+
+func (st *addrState) stop(e *Engine) {
+	st.cancel()
+	if st.ping != nil {
+		e.pinger.remove(st.ping)
+	}
 }
 
 // run resolves the host (again every DNS interval) and keeps one set of
@@ -252,7 +264,7 @@ func (t *target) setAddrs(addrs []netip.Addr) {
 	defer t.mu.Unlock()
 	for a, st := range t.addrs {
 		if !want[a] {
-			st.cancel()
+			st.stop(t.e)
 			delete(t.addrs, a)
 		}
 	}
@@ -278,7 +290,9 @@ func (t *target) startLoops(ctx context.Context, a netip.Addr, st *addrState) {
 			every(ctx, period, fn)
 		}()
 	}
-	spawn(t.spec.PingInterval, func(ctx context.Context) { t.burst(ctx, a, st) })
+	if t.spec.PingInterval > 0 && t.spec.PingCount > 0 {
+		st.ping = t.e.pinger.add(t, a, st)
+	}
 	spawn(t.spec.TraceInterval, func(ctx context.Context) { t.trace(ctx, a, st) })
 	spawn(t.spec.ScanInterval, func(ctx context.Context) { t.scan(ctx, a, st) })
 }
@@ -288,78 +302,6 @@ func family(a netip.Addr) int {
 		return unix.AF_INET
 	}
 	return unix.AF_INET6
-}
-
-// burst sends PingCount echo requests and records the whole burst in the
-// current window once every answer arrived or timed out.
-func (t *target) burst(ctx context.Context, a netip.Addr, st *addrState) {
-	c, err := t.e.conn(family(a), t.spec.DontFragment)
-	if err != nil {
-		t.fail(fmt.Errorf("pinging %s: %w", a, err))
-		return
-	}
-	req := ping.Request{Dst: a, PayloadSize: t.spec.PingPayload, TTL: t.spec.TTL, TOS: t.spec.TOS}
-	probes := make([]*ping.Probe, 0, t.spec.PingCount)
-	buf := make([]byte, 0, 2*t.spec.PingPayload+16)
-	var sendErr error
-	for i := 0; i < t.spec.PingCount; i++ {
-		if i > 0 && t.spec.PingSpacing > 0 && !sleepUntil(ctx, time.Now().Add(t.spec.PingSpacing)) {
-			break
-		}
-		p, err := c.Send(req, buf)
-		if err != nil {
-			sendErr = err
-			break
-		}
-		probes = append(probes, p)
-	}
-	// Wait for every answer or the timeout even when shutting down, so
-	// that every request sent is counted in exactly one window (Shutdown
-	// waits at most PingTimeout for this).
-	deadline := time.NewTimer(t.spec.PingTimeout)
-	defer deadline.Stop()
-	w := PingWindow{Bursts: 1, Sent: len(probes)}
-	expired := false
-	for _, p := range probes {
-		var (
-			r  ping.Result
-			ok bool
-		)
-		if !expired {
-			select {
-			case r = <-p.C:
-				ok = true
-			case <-deadline.C:
-				expired = true
-			}
-		}
-		if !ok {
-			c.Forget(p)
-			select { // the answer may have raced the timer
-			case r = <-p.C:
-				ok = true
-			default:
-			}
-		}
-		if ok && r.Kind == ping.KindEchoReply {
-			w.Received++
-			w.RTTs = append(w.RTTs, r.RTT())
-		}
-	}
-	if sendErr != nil {
-		t.fail(sendErr)
-	}
-	if w.Sent == 0 {
-		return
-	}
-	t.mu.Lock()
-	st.window.Bursts++
-	st.window.Sent += w.Sent
-	st.window.Received += w.Received
-	st.window.RTTs = append(st.window.RTTs, w.RTTs...)
-	st.sent += uint64(w.Sent)
-	st.recvd += uint64(w.Received)
-	t.mu.Unlock()
 }
 
 func (t *target) trace(ctx context.Context, a netip.Addr, st *addrState) {

@@ -79,8 +79,16 @@ type Probe struct {
 	cookN  int
 	sent   atomic.Int64 // unix nanoseconds; written before sendmsg, read by the receive loop
 	// C receives exactly one Result if an answer arrives; nothing on
-	// timeout. Call Conn.Forget after giving up.
+	// timeout. Call Conn.Forget after giving up. Nil for SendFunc probes.
 	C chan Result
+	h Answerer
+}
+
+// Answerer takes the answer to a probe sent with SendFunc.
+type Answerer interface {
+	// Answer is called at most once per probe, on the receive goroutine;
+	// it must not block.
+	Answer(Result)
 }
 
 // Stats counts what the receive loop saw and dropped.
@@ -256,15 +264,24 @@ type Request struct {
 // ErrClosed is returned by Send after Close.
 var ErrClosed = errors.New("ICMP socket closed")
 
-// Send sends one echo request. buf is scratch space the caller may reuse
-// after Send returns.
+// Send sends one echo request; its answer arrives on Probe.C. buf is
+// scratch space the caller may reuse after Send returns.
 func (c *Conn) Send(req Request, buf []byte) (*Probe, error) {
+	return c.send(&Probe{dst: req.Dst.Unmap(), C: make(chan Result, 1)}, req, buf)
+}
+
+// SendFunc sends one echo request; h.Answer gets its answer unless
+// Forget removed the probe first. It allocates only the Probe.
+func (c *Conn) SendFunc(req Request, buf []byte, h Answerer) (*Probe, error) {
+	return c.send(&Probe{dst: req.Dst.Unmap(), h: h}, req, buf)
+}
+
+func (c *Conn) send(p *Probe, req Request, buf []byte) (*Probe, error) {
 	select {
 	case <-c.done:
 		return nil, ErrClosed
 	default:
 	}
-	p := &Probe{dst: req.Dst.Unmap(), C: make(chan Result, 1)}
 	c.mu.Lock()
 	var id, seq uint16
 	for tries := 0; ; tries++ {
@@ -303,13 +320,24 @@ func (c *Conn) Send(req Request, buf []byte) (*Probe, error) {
 	if req.TTL > 0 || req.TOS > 0 {
 		oob = c.controlMessages(req.TTL, req.TOS)
 	}
-	sa := sockaddr(p.dst)
 	var err error
-	p.sent.Store(time.Now().UnixNano())
-	werr := c.rc.Write(func(fd uintptr) bool {
-		err = unix.Sendmsg(int(fd), pkt, oob, sa, 0)
-		return err != unix.EAGAIN
-	})
+	var werr error
+	if oob == nil {
+		var rsa unix.RawSockaddrAny
+		salen := rawSockaddr(&rsa, p.dst)
+		p.sent.Store(time.Now().UnixNano())
+		werr = c.rc.Write(func(fd uintptr) bool {
+			err = sendto(int(fd), pkt, &rsa, salen)
+			return err != unix.EAGAIN
+		})
+	} else {
+		sa := sockaddr(p.dst)
+		p.sent.Store(time.Now().UnixNano())
+		werr = c.rc.Write(func(fd uintptr) bool {
+			err = unix.Sendmsg(int(fd), pkt, oob, sa, 0)
+			return err != unix.EAGAIN
+		})
+	}
 	if werr != nil {
 		err = werr
 	}
@@ -387,14 +415,18 @@ func (c *Conn) receive() {
 	defer close(c.done)
 	buf := make([]byte, 65536+60)
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*4)
+	var (
+		from unix.RawSockaddrAny
+		iov  unix.Iovec
+		msg  unix.Msghdr
+	)
 	for {
 		var (
 			n, oobn int
-			from    unix.Sockaddr
 			rerr    error
 		)
 		err := c.rc.Read(func(fd uintptr) bool {
-			n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+			n, oobn, rerr = recvmsg(int(fd), buf, oob, &from, &iov, &msg)
 			return rerr != unix.EAGAIN
 		})
 		if err != nil { // closed
@@ -409,31 +441,41 @@ func (c *Conn) receive() {
 			continue
 		}
 		recv := rxTimestamp(oob[:oobn])
-		c.handle(buf[:n], from, recv)
+		c.handle(buf[:n], &from, recv)
 	}
 }
 
+// rxTimestamp finds SCM_TIMESTAMPNS among the control messages without
+// allocating; the time of the call when it is missing.
 func rxTimestamp(oob []byte) time.Time {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err == nil {
-		for _, m := range msgs {
-			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
-				ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-				return time.Unix(ts.Sec, ts.Nsec)
-			}
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			break
 		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l-unix.CmsgLen(0) >= int(unsafe.Sizeof(unix.Timespec{})) {
+			var ts unix.Timespec
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts)), oob[unix.CmsgLen(0):l])
+			return time.Unix(ts.Sec, ts.Nsec)
+		}
+		next := unix.CmsgSpace(l - unix.CmsgLen(0))
+		if next > len(oob) {
+			break
+		}
+		oob = oob[next:]
 	}
 	return time.Now()
 }
 
-func (c *Conn) handle(b []byte, from unix.Sockaddr, recv time.Time) {
+func (c *Conn) handle(b []byte, from *unix.RawSockaddrAny, recv time.Time) {
 	c.stats.received.Add(1)
 	var src netip.Addr
-	switch a := from.(type) {
-	case *unix.SockaddrInet4:
-		src = netip.AddrFrom4(a.Addr)
-	case *unix.SockaddrInet6:
-		src = netip.AddrFrom16(a.Addr)
+	switch from.Addr.Family {
+	case unix.AF_INET:
+		src = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(from)).Addr)
+	case unix.AF_INET6:
+		src = netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(from)).Addr)
 	}
 	var (
 		m   Message
@@ -471,8 +513,13 @@ func (c *Conn) handle(b []byte, from unix.Sockaddr, recv time.Time) {
 		return
 	}
 	c.stats.matched.Add(1)
+	r := Result{Kind: m.Kind, Code: m.Code, From: src, Sent: time.Unix(0, p.sent.Load()), Recv: recv}
+	if p.h != nil {
+		p.h.Answer(r)
+		return
+	}
 	// Removed from pending above, so this is the only send on p.C (cap 1).
-	p.C <- Result{Kind: m.Kind, Code: m.Code, From: src, Sent: time.Unix(0, p.sent.Load()), Recv: recv}
+	p.C <- r
 }
 
 func (p *Probe) matches(m *Message, src netip.Addr) bool {
@@ -489,4 +536,46 @@ func (p *Probe) matches(m *Message, src netip.Addr) bool {
 		return src.Unmap() == p.dst
 	}
 	return m.Dst.Unmap() == p.dst
+}
+
+// rawSockaddr fills rsa for a and returns its length.
+func rawSockaddr(rsa *unix.RawSockaddrAny, a netip.Addr) uint32 {
+	if a.Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		sa.Family = unix.AF_INET
+		sa.Addr = a.As4()
+		return unix.SizeofSockaddrInet4
+	}
+	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+	sa.Family = unix.AF_INET6
+	sa.Addr = a.As16()
+	return unix.SizeofSockaddrInet6
+}
+
+// sendto and recvmsg are the plain system calls, without the sockaddr
+// conversions (and allocations) of unix.Sendmsg and unix.Recvmsg.
+func sendto(fd int, p []byte, rsa *unix.RawSockaddrAny, salen uint32) error {
+	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0,
+		uintptr(unsafe.Pointer(rsa)), uintptr(salen))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func recvmsg(fd int, p, oob []byte, from *unix.RawSockaddrAny, iov *unix.Iovec, msg *unix.Msghdr) (n, oobn int, err error) {
+	*msg = unix.Msghdr{}
+	msg.Name = (*byte)(unsafe.Pointer(from))
+	msg.Namelen = uint32(unix.SizeofSockaddrAny)
+	iov.Base = &p[0]
+	iov.SetLen(len(p))
+	msg.Iov = iov
+	msg.Iovlen = 1
+	msg.Control = &oob[0]
+	msg.SetControllen(len(oob))
+	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), 0)
+	if e != 0 {
+		return 0, 0, e
+	}
+	return int(r), int(msg.Controllen), nil
 }
