@@ -20,6 +20,7 @@ type seriesKey struct {
 // counters are the monotonic per-flow values.
 type counters struct {
 	retrans                   [probe.NumRetransTypes]uint64
+	unclassified              uint64
 	acked, received, retransB uint64
 	zeroWindow, samples       uint64
 }
@@ -28,6 +29,7 @@ func (c *counters) add(o *counters) {
 	for i := range c.retrans {
 		c.retrans[i] += o.retrans[i]
 	}
+	c.unclassified += o.unclassified
 	c.acked += o.acked
 	c.received += o.received
 	c.retransB += o.retransB
@@ -36,7 +38,7 @@ func (c *counters) add(o *counters) {
 }
 
 func (c *counters) retransTotal() uint64 {
-	var n uint64
+	n := c.unclassified
 	for _, v := range c.retrans {
 		n += v
 	}
@@ -46,6 +48,7 @@ func (c *counters) retransTotal() uint64 {
 func countersOf(f *probe.Flow) counters {
 	c := counters{acked: f.BytesAcked, received: f.BytesReceived, retransB: f.BytesRetrans, zeroWindow: f.ZeroWindow, samples: f.Samples}
 	c.retrans = f.RetransByType
+	c.unclassified = f.RetransUnclassified
 	return c
 }
 

@@ -28,8 +28,9 @@ const (
 
 // Fallbacks when the eBPF probe cannot be loaded.
 const (
-	FallbackNone    = "none"    // start fails, naming what is missing
-	FallbackDisable = "disable" // start succeeds, one log line, no flow metrics
+	FallbackNone     = "none"     // start fails, naming what is missing
+	FallbackDisable  = "disable"  // start succeeds, one log line, no flow metrics
+	FallbackSockdiag = "sockdiag" // poll struct tcp_info through NETLINK_SOCK_DIAG each scrape
 )
 
 // maxFlowsLimit bounds max_flows: each tracked flow holds ~350 bytes of socket storage.
@@ -75,7 +76,7 @@ type Config struct {
 
 	// Fallback is what to do when the eBPF probe cannot be loaded (no BTF,
 	// no CAP_BPF/CAP_PERFMON, old kernel): none fails start, disable logs it
-	// once and reports nothing.
+	// once and reports nothing, sockdiag logs it once and polls tcp_info.
 	Fallback string `mapstructure:"fallback"`
 
 	// prevent unkeyed literal initialization
@@ -120,8 +121,8 @@ func (cfg *Config) Validate() error {
 	if cfg.TopK < 0 {
 		errs = append(errs, errors.New("top_k: must not be negative (0 keeps all series)"))
 	}
-	if cfg.Fallback != FallbackNone && cfg.Fallback != FallbackDisable {
-		errs = append(errs, fmt.Errorf("fallback: %q is not one of none, disable", cfg.Fallback))
+	if cfg.Fallback != FallbackNone && cfg.Fallback != FallbackDisable && cfg.Fallback != FallbackSockdiag {
+		errs = append(errs, fmt.Errorf("fallback: %q is not one of none, disable, sockdiag", cfg.Fallback))
 	}
 	return errors.Join(errs...)
 }

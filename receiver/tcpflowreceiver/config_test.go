@@ -56,7 +56,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		`aggregation: "host"`,
 		"ephemeral_port_min: 0",
 		"top_k: must not be negative",
-		`fallback: "sockdiag"`,
+		`fallback: "ebpf-or-nothing"`,
 		"min_sample_interval: must not be negative",
 		"idle_timeout: must not be negative",
 	} {

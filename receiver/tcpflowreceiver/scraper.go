@@ -32,6 +32,9 @@ type tcpflowScraper struct {
 	mb       *metadata.MetricsBuilder
 	resource pcommon.Resource
 	open     func(probe.Config) (flowSource, error)
+	// openFallback opens the sockdiag source after open failed with cause.
+	openFallback  func(nsPath string, c probe.Config, cause error) (flowSource, error)
+	fallbackCause error
 
 	src     flowSource // nil when disabled by the fallback
 	agg     *aggregator
@@ -44,7 +47,16 @@ type tcpflowScraper struct {
 }
 
 func newScraper(cfg *Config, set receiver.Settings) *tcpflowScraper {
-	return &tcpflowScraper{cfg: cfg, set: set, open: func(c probe.Config) (flowSource, error) { return probe.Open(c) }}
+	s := &tcpflowScraper{cfg: cfg, set: set, open: func(c probe.Config) (flowSource, error) { return probe.Open(c) }}
+	s.openFallback = func(nsPath string, c probe.Config, cause error) (flowSource, error) {
+		s.fallbackCause = cause
+		d, err := openDiagSource(nsPath, c)
+		if err != nil {
+			return nil, fmt.Errorf("tcpflow: eBPF probe unavailable (%w) and the sockdiag fallback failed: %w", cause, err)
+		}
+		return d, nil
+	}
+	return s
 }
 
 func (s *tcpflowScraper) where() string {
@@ -69,6 +81,15 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 	cookie, err := probe.NetnsCookie(s.cfg.NetNS)
 	if err == nil {
 		s.src, err = s.open(s.cfg.probeConfig(cookie))
+	}
+	if err != nil && s.cfg.Fallback == FallbackSockdiag {
+		s.src, err = s.openFallback(s.cfg.NetNS, s.cfg.probeConfig(cookie), err)
+		if err != nil {
+			return err
+		}
+		s.set.Logger.Warn("tcpflow receiver: eBPF probe unavailable, polling tcp_info through sock_diag instead (fallback: sockdiag); no retransmit causes, close summaries or RTT samples",
+			zap.String("netns", s.where()), zap.Error(s.fallbackCause))
+		return nil
 	}
 	if err != nil {
 		if s.cfg.Fallback == FallbackDisable {
@@ -189,6 +210,9 @@ func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
 	}
 	for t, v := range sr.retrans {
 		mb.RecordTCPFlowRetransmitsDataPoint(now, int64(v), la, lp, pa, pp, nt, retransTypes[t])
+	}
+	if s.cfg.Fallback == FallbackSockdiag {
+		mb.RecordTCPFlowRetransmitsDataPoint(now, int64(sr.unclassified), la, lp, pa, pp, nt, metadata.AttributeRetransmitTypeUnclassified)
 	}
 	mb.RecordTCPFlowBytesDataPoint(now, int64(sr.acked), la, lp, pa, pp, nt, metadata.AttributeDirectionTransmit)
 	mb.RecordTCPFlowBytesDataPoint(now, int64(sr.received), la, lp, pa, pp, nt, metadata.AttributeDirectionReceive)

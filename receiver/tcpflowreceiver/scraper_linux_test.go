@@ -165,3 +165,75 @@ func TestFallback(t *testing.T) {
 		require.NoError(t, s.shutdown(context.Background()))
 	}
 }
+
+// TestSockdiagFallbackMatchesProbe: with the probe unavailable, fallback
+// sockdiag reports the same flow values as the eBPF probe does for the same
+// idle connection after a lossy transfer (retransmits unclassified).
+func TestSockdiagFallbackMatchesProbe(t *testing.T) {
+	testnet.RequireRoot(t)
+	cl, sv := testnet.New(t), testnet.New(t)
+	testnet.Link(t, cl, sv, "10.79.0.1/24", "10.79.0.2/24")
+	sv.Nft(t, "table inet loss {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 9200 meta length > 200 numgen random mod 100 < 3 drop\n }\n}\n")
+	var ln net.Listener
+	sv.Do(t, func() (err error) { ln, err = net.Listen("tcp4", "10.79.0.2:9200"); return err })
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if c, err := ln.Accept(); err == nil {
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+
+	newS := func(fallback bool) *tcpflowScraper {
+		cfg := createDefaultConfig().(*Config)
+		cfg.NetNS, cfg.Aggregation = cl.Path, AggregationPeer
+		s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+		if fallback {
+			cfg.Fallback = FallbackSockdiag
+			s.open = func(probe.Config) (flowSource, error) { return nil, errors.New("no BTF (test)") }
+		}
+		require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+		t.Cleanup(func() { require.NoError(t, s.shutdown(context.Background())) })
+		return s
+	}
+	bpfS, diagS := newS(false), newS(true)
+	_, isDiag := diagS.src.(*diagSource)
+	require.True(t, isDiag)
+
+	var c net.Conn
+	cl.Do(t, func() (err error) { c, err = net.Dial("tcp4", "10.79.0.2:9200"); return err })
+	_, err := c.Write(make([]byte, 8<<20))
+	require.NoError(t, err)
+	const peer = "network.peer.address=10.79.0.2 network.type=ipv4 "
+	var mb, md pmetric.Metrics
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		md, err = diagS.scrape(context.Background())
+		require.NoError(t, err)
+		mb, err = bpfS.scrape(context.Background())
+		require.NoError(t, err)
+		if points(md, "tcp.flow.send_queue")[peer] == 0 && points(mb, "tcp.flow.send_queue")[peer] == 0 && points(md, "tcp.flow.in_flight")[peer] == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "transfer never went idle")
+		time.Sleep(20 * time.Millisecond)
+	}
+	retr := func(m pmetric.Metrics) (total float64) {
+		for k, v := range points(m, "tcp.flow.retransmits") {
+			if len(k) >= len(peer) && k[:len(peer)] == peer {
+				total += v
+			}
+		}
+		return total
+	}
+	require.Positive(t, retr(mb), "3%% loss produced no retransmits")
+	require.Equal(t, retr(mb), retr(md), "retransmits: eBPF vs sockdiag")
+	require.Equal(t, retr(md), points(md, "tcp.flow.retransmits")[peer+"tcp.retransmit.type=unclassified "])
+	for _, name := range []string{"tcp.flow.bytes", "tcp.flow.cwnd", "tcp.flow.ssthresh", "tcp.flow.srtt", "tcp.flow.rto", "tcp.flow.send_window"} {
+		require.Equal(t, points(mb, name), points(md, name), name)
+	}
+	require.NoError(t, c.Close())
+	<-done
+}

@@ -115,6 +115,7 @@ const (
 	AttributeRetransmitTypeTailLossProbe
 	AttributeRetransmitTypeSyn
 	AttributeRetransmitTypeSynack
+	AttributeRetransmitTypeUnclassified
 )
 
 // String returns the string representation of the AttributeRetransmitType.
@@ -130,6 +131,8 @@ func (av AttributeRetransmitType) String() string {
 		return "syn"
 	case AttributeRetransmitTypeSynack:
 		return "synack"
+	case AttributeRetransmitTypeUnclassified:
+		return "unclassified"
 	}
 	return ""
 }
@@ -141,6 +144,7 @@ var MapAttributeRetransmitType = map[string]AttributeRetransmitType{
 	"tail_loss_probe": AttributeRetransmitTypeTailLossProbe,
 	"syn":             AttributeRetransmitTypeSyn,
 	"synack":          AttributeRetransmitTypeSynack,
+	"unclassified":    AttributeRetransmitTypeUnclassified,
 }
 
 var MetricsInfo = metricsInfo{

@@ -87,6 +87,9 @@ type Flow struct {
 	SegsOut       uint64
 	SegsIn        uint64
 	RetransByType [NumRetransTypes]uint64
+	// RetransUnclassified is set instead of RetransByType by sources that
+	// cannot tell the cause (the sockdiag fallback).
+	RetransUnclassified uint64
 	ZeroWindow    uint64 // transitions to a zero send window
 	CwndChanges   uint64 // in on_cwnd_change mode
 
