@@ -90,8 +90,8 @@ type Flow struct {
 	// RetransUnclassified is set instead of RetransByType by sources that
 	// cannot tell the cause (the sockdiag fallback).
 	RetransUnclassified uint64
-	ZeroWindow    uint64 // transitions to a zero send window
-	CwndChanges   uint64 // in on_cwnd_change mode
+	ZeroWindow          uint64 // transitions to a zero send window
+	CwndChanges         uint64 // in on_cwnd_change mode
 
 	// Sampling aggregates (over the flow's life).
 	Events           uint64 // tcp_probe events (received segments)
