@@ -117,6 +117,15 @@ type Conn struct {
 
 	stats struct{ received, matched, foreign, malformed atomic.Uint64 }
 	done  chan struct{}
+
+	// One send at a time through a closure made once (a closure per
+	// call would be an allocation per probe).
+	sendMu  sync.Mutex
+	sendPkt []byte
+	sendRSA unix.RawSockaddrAny
+	sendLen uint32
+	sendErr error
+	sendFn  func(fd uintptr) bool
 }
 
 // Open opens the ICMP socket for family (unix.AF_INET or unix.AF_INET6):
@@ -162,6 +171,10 @@ func Open(mk SocketMaker, family int, opt Options) (*Conn, error) {
 		return nil, err
 	}
 	c.rc = rc
+	c.sendFn = func(fd uintptr) bool {
+		c.sendErr = sendto(int(fd), c.sendPkt, &c.sendRSA, c.sendLen)
+		return c.sendErr != unix.EAGAIN
+	}
 	go c.receive()
 	return c, nil
 }
@@ -321,31 +334,45 @@ func (c *Conn) send(p *Probe, req Request, buf []byte) (*Probe, error) {
 		oob = c.controlMessages(req.TTL, req.TOS)
 	}
 	var err error
-	var werr error
 	if oob == nil {
-		var rsa unix.RawSockaddrAny
-		salen := rawSockaddr(&rsa, p.dst)
-		p.sent.Store(time.Now().UnixNano())
-		werr = c.rc.Write(func(fd uintptr) bool {
-			err = sendto(int(fd), pkt, &rsa, salen)
-			return err != unix.EAGAIN
-		})
+		err = c.sendPlain(p, pkt)
 	} else {
-		sa := sockaddr(p.dst)
-		p.sent.Store(time.Now().UnixNano())
-		werr = c.rc.Write(func(fd uintptr) bool {
-			err = unix.Sendmsg(int(fd), pkt, oob, sa, 0)
-			return err != unix.EAGAIN
-		})
-	}
-	if werr != nil {
-		err = werr
+		err = c.sendControl(p, pkt, oob)
 	}
 	if err != nil {
 		c.Forget(p)
 		return nil, fmt.Errorf("sending echo request to %s: %w", p.dst, err)
 	}
 	return p, nil
+}
+
+func (c *Conn) sendPlain(p *Probe, pkt []byte) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	c.sendPkt = pkt
+	c.sendLen = rawSockaddr(&c.sendRSA, p.dst)
+	p.sent.Store(time.Now().UnixNano())
+	werr := c.rc.Write(c.sendFn)
+	c.sendPkt = nil
+	if werr != nil {
+		return werr
+	}
+	return c.sendErr
+}
+
+// sendControl sends with ancillary data (TTL, TOS); not the hot path.
+func (c *Conn) sendControl(p *Probe, pkt, oob []byte) error {
+	sa := sockaddr(p.dst)
+	var err error
+	p.sent.Store(time.Now().UnixNano())
+	werr := c.rc.Write(func(fd uintptr) bool {
+		err = unix.Sendmsg(int(fd), pkt, oob, sa, 0)
+		return err != unix.EAGAIN
+	})
+	if werr != nil {
+		return werr
+	}
+	return err
 }
 
 func growZero(b []byte, n int) []byte {
@@ -416,19 +443,18 @@ func (c *Conn) receive() {
 	buf := make([]byte, 65536+60)
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*4)
 	var (
-		from unix.RawSockaddrAny
-		iov  unix.Iovec
-		msg  unix.Msghdr
+		from    unix.RawSockaddrAny
+		iov     unix.Iovec
+		msg     unix.Msghdr
+		n, oobn int
+		rerr    error
 	)
+	read := func(fd uintptr) bool {
+		n, oobn, rerr = recvmsg(int(fd), buf, oob, &from, &iov, &msg)
+		return rerr != unix.EAGAIN
+	}
 	for {
-		var (
-			n, oobn int
-			rerr    error
-		)
-		err := c.rc.Read(func(fd uintptr) bool {
-			n, oobn, rerr = recvmsg(int(fd), buf, oob, &from, &iov, &msg)
-			return rerr != unix.EAGAIN
-		})
+		err := c.rc.Read(read)
 		if err != nil { // closed
 			return
 		}
