@@ -24,33 +24,16 @@ import (
 // points returns the data points of a metric as attribute maps with values.
 func points(md pmetric.Metrics, name string) map[string]float64 {
 	out := map[string]float64{}
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				if m.Name() != name {
-					continue
-				}
-				var dps pmetric.NumberDataPointSlice
-				if m.Type() == pmetric.MetricTypeGauge {
-					dps = m.Gauge().DataPoints()
-				} else {
-					dps = m.Sum().DataPoints()
-				}
-				for l := 0; l < dps.Len(); l++ {
-					dp := dps.At(l)
-					v := dp.DoubleValue()
-					if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
-						v = float64(dp.IntValue())
-					}
-					out[attrString(dp.Attributes())] += v
-				}
-			}
+	eachNumberPoint(md, func(metric string, dp pmetric.NumberDataPoint) {
+		if metric != name {
+			return
 		}
-	}
+		v := dp.DoubleValue()
+		if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+			v = float64(dp.IntValue())
+		}
+		out[attrString(dp.Attributes())] += v
+	})
 	return out
 }
 

@@ -191,6 +191,14 @@ static __always_inline void read_addrs(const struct sock *sk, __u16 family, __u8
 	BPF_CORE_READ_INTO((__be32 *)(daddr + 12), sk, __sk_common.skc_daddr);
 }
 
+static __always_inline bool port_in(volatile const __u16 *list, __u32 n, __u16 port)
+{
+	for (__u32 i = 0; i < MAX_PORTS && i < n; i++)
+		if (list[i] == port)
+			return true;
+	return false;
+}
+
 /* Filters (netns, ports, peer CIDRs); evaluated only when a flow is admitted. */
 static __always_inline bool wanted(const struct sock *sk)
 {
@@ -199,22 +207,12 @@ static __always_inline bool wanted(const struct sock *sk)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return false;
-	if (cfg_n_local_ports) {
-		__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-		bool ok = false;
-		for (__u32 i = 0; i < MAX_PORTS && i < cfg_n_local_ports; i++)
-			if (cfg_local_ports[i] == lport) { ok = true; break; }
-		if (!ok)
-			return false;
-	}
-	if (cfg_n_peer_ports) {
-		__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-		bool ok = false;
-		for (__u32 i = 0; i < MAX_PORTS && i < cfg_n_peer_ports; i++)
-			if (cfg_peer_ports[i] == dport) { ok = true; break; }
-		if (!ok)
-			return false;
-	}
+	if (cfg_n_local_ports &&
+	    !port_in(cfg_local_ports, cfg_n_local_ports, BPF_CORE_READ(sk, __sk_common.skc_num)))
+		return false;
+	if (cfg_n_peer_ports &&
+	    !port_in(cfg_peer_ports, cfg_n_peer_ports, bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))))
+		return false;
 	if (cfg_n_cidrs) {
 		__u8 s[16], d[16];
 		__u64 a0, a1;
