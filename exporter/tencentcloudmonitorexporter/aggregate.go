@@ -90,6 +90,7 @@ type aggregator struct {
 	buckets  map[bucketKey]*bucket
 	flushed  map[string]int64
 	warned   map[string]bool
+	lastGC   time.Time
 }
 
 func newAggregator(cfg *Config, logger *zap.Logger) *aggregator {
@@ -468,9 +469,17 @@ func (a *aggregator) flush(now time.Time, all bool) []pmetric.Metrics {
 			ready = append(ready, k)
 		}
 	}
-	for k, st := range a.counters {
-		if now.Sub(st.seen) > seriesIdle {
-			delete(a.counters, k)
+	if now.Sub(a.lastGC) > time.Minute {
+		a.lastGC = now
+		for k, st := range a.counters {
+			if now.Sub(st.seen) > seriesIdle {
+				delete(a.counters, k)
+			}
+		}
+		for name, minute := range a.flushed {
+			if now.Sub(time.Unix(0, minute*int64(time.Minute))) > seriesIdle {
+				delete(a.flushed, name)
+			}
 		}
 	}
 	if len(ready) == 0 {

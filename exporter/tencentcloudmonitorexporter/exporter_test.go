@@ -57,7 +57,7 @@ type fakeClock struct{ ns atomic.Int64 }
 func (c *fakeClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
 func (c *fakeClock) now() time.Time  { return time.Unix(0, c.ns.Load()) }
 
-func startExporter(t *testing.T, cfg *Config, host component.Host, clock ...*fakeClock) *testExporter {
+func startExporter(t testing.TB, cfg *Config, host component.Host, clock ...*fakeClock) *testExporter {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	core, logs := observer.New(zapcore.DebugLevel)
@@ -80,7 +80,7 @@ func startExporter(t *testing.T, cfg *Config, host component.Host, clock ...*fak
 }
 
 // assertNoSecrets checks that no log entry, message or field, holds a secret.
-func assertNoSecrets(t *testing.T, logs *observer.ObservedLogs) {
+func assertNoSecrets(t testing.TB, logs *observer.ObservedLogs) {
 	t.Helper()
 	for _, e := range logs.All() {
 		text := e.Message + " " + fmt.Sprint(e.ContextMap())

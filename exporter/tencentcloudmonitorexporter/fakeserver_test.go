@@ -25,7 +25,7 @@ import (
 // the documented algorithm, not with the SDK's signer; the body schema; the
 // limits) and records what it stored, keyed by instance+metric+timestamp.
 type fakeMonitor struct {
-	t      *testing.T
+	t      testing.TB
 	addr   string
 	region string
 	keys   map[string]string // SecretId -> SecretKey
@@ -55,7 +55,7 @@ type failure struct {
 	code   string // API error code
 }
 
-func newFakeMonitor(t *testing.T, secretID, secretKey string) *fakeMonitor {
+func newFakeMonitor(t testing.TB, secretID, secretKey string) *fakeMonitor {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -111,10 +111,17 @@ func (f *fakeMonitor) inject(fs ...failure) {
 	f.failNext = append(f.failNext, fs...)
 }
 
+// accepted is the number of accepted requests.
+func (f *fakeMonitor) accepted() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bodies
+}
+
 // waitAccepted waits until n requests were accepted.
-func (f *fakeMonitor) waitAccepted(t *testing.T, n int, timeout time.Duration) {
+func (f *fakeMonitor) waitAccepted(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
-	require.Eventually(t, func() bool { _, got, _, _ := f.snapshot(); return got >= n }, timeout, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return f.accepted() >= n }, timeout, 10*time.Millisecond,
 		"waiting for %d accepted requests", n)
 }
 
