@@ -32,21 +32,6 @@ func (t RetransType) String() string {
 	return retransNames[t]
 }
 
-// HistBuckets is the number of srtt histogram buckets; bucket 0 holds samples
-// below 16µs, bucket i (1 ≤ i < HistBuckets-1) [16µs<<(i-1), 16µs<<i), the last
-// one everything above.
-const HistBuckets = 20
-
-// HistBounds returns the explicit upper bounds of the srtt buckets in seconds
-// (HistBuckets-1 bounds, OTLP explicit-bucket style).
-func HistBounds() []float64 {
-	b := make([]float64, HistBuckets-1)
-	for i := range b {
-		b[i] = float64(uint64(16)<<i) / 1e6
-	}
-	return b
-}
-
 // Kind says why a flow record was produced.
 type Kind uint8
 
@@ -98,7 +83,6 @@ type Flow struct {
 	Samples          uint64 // of which sampled
 	SRTTSum          time.Duration
 	SRTTMin, SRTTMax time.Duration
-	Hist             [HistBuckets]uint64
 }
 
 // Counters are the probe's self-metrics, summed over CPUs.

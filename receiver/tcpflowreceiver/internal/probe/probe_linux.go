@@ -298,9 +298,6 @@ func (p *Probe) decode(r *tcpflowFlowRec, f *Flow) error {
 	for i := range f.RetransByType {
 		f.RetransByType[i] = uint64(ff.Retrans[i])
 	}
-	for i := range f.Hist {
-		f.Hist[i] = uint64(ff.Hist[i])
-	}
 	return nil
 }
 

@@ -15,24 +15,10 @@ import (
 
 type tcpflowFlow struct {
 	_                 structs.HostLayout
-	Saddr             [16]uint8
-	Daddr             [16]uint8
-	Sport             uint16
-	Dport             uint16
-	Family            uint16
-	Pad               uint16
-	Id                uint64
-	StartNs           uint64
-	LastSampleUs      uint64
 	Events            uint64
 	Samples           uint64
 	SrttSumUs         uint64
-	BaseBytesAcked    uint64
-	BaseBytesReceived uint64
-	BaseBytesRetrans  uint64
-	BaseTotalRetrans  uint32
-	BaseSegsOut       uint32
-	BaseSegsIn        uint32
+	LastSampleUs      uint64
 	SrttMinUs         uint32
 	SrttMaxUs         uint32
 	LastCwnd          uint32
@@ -40,7 +26,22 @@ type tcpflowFlow struct {
 	ZeroWindow        uint32
 	ZwState           uint32
 	Retrans           [5]uint32
-	Hist              [20]uint32
+	Saddr             [16]uint8
+	Daddr             [16]uint8
+	Sport             uint16
+	Dport             uint16
+	Family            uint16
+	Pad               uint16
+	_                 [4]byte
+	Id                uint64
+	StartNs           uint64
+	BaseBytesAcked    uint64
+	BaseBytesReceived uint64
+	BaseBytesRetrans  uint64
+	BaseTotalRetrans  uint32
+	BaseSegsOut       uint32
+	BaseSegsIn        uint32
+	Pad2              uint32
 }
 
 type tcpflowFlowRec struct {

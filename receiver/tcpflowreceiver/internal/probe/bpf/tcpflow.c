@@ -37,7 +37,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define MAX_PORTS 8
 #define MAX_CIDRS 8
-#define HIST_BUCKETS 20 /* srtt buckets: [0,16us) [16,32) ... [4.2s,inf) */
 
 enum retrans_type {
 	RT_TIMEOUT = 0,
@@ -74,7 +73,22 @@ volatile const __u32 cfg_n_cidrs = 0;
 volatile const __u64 cfg_cidr_addr[MAX_CIDRS][2] = {};
 volatile const __u64 cfg_cidr_mask[MAX_CIDRS][2] = {};
 
+/* Hot fields first: an event touches one cache line of the storage. (A
+ * per-flow log2 srtt histogram cost a second line per event and is not
+ * kept; samples, sum, min and max are.) */
 struct flow {
+	__u64 events;   /* tcp_probe events */
+	__u64 samples;  /* of which sampled */
+	__u64 srtt_sum_us;
+	__u64 last_sample_us; /* tcp_mstamp at the last sample */
+	__u32 srtt_min_us;
+	__u32 srtt_max_us;
+	__u32 last_cwnd;
+	__u32 cwnd_changes;
+	__u32 zero_window;
+	__u32 zw_state;
+	__u32 retrans[RT_MAX];
+	/* Cold: set once when the flow enters the table. */
 	__u8 saddr[16]; /* IPv4 as ::ffff:a.b.c.d */
 	__u8 daddr[16];
 	__u16 sport;    /* host order */
@@ -83,10 +97,6 @@ struct flow {
 	__u16 pad;
 	__u64 id;
 	__u64 start_ns;
-	__u64 last_sample_us; /* tcp_mstamp at the last sample */
-	__u64 events;   /* tcp_probe events */
-	__u64 samples;  /* of which sampled */
-	__u64 srtt_sum_us;
 	/* socket counters when the flow was admitted (0 if seen from connect/accept) */
 	__u64 base_bytes_acked;
 	__u64 base_bytes_received;
@@ -94,14 +104,7 @@ struct flow {
 	__u32 base_total_retrans;
 	__u32 base_segs_out;
 	__u32 base_segs_in;
-	__u32 srtt_min_us;
-	__u32 srtt_max_us;
-	__u32 last_cwnd;
-	__u32 cwnd_changes;
-	__u32 zero_window;
-	__u32 zw_state;
-	__u32 retrans[RT_MAX];
-	__u32 hist[HIST_BUCKETS];
+	__u32 pad2;
 };
 
 /* What the iterator and the close path emit. */
@@ -161,19 +164,6 @@ static __always_inline void count(__u32 c)
 	__u64 *v = bpf_map_lookup_elem(&counters, &c);
 	if (v)
 		*v += 1;
-}
-
-static __always_inline __u32 log2_bucket(__u32 us)
-{
-	/* bucket 0: < 16us; bucket i: [16<<(i-1), 16<<i) */
-	__u32 v = us >> 4, b = 0;
-	if (v >= 1 << 16) { v >>= 16; b += 16; }
-	if (v >= 1 << 8) { v >>= 8; b += 8; }
-	if (v >= 1 << 4) { v >>= 4; b += 4; }
-	if (v >= 1 << 2) { v >>= 2; b += 2; }
-	if (v >= 1 << 1) { b += 1; }
-	if (v) b += 1;
-	return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
 }
 
 static __always_inline void read_addrs(const struct sock *sk, __u16 family, __u8 *saddr, __u8 *daddr)
@@ -322,9 +312,6 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 		f->srtt_min_us = srtt;
 	if (srtt > f->srtt_max_us)
 		f->srtt_max_us = srtt;
-	__u32 b = log2_bucket(srtt);
-	if (b < HIST_BUCKETS)
-		f->hist[b]++;
 	return 0;
 }
 
