@@ -34,22 +34,30 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
-# metric value: first sample of a series, whatever its labels.
-value() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { print $NF; exit }' "$out"; }
-check_ge() { # name min
-  local v; v=$(value "$1")
-  [ -n "$v" ] || fail "metric $1 missing from $metrics_url"
-  awk -v v="$v" -v min="$2" 'BEGIN { exit !(v >= min) }' || fail "metric $1 = $v, expected >= $2"
-  echo "smoke: ok $1 = $v"
+# value NAME [LABEL=\"VALUE\" ...]: the first sample of metric NAME whose
+# labels include all the given ones.
+value() {
+  local name=$1; shift
+  awk -v m="$name" -v want="$*" '
+    { split($1, p, "{"); if (p[1] != m) next
+      n = split(want, w, " "); for (i = 1; i <= n; i++) if (index($1, w[i]) == 0) next
+      print $NF; exit }' "$out"
+}
+check_ge() { # min name [labels...]
+  local min=$1; shift
+  local v; v=$(value "$@")
+  [ -n "$v" ] || fail "metric $* missing from $metrics_url"
+  awk -v v="$v" -v min="$min" 'BEGIN { exit !(v >= min) }' || fail "metric $* = $v, expected >= $min"
+  echo "smoke: ok $* = $v"
 }
 
 # netsnmp: the host has made connections since boot (at least our curl).
-check_ge system_network_tcp_active_opens_total 1
-check_ge system_network_tcp_passive_opens_total 1
-check_ge system_network_tcp_segments_total 1
-check_ge system_network_tcp_current_established 0
-check_ge system_network_udp_datagrams_total 0
-check_ge system_network_tcp_listen_overflows_total 0
+check_ge 1 system_network_tcp_active_opens_total
+check_ge 1 system_network_tcp_passive_opens_total
+check_ge 1 system_network_tcp_segments_total
+check_ge 0 system_network_tcp_current_established
+check_ge 0 system_network_udp_datagrams_total
+check_ge 0 system_network_tcp_listen_overflows_total
 # Cumulative counters must not go backwards between two scrapes.
 first=$(value system_network_tcp_segments_total)
 sleep 11
@@ -58,7 +66,9 @@ second=$(value system_network_tcp_segments_total)
 awk -v a="$first" -v b="$second" 'BEGIN { exit !(b > a) }' || fail "tcp segments did not grow: $first -> $second"
 echo "smoke: ok system_network_tcp_segments_total grew $first -> $second"
 
-for extra in ${SMOKE_EXTRA_METRICS:-}; do check_ge "$extra" 0; done
+# sockstate: the collector's own listeners exist, so listen >= 1.
+check_ge 1 system_network_connection_count 'network_connection_state="listen"' 'network_transport="tcp"' 'network_type="ipv4"'
+check_ge 0 system_network_connection_count 'network_transport="udp"'
 
 # Zap's console encoding puts the level between tabs.
 if grep -qP '\t(error|panic|fatal)\t' "$log"; then
