@@ -338,3 +338,37 @@ func TestCwndChangeMode(t *testing.T) {
 	require.Greater(t, fe.Samples, fc.Samples)
 	require.Equal(t, fe.Cwnd, fc.Cwnd, "both read the same socket")
 }
+
+// TestIPv6: an IPv6 flow is tracked with its addresses, and a v6 peer CIDR
+// filter admits it while a v4 one does not.
+func TestIPv6(t *testing.T) {
+	testnet.RequireRoot(t)
+	cl, sv := testnet.New(t), testnet.New(t)
+	testnet.Link(t, cl, sv, "fd77::1/64", "fd77::2/64")
+	cookie, err := NetnsCookie(cl.Path)
+	require.NoError(t, err)
+	v6 := open(t, Config{MaxFlows: 8, NetnsCookie: cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("fd77::/16")}})
+	v4 := open(t, Config{MaxFlows: 8, NetnsCookie: cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}})
+	var ln net.Listener
+	sv.Do(t, func() (err error) { ln, err = net.Listen("tcp6", "[fd77::2]:9300"); return err })
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if c, err := ln.Accept(); err == nil {
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	var c net.Conn
+	cl.Do(t, func() (err error) { c, err = net.Dial("tcp6", "[fd77::2]:9300"); return err })
+	send(t, c.(*net.TCPConn), 256<<10)
+	local := netip.MustParseAddrPort(c.LocalAddr().String())
+	waitFor(t, "IPv6 flow", func() bool { return find(flows(t, v6), local) != nil })
+	f := find(flows(t, v6), local)
+	require.True(t, f.IPv6)
+	require.Equal(t, netip.MustParseAddrPort("[fd77::2]:9300"), f.Peer)
+	require.Empty(t, flows(t, v4), "an IPv4 CIDR does not match an IPv6 peer")
+	require.NoError(t, c.Close())
+	<-done
+}
