@@ -2,7 +2,9 @@ package tencentcloudmonitorexporter
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -126,4 +128,35 @@ func TestCredentialSources(t *testing.T) {
 	cfg.Credentials = CredentialsProfile
 	_, err = resolveCredential(cfg)
 	require.ErrorContains(t, err, `credentials "profile"`)
+}
+
+// TestExampleConfig loads the exporter section of config/tencentcloudmonitor.yaml
+// with its ${env:...} references resolved as the collector would.
+func TestExampleConfig(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "tencentcloudmonitor.yaml"))
+	require.NoError(t, err)
+	env := map[string]string{
+		"TENCENTCLOUD_REGION": "ap-guangzhou", "TENCENTCLOUD_SECRET_ID": "AKIDx", "TENCENTCLOUD_SECRET_KEY": "k",
+	}
+	envRef := regexp.MustCompile(`\$\{env:([A-Z_]+)(:-([^}]*))?\}`)
+	expanded := envRef.ReplaceAllStringFunc(string(raw), func(m string) string {
+		sub := envRef.FindStringSubmatch(m)
+		if v, ok := env[sub[1]]; ok {
+			return v
+		}
+		return sub[3]
+	})
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(expanded), 0o600))
+	cm, err := confmaptest.LoadConf(path)
+	require.NoError(t, err)
+	sub, err := cm.Sub("exporters::tencentcloudmonitor")
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	require.NoError(t, sub.Unmarshal(cfg))
+	require.NoError(t, confmap.Validate(cfg))
+	c := cfg.(*Config)
+	assert.Equal(t, "ap-guangzhou", c.Region)
+	assert.Equal(t, "file_storage", c.QueueConfig.Get().StorageID.String())
+	assert.Empty(t, c.Metrics, "the default (seed) table")
 }
