@@ -34,7 +34,7 @@ type diagSource struct {
 const connected = 1<<sockdiag.Established | 1<<sockdiag.FinWait1 | 1<<sockdiag.FinWait2 |
 	1<<sockdiag.CloseWait | 1<<sockdiag.LastAck | 1<<sockdiag.Closing
 
-func openDiagSource(nsPath string, cfg probe.Config) (*diagSource, error) {
+func openDiagSource(nsPath string, cfg probe.Config) (flowSource, error) {
 	var c *sockdiag.Conn
 	if err := netnsutil.Do(nsPath, func() (err error) { c, err = sockdiag.Open(); return err }); err != nil {
 		return nil, err

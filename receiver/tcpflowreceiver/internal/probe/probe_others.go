@@ -1,0 +1,28 @@
+//go:build !linux
+
+package probe
+
+import (
+	"context"
+	"errors"
+)
+
+// errNotLinux: eBPF and netns cookies exist only on Linux.
+var errNotLinux = errors.New("tcpflow: the eBPF probe needs Linux")
+
+// Probe is unavailable outside Linux; Open always fails.
+type Probe struct{}
+
+// Open fails outside Linux.
+func Open(Config) (*Probe, error) { return nil, errNotLinux }
+
+// NetnsCookie fails outside Linux.
+func NetnsCookie(string) (uint64, error) { return 0, errNotLinux }
+
+func (*Probe) Flows(func(*Flow)) error { return errNotLinux }
+func (*Probe) Closed(_ context.Context, buf []Flow) ([]Flow, error) {
+	return buf[:0], errNotLinux
+}
+func (*Probe) Counters() (Counters, error) { return Counters{}, errNotLinux }
+func (*Probe) HZ() int                     { return 0 }
+func (*Probe) Close() error                { return nil }
