@@ -46,3 +46,12 @@ func FuzzParseHZ(f *testing.F) {
 		}
 	})
 }
+
+func TestPreflightNamesMissingBTF(t *testing.T) {
+	old := BTFPath
+	BTFPath = "/nonexistent/btf/vmlinux"
+	defer func() { BTFPath = old }()
+	err := Preflight()
+	require.ErrorContains(t, err, "missing kernel BTF (/nonexistent/btf/vmlinux")
+	require.ErrorContains(t, err, "CONFIG_DEBUG_INFO_BTF=y")
+}

@@ -372,3 +372,39 @@ func TestIPv6(t *testing.T) {
 	require.NoError(t, c.Close())
 	<-done
 }
+
+// TestBlackholeLoss: with the path cut while data is in flight, the RTO
+// fires, the kernel marks the outstanding segments lost and backs off; in
+// that quiet window lost, retrans_out and cwnd equal ss -ti's, and the
+// retransmits are classified as timeouts.
+func TestBlackholeLoss(t *testing.T) {
+	testnet.RequireTool(t, "ss")
+	e := newEnv(t, 5002)
+	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
+	c := e.dial(t, 5002)
+	local := localOf(c)
+	send(t, c, 256<<10)
+	e.server.Nft(t, "table inet bh {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 5002 drop\n }\n}\n")
+	send(t, c, 256<<10) // sits in flight / in the send queue
+	var f *Flow
+	var ss map[string]string
+	waitFor(t, "an RTO with segments marked lost", func() bool {
+		f = find(flows(t, p), local)
+		return f != nil && f.Lost > 0 && f.RetransByType[RetransTimeout] > 0
+	})
+	for try := 0; ; try++ {
+		ss = e.ssInfo(t, local)
+		f = find(flows(t, p), local)
+		if atoi(t, ss["lost"]) == uint64(f.Lost) || try == 5 {
+			break // else an RTO fired between the two reads
+		}
+	}
+	require.Equal(t, atoi(t, ss["lost"]), uint64(f.Lost), "lost vs ss")
+	require.Equal(t, atoi(t, ss["cwnd"]), uint64(f.Cwnd), "cwnd vs ss")
+	require.Equal(t, uint32(1), f.Cwnd, "cwnd collapses to 1 after an RTO")
+	retrans := strings.Split(ss["retrans"], "/")
+	require.Equal(t, atoi(t, retrans[0]), uint64(f.RetransOut), "retrans_out vs ss")
+	require.Equal(t, atoi(t, retrans[1]), f.Retransmits, "total retrans vs ss")
+	require.Equal(t, f.Retransmits, f.RetransByType[RetransTimeout]+f.RetransByType[RetransFast]+f.RetransByType[RetransTailLossProbe])
+	e.server.Exec(t, "nft", "delete", "table", "inet", "bh")
+}
