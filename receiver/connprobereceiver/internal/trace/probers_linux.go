@@ -15,19 +15,6 @@ import (
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
 )
 
-// SocketMaker creates a non-blocking socket (see nssock.Maker).
-type SocketMaker interface {
-	Socket(domain, typ, proto int) (int, error)
-}
-
-// ICMPProber sends echo requests through a shared ping.Conn (raw socket).
-type ICMPProber struct {
-	Conn        *ping.Conn
-	Dst         netip.Addr
-	PayloadSize int
-	TOS         int
-}
-
 // Probe implements Prober.
 func (p *ICMPProber) Probe(ctx context.Context, ttl int, _ uint16, timeout time.Duration) (Answer, error) {
 	if p.Conn.Mode() != ping.ModeRaw {
@@ -52,20 +39,6 @@ func (p *ICMPProber) Probe(ctx context.Context, ttl int, _ uint16, timeout time.
 	}
 	p.Conn.Forget(pr)
 	return Answer{}, nil
-}
-
-// SocketProber sends UDP datagrams or TCP SYNs (connect) from a fixed
-// source port to a fixed destination port, so every probe of every trace
-// has the same 5-tuple and ECMP routers keep it on one path. ICMP errors
-// come back on the socket's error queue (IP_RECVERR), which needs no
-// privilege.
-type SocketProber struct {
-	Maker   SocketMaker
-	TCP     bool
-	Dst     netip.Addr
-	Port    uint16 // destination port
-	SrcPort uint16 // fixed source port (0: the kernel picks one per probe)
-	TOS     int
 }
 
 // Probe implements Prober.
