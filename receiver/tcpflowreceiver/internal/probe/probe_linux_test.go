@@ -408,3 +408,66 @@ func TestBlackholeLoss(t *testing.T) {
 	require.Equal(t, f.Retransmits, f.RetransByType[RetransTimeout]+f.RetransByType[RetransFast]+f.RetransByType[RetransTailLossProbe])
 	e.server.Exec(t, "nft", "delete", "table", "inet", "bh")
 }
+
+// TestTailLossProbe: the only data packet of a burst is dropped once; with
+// nothing after it to trigger fast retransmit, the kernel's tail loss probe
+// recovers it, and the retransmit is classified so.
+func TestTailLossProbe(t *testing.T) {
+	e := newEnv(t, 5003)
+	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
+	c := e.dial(t, 5003)
+	local := localOf(c)
+	send(t, c, 100)
+	waitFor(t, "first write acknowledged", func() bool {
+		f := find(flows(t, p), local)
+		return f != nil && f.BytesAcked == 101
+	})
+	e.server.Nft(t, "table inet once {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 5003 meta length > 1000 numgen inc mod 1000000 == 0 drop\n }\n}\n")
+	send(t, c, 4000)
+	var f *Flow
+	waitFor(t, "burst acknowledged", func() bool {
+		f = find(flows(t, p), local)
+		return f != nil && f.BytesAcked == 4101
+	})
+	t.Logf("retransmits %d by type %v", f.Retransmits, f.RetransByType)
+	require.Positive(t, f.RetransByType[RetransTailLossProbe], "by type %v", f.RetransByType)
+	require.Zero(t, f.RetransByType[RetransTimeout], "recovered before the RTO")
+	var sum uint64
+	for _, n := range f.RetransByType {
+		sum += n
+	}
+	require.Equal(t, f.Retransmits, sum)
+}
+
+// TestHandshakeRetransmits: the first SYN-ACK is dropped; the client
+// retransmits its SYN, the server its SYN-ACK, and both flows, admitted at
+// ESTABLISHED, carry them as syn / synack retransmits equal to ss's totals.
+func TestHandshakeRetransmits(t *testing.T) {
+	testnet.RequireTool(t, "ss")
+	e := newEnv(t, 5004)
+	serverCookie, err := NetnsCookie(e.server.Path)
+	require.NoError(t, err)
+	cp := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
+	sp := open(t, Config{MaxFlows: 8, NetnsCookie: serverCookie})
+	e.client.Nft(t, "table inet once {\n chain in {\n  type filter hook input priority 0;\n  tcp sport 5004 tcp flags & (syn|ack) == syn|ack numgen inc mod 1000000 == 0 drop\n }\n}\n")
+	c := e.dial(t, 5004) // ~1 s: the SYN retransmit timer
+	send(t, c, 1000)
+	local := localOf(c)
+	var cf, sf *Flow
+	waitFor(t, "both ends tracked", func() bool {
+		cf = find(flows(t, cp), local)
+		for _, f := range flows(t, sp) {
+			if f.Peer == local {
+				sf = &f
+			}
+		}
+		return cf != nil && sf != nil
+	})
+	t.Logf("client %v, server %v", cf.RetransByType, sf.RetransByType)
+	require.Positive(t, cf.RetransByType[RetransSYN])
+	require.Equal(t, cf.Retransmits, cf.RetransByType[RetransSYN], "client: only SYNs were retransmitted")
+	require.Positive(t, sf.RetransByType[RetransSYNACK])
+	require.Equal(t, sf.Retransmits, sf.RetransByType[RetransSYNACK], "server: only SYN-ACKs were retransmitted")
+	ss := e.ssInfo(t, local)
+	require.Equal(t, atoi(t, strings.Split(ss["retrans"], "/")[1]), cf.Retransmits, "client total vs ss")
+}

@@ -26,6 +26,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 
+#define TCP_CA_Open 0
+#define TCP_CA_CWR 2
 #define TCP_CA_Loss 4
 #define ICSK_TIME_LOSS_PROBE 5
 
@@ -386,8 +388,13 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
  * SYNs retransmitted before the handshake completed are taken from
  * total_retrans when the flow is admitted at ESTABLISHED.
  *   icsk_ca_state == TCP_CA_Loss -> timeout (RTO fired: tcp_enter_loss ran first)
- *   icsk_pending == LOSS_PROBE   -> tail_loss_probe (timer handler is in tcp_send_loss_probe)
- *   otherwise                    -> fast (fast retransmit / SACK / RACK recovery)
+ *   icsk_ca_state Open or CWR and icsk_pending == ICSK_TIME_LOSS_PROBE
+ *                               -> tail_loss_probe (TLP is only scheduled in Open/CWR,
+ *                                  and the armed timer is the probe timer)
+ *   otherwise                    -> fast (fast retransmit / SACK / RACK recovery:
+ *                                  tcp_fastretrans_alert enters Recovery first; the
+ *                                  probe timer may still be armed then, hence the
+ *                                  state test above)
  */
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tcp_retransmit_skb, struct sock *sk, const struct sk_buff *skb)
@@ -401,17 +408,18 @@ int BPF_PROG(tcp_retransmit_skb, struct sock *sk, const struct sk_buff *skb)
 		return 0;
 	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	struct inet_connection_sock *icsk = (struct inet_connection_sock *)bpf_skc_to_tcp_sock(sk);
-	__u32 t;
-	if (state == TCP_SYN_SENT)
+	__u32 t = RT_FAST;
+	if (state == TCP_SYN_SENT) {
 		t = RT_SYN;
-	else if (state == TCP_SYN_RECV)
+	} else if (state == TCP_SYN_RECV) {
 		t = RT_SYNACK;
-	else if (icsk && BPF_CORE_READ_BITFIELD(icsk, icsk_ca_state) == TCP_CA_Loss)
-		t = RT_TIMEOUT;
-	else if (icsk && icsk->icsk_pending == ICSK_TIME_LOSS_PROBE)
-		t = RT_TLP;
-	else
-		t = RT_FAST;
+	} else if (icsk) {
+		__u8 ca = BPF_CORE_READ_BITFIELD(icsk, icsk_ca_state);
+		if (ca == TCP_CA_Loss)
+			t = RT_TIMEOUT;
+		else if ((ca == TCP_CA_Open || ca == TCP_CA_CWR) && icsk->icsk_pending == ICSK_TIME_LOSS_PROBE)
+			t = RT_TLP;
+	}
 	/* total_retrans grows by the segments in skb (GSO), count the same */
 	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)&skb->cb[0];
 	__u32 segs = BPF_CORE_READ(cb, tcp_gso_segs);
