@@ -471,3 +471,42 @@ func TestHandshakeRetransmits(t *testing.T) {
 	ss := e.ssInfo(t, local)
 	require.Equal(t, atoi(t, strings.Split(ss["retrans"], "/")[1]), cf.Retransmits, "client total vs ss")
 }
+
+// TestZeroWindow: a peer that stops reading closes its window; the flow
+// counts the transition and reports a zero send window, as ss does.
+func TestZeroWindow(t *testing.T) {
+	testnet.RequireTool(t, "ss")
+	e := newEnv(t)
+	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
+	var ln net.Listener
+	e.server.Do(t, func() (err error) { ln, err = net.Listen("tcp4", serverIP+":5005"); return err })
+	defer ln.Close()
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		held <- c // never read until the end
+	}()
+	c := e.dial(t, 5005)
+	local := localOf(c)
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(500*time.Millisecond)))
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := c.Write(buf); err != nil {
+			break // the window and our send buffer are full
+		}
+	}
+	var f *Flow
+	waitFor(t, "zero window", func() bool {
+		f = find(flows(t, p), local)
+		return f != nil && f.ZeroWindow > 0 && f.SendWindow == 0
+	})
+	ss := e.ssInfo(t, local)
+	// ss prints snd_wnd only when it is not zero.
+	require.NotContains(t, ss, "snd_wnd", "ss sees a zero send window too")
+	if sc := <-held; sc != nil {
+		sc.Close()
+	}
+}
