@@ -3,6 +3,8 @@ package tencentcloudmonitorexporter
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,4 +65,41 @@ func BenchmarkExport(b *testing.B) {
 	_, n, stored, _ := f.snapshot()
 	require.Equal(b, want, n)
 	require.Len(b, stored, b.N*perMinute)
+}
+
+// BenchmarkSDKFloor is the floor BenchmarkExport is compared with: bare
+// PutMonitorData calls of 30 pairs through the same SDK client, one after
+// the other, to the same fake server, with no aggregation or queue.
+func BenchmarkSDKFloor(b *testing.B) {
+	const perRequest = maxPairsPerRequest
+	f := newFakeMonitor(b, testSecretID, testSecretKey)
+	f.checkAge = false
+	cfg := testConfig(f)
+	cred, err := resolveCredential(cfg)
+	require.NoError(b, err)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	client, err := newClient(cfg, cred, tr)
+	require.NoError(b, err)
+	s := &sender{client: client, instance: testInstance, ip: testInstance, now: time.Now}
+	ts := time.Now().Truncate(time.Minute).Add(-2 * time.Minute).Unix()
+	ns := names("floor", perRequest)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0, wall0 := cpuTime(), time.Now()
+	for i := 0; i < b.N; i++ {
+		r := request{ts: ts + int64(i)*60, metrics: make([]metricDatum, perRequest)}
+		for j := range r.metrics {
+			r.metrics[j] = metricDatum{MetricName: strings.ReplaceAll(ns[j], ".", "_"), Value: uint64(i + j)}
+		}
+		if err := s.send(context.Background(), r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wall, cpu := time.Since(wall0), cpuTime()-cpu0
+	b.StopTimer()
+	points := float64(b.N * perRequest)
+	b.ReportMetric(points/wall.Seconds(), "points/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/points, "cpu-ns/point")
+	require.Equal(b, b.N, f.accepted())
 }
