@@ -33,7 +33,7 @@ type tcmExporter struct {
 	now    func() time.Time
 
 	enqMu sync.Mutex // keeps flush+enqueue in chronological order
-	stop  chan struct{}
+	stop  context.CancelFunc
 	done  chan struct{}
 }
 
@@ -113,21 +113,24 @@ func (e *tcmExporter) Start(ctx context.Context, host component.Host) error {
 	if err := e.inner.Start(ctx, host); err != nil {
 		return err
 	}
-	e.stop, e.done = make(chan struct{}), make(chan struct{})
-	go e.flushLoop()
+	// The context also ends an enqueue blocked on a full queue
+	// (block_on_overflow), so Shutdown never waits on it.
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stop, e.done = cancel, make(chan struct{})
+	go e.flushLoop(ctx)
 	return nil
 }
 
-func (e *tcmExporter) flushLoop() {
+func (e *tcmExporter) flushLoop(ctx context.Context) {
 	defer close(e.done)
 	t := time.NewTicker(flushTick)
 	defer t.Stop()
 	for {
 		select {
-		case <-e.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := e.flush(context.Background(), false); err != nil {
+			if err := e.flush(ctx, false); err != nil {
 				e.logger.Error("queueing PutMonitorData requests failed; their points are lost", zap.Error(err))
 			}
 		}
@@ -152,7 +155,7 @@ func (e *tcmExporter) flush(ctx context.Context, all bool) error {
 func (e *tcmExporter) Shutdown(ctx context.Context) error {
 	var errs []error
 	if e.stop != nil {
-		close(e.stop)
+		e.stop()
 		<-e.done
 		e.stop = nil
 		if err := e.flush(ctx, true); err != nil {
