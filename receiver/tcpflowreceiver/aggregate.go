@@ -12,7 +12,7 @@ import (
 type seriesKey struct {
 	local     netip.Addr
 	localPort uint16
-	peer      string // address or peer_groups CIDR
+	peer      netip.Prefix // address (as a full-length prefix) or peer_groups CIDR; zero = absent
 	peerPort  uint16
 	ipv6      bool
 }
@@ -94,19 +94,34 @@ type seen struct {
 	c   counters
 }
 
+// peerString renders a series' peer: the address, or the group's CIDR.
+func peerString(p netip.Prefix) string {
+	switch {
+	case !p.IsValid():
+		return ""
+	case p.Bits() == p.Addr().BitLen():
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
 // aggregator turns flow records into series. Above the flow level, sums stay
 // monotonic as flows come and go: the last values of a flow that left the
 // table (closed, evicted, or vanished with its summary lost) are folded into
 // a per-series remainder.
 type aggregator struct {
-	level      string
-	groups     []netip.Prefix
-	ephemeral  uint16 // ports >= this are ephemeral; 0 = none
-	topK       int
-	gone       map[seriesKey]*counters
-	last, next map[uint64]seen
-	out        map[seriesKey]*series
-	list       []*series
+	level     string
+	groups    []netip.Prefix
+	ephemeral uint16 // ports >= this are ephemeral; 0 = none
+	topK      int
+	gone      map[seriesKey]*counters
+	// flow ID -> index in lastSeen/nextSeen (values are too large to sit in
+	// a map without an allocation each)
+	last, next         map[uint64]int
+	lastSeen, nextSeen []seen
+	out                map[seriesKey]int // index in pool
+	pool               []series
+	list               []*series
 }
 
 func newAggregator(cfg *Config) *aggregator {
@@ -114,7 +129,7 @@ func newAggregator(cfg *Config) *aggregator {
 	// Most specific group first.
 	slices.SortFunc(groups, func(a, b netip.Prefix) int { return b.Bits() - a.Bits() })
 	a := &aggregator{level: cfg.Aggregation, groups: groups, topK: cfg.TopK,
-		gone: map[seriesKey]*counters{}, last: map[uint64]seen{}, next: map[uint64]seen{}, out: map[seriesKey]*series{}}
+		gone: map[seriesKey]*counters{}, last: map[uint64]int{}, next: map[uint64]int{}, out: map[seriesKey]int{}}
 	if cfg.EphemeralPortMin <= 65535 {
 		a.ephemeral = uint16(cfg.EphemeralPortMin)
 	}
@@ -123,13 +138,13 @@ func newAggregator(cfg *Config) *aggregator {
 
 func (a *aggregator) isEphemeral(p uint16) bool { return a.ephemeral != 0 && p >= a.ephemeral }
 
-func (a *aggregator) peerName(addr netip.Addr) string {
+func (a *aggregator) peerName(addr netip.Addr) netip.Prefix {
 	for _, g := range a.groups {
 		if g.Contains(addr) {
-			return g.String()
+			return g
 		}
 	}
-	return addr.String()
+	return netip.PrefixFrom(addr, addr.BitLen())
 }
 
 func (a *aggregator) keyOf(f *probe.Flow) seriesKey {
@@ -152,14 +167,15 @@ func (a *aggregator) keyOf(f *probe.Flow) seriesKey {
 	return k
 }
 
+// series returns the series for k, valid until the next call.
 func (a *aggregator) series(k seriesKey) *series {
-	s := a.out[k]
-	if s == nil {
-		s = &series{key: k}
-		a.out[k] = s
-		a.list = append(a.list, s)
+	i, ok := a.out[k]
+	if !ok {
+		i = len(a.pool)
+		a.pool = append(a.pool, series{key: k})
+		a.out[k] = i
 	}
-	return s
+	return &a.pool[i]
 }
 
 // update takes one scrape's records — live and evicted flows from the
@@ -167,8 +183,9 @@ func (a *aggregator) series(k seriesKey) *series {
 // series to export, valid until the next call.
 func (a *aggregator) update(flows, closed []probe.Flow) []*series {
 	clear(a.out)
-	a.list = a.list[:0]
+	a.pool = a.pool[:0]
 	clear(a.next)
+	a.nextSeen = a.nextSeen[:0]
 	perFlow := a.level == AggregationFlow
 	final := func(f *probe.Flow) {
 		k := a.keyOf(f)
@@ -200,11 +217,13 @@ func (a *aggregator) update(flows, closed []probe.Flow) []*series {
 		s := a.series(k)
 		s.addGauges(f)
 		s.counters.add(&c)
-		a.next[f.ID] = seen{key: k, c: c}
+		a.next[f.ID] = len(a.nextSeen)
+		a.nextSeen = append(a.nextSeen, seen{key: k, c: c})
 		delete(a.last, f.ID)
 	}
 	// Flows that vanished without a record (summary lost to a full ring).
-	for _, v := range a.last {
+	for _, i := range a.last {
+		v := &a.lastSeen[i]
 		if !perFlow {
 			g := a.gone[v.key]
 			if g == nil {
@@ -215,10 +234,15 @@ func (a *aggregator) update(flows, closed []probe.Flow) []*series {
 		}
 	}
 	a.last, a.next = a.next, a.last
+	a.lastSeen, a.nextSeen = a.nextSeen, a.lastSeen
 	if !perFlow {
 		for k, g := range a.gone {
 			a.series(k).counters.add(g)
 		}
+	}
+	a.list = a.list[:0]
+	for i := range a.pool {
+		a.list = append(a.list, &a.pool[i])
 	}
 	slices.SortFunc(a.list, func(x, y *series) int {
 		if d := cmpDesc(x.retransTotal(), y.retransTotal()); d != 0 {

@@ -56,9 +56,11 @@ func TestAggregatePeerGroupsAndNone(t *testing.T) {
 		flow(3, "10.0.0.1:443", "10.8.0.1:40001", 1, 0),
 	}, nil))
 	require.Len(t, got, 3)
-	for _, p := range []string{"10.9.0.0/16", "10.9.1.0/24", "10.8.0.1"} {
-		require.Contains(t, got, seriesKey{peer: p})
+	for _, p := range []string{"10.9.0.0/16", "10.9.1.0/24", "10.8.0.1/32"} {
+		require.Contains(t, got, seriesKey{peer: netip.MustParsePrefix(p)})
 	}
+	require.Equal(t, "10.8.0.1", peerString(netip.MustParsePrefix("10.8.0.1/32")))
+	require.Equal(t, "10.9.0.0/16", peerString(netip.MustParsePrefix("10.9.0.0/16")))
 	a = newAggregator(aggCfg(AggregationNone))
 	require.Len(t, a.update([]probe.Flow{flow(1, "10.0.0.1:1", "10.0.0.2:2", 0, 0), flow(2, "10.0.0.1:3", "10.0.0.2:4", 0, 0)}, nil), 1)
 }

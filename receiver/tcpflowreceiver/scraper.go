@@ -183,7 +183,7 @@ func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
 	if k.local.IsValid() {
 		la = k.local.String()
 	}
-	lp, pa, pp := int64(k.localPort), k.peer, int64(k.peerPort)
+	lp, pa, pp := int64(k.localPort), peerString(k.peer), int64(k.peerPort)
 	nt := metadata.AttributeNetworkTypeIpv4
 	if k.ipv6 {
 		nt = metadata.AttributeNetworkTypeIpv6
