@@ -82,6 +82,7 @@ type Engine struct {
 	connMu sync.Mutex
 	conns  map[connKey]*ping.Conn
 	connEr map[connKey]error
+	closed ping.Stats // of the sockets Shutdown closed
 
 	mu      sync.Mutex
 	targets []*target // in configuration order
@@ -136,6 +137,7 @@ func (e *Engine) Shutdown() {
 	e.connMu.Lock()
 	for k, c := range e.conns {
 		_ = c.Close()
+		addStats(&e.closed, c.Stats())
 		delete(e.conns, k)
 	}
 	e.connMu.Unlock()
@@ -212,19 +214,23 @@ func familyName(f int) string {
 	return "ipv4"
 }
 
-// ICMPStats sums the receive counters of every ICMP socket.
+// ICMPStats sums the receive counters of every ICMP socket (also after
+// Shutdown).
 func (e *Engine) ICMPStats() ping.Stats {
 	e.connMu.Lock()
 	defer e.connMu.Unlock()
-	var s ping.Stats
+	s := e.closed
 	for _, c := range e.conns {
-		x := c.Stats()
-		s.Received += x.Received
-		s.Matched += x.Matched
-		s.Foreign += x.Foreign
-		s.Malformed += x.Malformed
+		addStats(&s, c.Stats())
 	}
 	return s
+}
+
+func addStats(s *ping.Stats, x ping.Stats) {
+	s.Received += x.Received
+	s.Matched += x.Matched
+	s.Foreign += x.Foreign
+	s.Malformed += x.Malformed
 }
 
 // Collect drains the current window of every target: each finished ping

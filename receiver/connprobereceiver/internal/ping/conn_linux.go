@@ -144,6 +144,12 @@ func (c *Conn) setup(fd int, opt Options) error {
 				return fmt.Errorf("ICMPV6_FILTER: %w", err)
 			}
 		}
+		// Let the kernel drop echo replies to other processes (a raw
+		// socket otherwise sees every reply on the host), like iputils
+		// ping does; ICMP errors always pass (they quote our request).
+		if err := attachIDFilter(fd, v4, c.id); err != nil {
+			return fmt.Errorf("attaching the echo id filter: %w", err)
+		}
 	case ModeDatagram:
 		var sa unix.Sockaddr = &unix.SockaddrInet4{}
 		if !v4 {
@@ -206,9 +212,6 @@ func (c *Conn) send(p *Probe, req Request, buf []byte) (*Probe, error) {
 		c.counter++
 		seq = uint16(c.counter)
 		id = c.id
-		if c.mode == ModeRaw {
-			id ^= uint16(c.counter >> 16)
-		}
 		p.key = uint32(id)<<16 | uint32(seq)
 		if _, busy := c.pending[p.key]; !busy {
 			break
@@ -509,4 +512,34 @@ func recvmsg(fd int, p, oob []byte, from *unix.RawSockaddrAny, iov *unix.Iovec, 
 		return 0, 0, e
 	}
 	return int(r), int(msg.Controllen), nil
+}
+
+// attachIDFilter installs a classic BPF filter that passes echo replies
+// with our id and every other ICMP message the type filter lets through.
+// A raw IPv4 socket's filter sees the IP header; an IPv6 one starts at the
+// ICMPv6 header.
+func attachIDFilter(fd int, v4 bool, id uint16) error {
+	const accept, drop = 0xffffffff, 0
+	var prog []unix.SockFilter
+	if v4 {
+		prog = []unix.SockFilter{
+			{Code: unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH, K: 0}, // X = IP header length
+			{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_IND, K: 4},  // echo id
+			{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: uint32(id), Jt: 2, Jf: 0},
+			{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_IND, K: 0}, // ICMP type
+			{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: icmp4EchoReply, Jt: 1, Jf: 0},
+			{Code: unix.BPF_RET | unix.BPF_K, K: accept},
+			{Code: unix.BPF_RET | unix.BPF_K, K: drop},
+		}
+	} else {
+		prog = []unix.SockFilter{
+			{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, K: 4}, // echo id
+			{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: uint32(id), Jt: 2, Jf: 0},
+			{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: 0}, // ICMPv6 type
+			{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: icmp6EchoReply, Jt: 1, Jf: 0},
+			{Code: unix.BPF_RET | unix.BPF_K, K: accept},
+			{Code: unix.BPF_RET | unix.BPF_K, K: drop},
+		}
+	}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
 }
