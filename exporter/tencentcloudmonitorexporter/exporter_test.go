@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
@@ -384,9 +387,19 @@ func TestExactlyOnceAcrossDowntime(t *testing.T) {
 	}
 	f := newFakeMonitor(t, testSecretID, testSecretKey)
 	dir := t.TempDir()
-	storageID := storagetest.NewStorageID("queue")
+	// The real file_storage extension (bbolt), restarted with the exporter.
+	sf := filestorage.NewFactory()
+	storageID := component.NewID(sf.Type())
+	var ext extension.Extension
 	newHost := func() component.Host {
-		return storagetest.NewStorageHost().WithExtension(storageID, storagetest.NewFileBackedStorageExtension("queue", dir))
+		scfg := sf.CreateDefaultConfig().(*filestorage.Config)
+		scfg.Directory = dir
+		var err error
+		ext, err = sf.Create(context.Background(), extensiontest.NewNopSettings(sf.Type()), scfg)
+		require.NoError(t, err)
+		host := storagetest.NewStorageHost().WithExtension(storageID, ext)
+		require.NoError(t, ext.Start(context.Background(), host))
+		return host
 	}
 	cfg := testConfig(f)
 	cfg.SendUnmapped = true
@@ -411,6 +424,7 @@ func TestExactlyOnceAcrossDowntime(t *testing.T) {
 	require.NoError(t, e.ConsumeMetrics(context.Background(), gauges(names("a", 100), ts2, value)))
 	time.Sleep(2 * time.Second)
 	require.NoError(t, e.Shutdown(context.Background()))
+	require.NoError(t, ext.Shutdown(context.Background()))
 	e = startExporter(t, cfg, newHost())
 	require.NoError(t, e.ConsumeMetrics(context.Background(), gauges(names("a", 100), ts3, value)))
 	time.Sleep(30*time.Second - time.Since(downAt))
@@ -426,6 +440,7 @@ func TestExactlyOnceAcrossDowntime(t *testing.T) {
 		}
 	}
 	require.NoError(t, e.Shutdown(context.Background()))
+	require.NoError(t, ext.Shutdown(context.Background()))
 	_, accepted, stored, counts := f.snapshot()
 	assert.Equal(t, 12, accepted)
 	require.Len(t, stored, 300, "no point lost")
