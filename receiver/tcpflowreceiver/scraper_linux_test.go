@@ -5,7 +5,6 @@ package tcpflowreceiver
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/flowtest"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
@@ -54,20 +54,7 @@ func TestScrapeKernel(t *testing.T) {
 	testnet.RequireRoot(t)
 	cl, sv := testnet.New(t), testnet.New(t)
 	testnet.Link(t, cl, sv, "10.78.0.1/24", "10.78.0.2/24")
-	var ln net.Listener
-	sv.Do(t, func() (err error) { ln, err = net.Listen("tcp4", "10.78.0.2:9100"); return err })
-	defer ln.Close()
-	got := make(chan int64, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- -1
-			return
-		}
-		n, _ := io.Copy(io.Discard, c)
-		c.Close()
-		got <- n
-	}()
+	sink := flowtest.NewSink(t, sv, "tcp4", "10.78.0.2:9100")
 
 	scrapers := map[string]*tcpflowScraper{}
 	for _, level := range []string{AggregationFlow, AggregationLocalPort} {
@@ -110,7 +97,7 @@ func TestScrapeKernel(t *testing.T) {
 		"outgoing flow aggregated by the service port: %v", points(md, "tcp.flow.bytes"))
 
 	require.NoError(t, c.Close())
-	require.Equal(t, int64(1<<20), <-got)
+	require.Equal(t, int64(1<<20), sink.Wait())
 	for time.Now().Before(deadline) {
 		md, err = scrapers[AggregationLocalPort].scrape(context.Background())
 		require.NoError(t, err)
@@ -157,17 +144,7 @@ func TestSockdiagFallbackMatchesProbe(t *testing.T) {
 	cl, sv := testnet.New(t), testnet.New(t)
 	testnet.Link(t, cl, sv, "10.79.0.1/24", "10.79.0.2/24")
 	sv.Nft(t, "table inet loss {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 9200 meta length > 200 numgen random mod 100 < 3 drop\n }\n}\n")
-	var ln net.Listener
-	sv.Do(t, func() (err error) { ln, err = net.Listen("tcp4", "10.79.0.2:9200"); return err })
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if c, err := ln.Accept(); err == nil {
-			_, _ = io.Copy(io.Discard, c)
-			c.Close()
-		}
-	}()
+	sink := flowtest.NewSink(t, sv, "tcp4", "10.79.0.2:9200")
 
 	newS := func(fallback bool) *tcpflowScraper {
 		cfg := createDefaultConfig().(*Config)
@@ -218,5 +195,5 @@ func TestSockdiagFallbackMatchesProbe(t *testing.T) {
 		require.Equal(t, points(mb, name), points(md, name), name)
 	}
 	require.NoError(t, c.Close())
-	<-done
+	require.Equal(t, int64(8<<20), sink.Wait())
 }

@@ -5,19 +5,18 @@ package probe
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/flowtest"
 )
 
 // env is two namespaces joined by a veth: the client (sender) side and a
@@ -26,7 +25,6 @@ type env struct {
 	client, server *testnet.NS
 	cookie         uint64 // client netns
 	serverAddr     netip.Addr
-	wg             sync.WaitGroup
 }
 
 const (
@@ -41,30 +39,8 @@ func newEnv(t *testing.T, ports ...int) *env {
 	var err error
 	e.cookie, err = NetnsCookie(e.client.Path)
 	require.NoError(t, err)
-	t.Cleanup(e.wg.Wait) // runs after the listeners are closed (cleanups run last-in first-out)
 	for _, port := range ports {
-		var ln net.Listener
-		e.server.Do(t, func() (err error) {
-			ln, err = net.Listen("tcp4", fmt.Sprintf("%s:%d", serverIP, port))
-			return err
-		})
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				e.wg.Add(1)
-				go func() {
-					defer e.wg.Done()
-					_, _ = io.Copy(io.Discard, c)
-					c.Close()
-				}()
-			}
-		}()
-		t.Cleanup(func() { ln.Close() })
+		flowtest.NewSink(t, e.server, "tcp4", fmt.Sprintf("%s:%d", serverIP, port))
 	}
 	return e
 }
@@ -349,17 +325,7 @@ func TestIPv6(t *testing.T) {
 	require.NoError(t, err)
 	v6 := open(t, Config{MaxFlows: 8, NetnsCookie: cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("fd77::/16")}})
 	v4 := open(t, Config{MaxFlows: 8, NetnsCookie: cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}})
-	var ln net.Listener
-	sv.Do(t, func() (err error) { ln, err = net.Listen("tcp6", "[fd77::2]:9300"); return err })
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if c, err := ln.Accept(); err == nil {
-			_, _ = io.Copy(io.Discard, c)
-			c.Close()
-		}
-	}()
+	sink := flowtest.NewSink(t, sv, "tcp6", "[fd77::2]:9300")
 	var c net.Conn
 	cl.Do(t, func() (err error) { c, err = net.Dial("tcp6", "[fd77::2]:9300"); return err })
 	send(t, c.(*net.TCPConn), 256<<10)
@@ -370,7 +336,7 @@ func TestIPv6(t *testing.T) {
 	require.Equal(t, netip.MustParseAddrPort("[fd77::2]:9300"), f.Peer)
 	require.Empty(t, flows(t, v4), "an IPv4 CIDR does not match an IPv6 peer")
 	require.NoError(t, c.Close())
-	<-done
+	require.Equal(t, int64(256<<10), sink.Wait())
 }
 
 // TestBlackholeLoss: with the path cut while data is in flight, the RTO
