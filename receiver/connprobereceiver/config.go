@@ -3,6 +3,7 @@ package connprobereceiver // import "github.com/netstack-otel/netstack/receiver/
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"time"
 
@@ -115,6 +116,8 @@ type ScanConfig struct {
 type DNSConfig struct {
 	// Interval between resolutions of a name; 0 = resolve once.
 	Interval *time.Duration `mapstructure:"interval"`
+	// Server ("addr:port") to ask instead of those in /etc/resolv.conf.
+	Server string `mapstructure:"server"`
 }
 
 // Built-in defaults: connvitals-monitor's, plus what it does not have.
@@ -181,6 +184,7 @@ func resolve(name, host string, p, d ProbeConfig) engine.Target {
 		ScanInterval:      pick(p.Scan.Interval, d.Scan.Interval, b.ScanInterval),
 		ScanTimeout:       pick(p.Scan.Timeout, d.Scan.Timeout, b.ScanTimeout),
 		DNSInterval:       pick(p.DNS.Interval, d.DNS.Interval, b.DNSInterval),
+		DNSServer:         pickString(p.DNS.Server, d.DNS.Server, ""),
 		TTL:               pick(p.TTL, d.TTL, 0),
 		TOS:               pick(p.TOS, d.TOS, 0),
 		DontFragment:      pick(p.DontFragment, d.DontFragment, false),
@@ -325,6 +329,10 @@ func validateProbe(field string, p ProbeConfig) []error {
 	}
 	positive(p.Scan.Timeout, "scan.timeout")
 	nonNeg(p.DNS.Interval, "dns.interval")
+	if p.DNS.Server != "" {
+		_, err := netip.ParseAddrPort(p.DNS.Server)
+		check(err == nil, "dns.server", "%q is not an IP address and port (%v)", p.DNS.Server, err)
+	}
 	inRange(p.TTL, "ttl", 1, 255)
 	inRange(p.TOS, "tos", 0, 255)
 	return errs

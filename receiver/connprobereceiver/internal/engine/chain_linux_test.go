@@ -367,3 +367,75 @@ func TestRateLimitedHopIsNotAChange(t *testing.T) {
 	assert.Equal(t, routerV4, tr.Path[0].String())
 	assert.Equal(t, serverV4, tr.Path[1].String())
 }
+
+// serveDNS answers A and AAAA questions for any name with the given
+// addresses (a minimal responder: enough for Go's resolver).
+func serveDNS(pc net.PacketConn, a4, a6 netip.Addr) {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		q := buf[:n]
+		i := 12
+		for i < n && q[i] != 0 {
+			i += int(q[i]) + 1
+		}
+		i++
+		if n < 12 || i+4 > n {
+			continue
+		}
+		qtype := uint16(q[i])<<8 | uint16(q[i+1])
+		resp := append([]byte(nil), q[:i+4]...)
+		resp[2], resp[3] = 0x81, 0x80
+		clear(resp[6:12])
+		var rdata []byte
+		switch qtype {
+		case 1:
+			b := a4.As4()
+			rdata = b[:]
+		case 28:
+			b := a6.As16()
+			rdata = b[:]
+		}
+		if rdata != nil {
+			resp[7] = 1
+			resp = append(resp, 0xc0, 0x0c, byte(qtype>>8), byte(qtype), 0, 1, 0, 0, 0, 60, 0, byte(len(rdata)))
+			resp = append(resp, rdata...)
+		}
+		_, _ = pc.WriteTo(resp, from)
+	}
+}
+
+// A name is resolved inside the client namespace (through dns.server),
+// every address it resolves to is probed and labelled, and the
+// resolution is timed.
+func TestResolveInNamespaceProbesEveryAddress(t *testing.T) {
+	c := newChain(t)
+	var pc net.PacketConn
+	c.server.Do(t, func() (err error) { pc, err = net.ListenPacket("udp", serverV4+":53"); return err })
+	defer pc.Close()
+	go serveDNS(pc, netip.MustParseAddr(serverV4), netip.MustParseAddr(serverV6))
+	e := New(Config{Netns: c.client.Path, Targets: []Target{{
+		Name: "svc", Host: "svc.test", IPFamily: "both", DNSServer: serverV4 + ":53", DNSInterval: time.Hour,
+		PingInterval: 50 * time.Millisecond, PingCount: 1, PingTimeout: 200 * time.Millisecond,
+	}}})
+	require.NoError(t, e.Start())
+	time.Sleep(500 * time.Millisecond)
+	s := e.Collect()[0]
+	e.Shutdown()
+	require.NotNil(t, s.DNS)
+	require.NoError(t, s.DNS.Err)
+	assert.Equal(t, 2, s.DNS.Addrs)
+	assert.Greater(t, s.DNS.Duration, time.Duration(0))
+	assert.Less(t, s.DNS.Duration, 100*time.Millisecond)
+	require.Len(t, s.Addrs, 2)
+	assert.Equal(t, serverV4, s.Addrs[0].Addr.String())
+	assert.Equal(t, serverV6, s.Addrs[1].Addr.String())
+	for _, a := range s.Addrs {
+		require.NotNil(t, a.Ping, a.Addr)
+		assert.Equal(t, a.Ping.Sent, a.Ping.Received, a.Addr)
+	}
+	assert.Empty(t, s.Errors)
+}

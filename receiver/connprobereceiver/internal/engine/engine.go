@@ -49,6 +49,8 @@ type Target struct {
 	ScanTimeout  time.Duration
 
 	DNSInterval time.Duration
+	// DNSServer ("addr:port") replaces the servers of /etc/resolv.conf.
+	DNSServer string
 
 	TTL          int
 	TOS          int

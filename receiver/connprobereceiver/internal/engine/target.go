@@ -189,7 +189,7 @@ func (t *target) resolve() {
 	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	addrs, err := t.e.lookup(ctx, t.spec.Host, network)
+	addrs, err := t.e.lookup(ctx, t.spec.Host, network, t.spec.DNSServer)
 	d := time.Since(start)
 	if t.ctx.Err() != nil {
 		return
@@ -215,11 +215,17 @@ func (t *target) resolve() {
 	t.setAddrs(keep)
 }
 
-func (e *Engine) lookup(ctx context.Context, host, network string) ([]netip.Addr, error) {
+func (e *Engine) lookup(ctx context.Context, host, network, server string) ([]netip.Addr, error) {
 	if e.cfg.Resolver != nil {
 		return e.cfg.Resolver(ctx, host, network)
 	}
-	r := &net.Resolver{PreferGo: true, Dial: e.dialDNS}
+	dial := e.dialDNS
+	if server != "" {
+		dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return e.dialDNS(ctx, network, server)
+		}
+	}
+	r := &net.Resolver{PreferGo: true, Dial: dial}
 	return r.LookupNetIP(ctx, network, host)
 }
 
