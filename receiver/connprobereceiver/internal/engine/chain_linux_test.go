@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
@@ -438,4 +440,35 @@ func TestResolveInNamespaceProbesEveryAddress(t *testing.T) {
 		assert.Equal(t, a.Ping.Sent, a.Ping.Received, a.Addr)
 	}
 	assert.Empty(t, s.Errors)
+}
+
+// An unreachable network and a firewall (EPERM) are per-target errors,
+// logged once per type and interval; the other target is unaffected.
+func TestErrorsPerTargetAndRateLimitedLog(t *testing.T) {
+	ns := testnet.New(t)
+	ns.Exec(t, "ip", "route", "add", "unreachable", "10.98.0.0/16")
+	ns.Exec(t, "ip", "addr", "add", "10.97.0.1/32", "dev", "lo")
+	ns.Nft(t, `table ip out {
+	chain output {
+		type filter hook output priority 0;
+		ip daddr 10.97.0.1 icmp type echo-request drop
+	}
+}`)
+	core, logs := observer.New(zap.WarnLevel)
+	spec := func(name, host string) Target {
+		return Target{Name: name, Host: host, PingInterval: 20 * time.Millisecond, PingCount: 1, PingTimeout: 100 * time.Millisecond}
+	}
+	e := New(Config{Netns: ns.Path, Logger: zap.New(core), ErrorLogInterval: time.Hour, Targets: []Target{
+		spec("noroute", "10.98.0.1"), spec("firewalled", "10.97.0.1"), spec("ok", "127.0.0.1"),
+	}})
+	require.NoError(t, e.Start())
+	time.Sleep(300 * time.Millisecond)
+	e.Shutdown()
+	s := e.Collect()
+	assert.Greater(t, s[0].Errors["unreachable"], uint64(3))
+	assert.Greater(t, s[1].Errors["permission_denied"], uint64(3))
+	assert.Empty(t, s[2].Errors)
+	require.NotNil(t, s[2].Addrs[0].Ping)
+	assert.Equal(t, s[2].Addrs[0].Ping.Sent, s[2].Addrs[0].Ping.Received)
+	assert.Equal(t, 2, logs.FilterMessage("probe failed").Len(), "one line per target and error type")
 }
