@@ -14,7 +14,7 @@ CONFIG    ?= config/default.yaml
 export PATH := $(TOOLS):$(PATH)
 
 # Debian packages the kernel tests, BPF generation and recipe tests use.
-APT_PKGS := clang-16 llvm-16 libbpf-dev bpftool nftables iputils-ping fping prometheus prometheus-node-exporter iproute2 curl bc systemd
+APT_PKGS := clang-16 llvm-16 libbpf-dev bpftool nftables iputils-ping fping prometheus prometheus-node-exporter iproute2 util-linux curl bc python3 systemd
 
 GO_SOURCES := $(shell find . -path ./_build -prune -o -name '*.go' -print) go.mod go.sum
 
@@ -96,13 +96,15 @@ gotest: deps
 smoke: $(DIST)
 	test/smoke.sh $(DIST) $(CONFIG)
 
-# Deployment artefacts checked against the built distribution.
-.PHONY: deploytest
-deploytest: $(DIST)
+# Checks that need the built distribution: exporter recipes against a real
+# Prometheus, deployment artefacts.
+.PHONY: disttest
+disttest: $(DIST)
+	test/recipes/run.sh $(DIST)
 	test/systemd.sh $(DIST)
 
 .PHONY: test
-test: check-generated lint gotest smoke deploytest
+test: check-generated lint gotest smoke disttest
 
 # ---- build / run ---------------------------------------------------------
 
