@@ -105,12 +105,29 @@ func (s *connScraper) readConnmonitor() ([]byte, []engine.Target, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("connmonitor_file %s: %w", s.cfg.ConnmonitorFile, err)
 	}
+	// A host given twice (in the file, or in the file and in targets)
+	// would report two series with the same attributes.
+	seen := map[string]string{}
+	for i, t := range s.cfg.engineTargets() {
+		seen[t.Name+"\x00"+t.Host] = fmt.Sprintf("targets[%d]", i)
+	}
 	targets := make([]engine.Target, 0, len(entries))
+	var errs []error
 	for _, e := range entries {
 		for _, n := range e.Notes {
 			s.logger.Info("connmonitor_file "+s.cfg.ConnmonitorFile, zap.String("note", n))
 		}
-		targets = append(targets, fromConnmonitor(e, s.cfg.Defaults))
+		t := fromConnmonitor(e, s.cfg.Defaults)
+		k := t.Name + "\x00" + t.Host
+		if where, dup := seen[k]; dup {
+			errs = append(errs, fmt.Errorf("line %d: host %s is already probed (%s)", e.Line, e.Host, where))
+			continue
+		}
+		seen[k] = fmt.Sprintf("line %d", e.Line)
+		targets = append(targets, t)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, fmt.Errorf("connmonitor_file %s: %w", s.cfg.ConnmonitorFile, err)
 	}
 	return data, targets, nil
 }

@@ -130,4 +130,11 @@ func TestStartFailsOnBadNetnsAndFile(t *testing.T) {
 	err = s.start(context.Background(), componenttest.NewNopHost())
 	require.ErrorContains(t, err, `line 2: option "hops"`)
 	require.NoError(t, s.shutdown(context.Background()))
+
+	require.NoError(t, os.WriteFile(cfg.ConnmonitorFile, []byte("h ping=1\n127.0.0.1\nh trace=5\n"), 0o600))
+	s = newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	err = s.start(context.Background(), componenttest.NewNopHost())
+	require.ErrorContains(t, err, "line 2: host 127.0.0.1 is already probed (targets[0])")
+	require.ErrorContains(t, err, "line 3: host h is already probed (line 1)")
+	require.NoError(t, s.shutdown(context.Background()))
 }
