@@ -2,6 +2,8 @@ package connmonitor
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,4 +110,30 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every example file shipped in the receiver's testdata parses.
+func TestShippedExamples(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "*.conf"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, name := range files {
+		f, err := os.Open(name)
+		require.NoError(t, err)
+		entries, err := Parse(f)
+		f.Close()
+		require.NoError(t, err, name)
+		require.NotEmpty(t, entries, name)
+	}
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "connmonitor-readme.conf"))
+	require.NoError(t, err)
+	defer f.Close()
+	got, err := Parse(f)
+	require.NoError(t, err)
+	assert.Equal(t, []Entry{
+		{Line: 1, Host: "host1", Ping: 500 * time.Millisecond, NumPings: 10, Payload: 41, Trace: 30 * time.Second, Hops: 40, Scan: time.Minute,
+			Notes: []string{`line 1: option "json" only changes connmonitor's output format; ignored`}},
+		{Line: 2, Host: "host2", Ping: 50 * time.Millisecond, NumPings: 10, Payload: 41, Hops: 30},
+		{Line: 3, Host: "host3", Ping: 500 * time.Millisecond, NumPings: 10, Payload: 41, Trace: time.Second, Hops: 10},
+	}, got)
 }
