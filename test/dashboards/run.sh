@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Dashboard query test: every PromQL query of dashboards/*.json must return
+# series from a real Prometheus server scraping the running distribution.
+#
+#   test/dashboards/run.sh BINARY [DASHBOARD.json ...]
+#
+# Starts, on 127.0.0.1 with free random ports only:
+#  - test/dashboards/trafficgen: an echo server with long-lived streams and
+#    a churn of short connections (so per-flow, listen-queue and
+#    connection-state series exist);
+#  - BINARY on test/dashboards/config.yaml (every receiver; connprobe probes
+#    127.0.0.1 and ::1 only; tcpflow needs root: CAP_BPF + CAP_PERFMON);
+#  - Debian's prometheus (2.42) with a temporary TSDB, scraping the
+#    Prometheus exporter and the Collector's own telemetry every second;
+# then evaluates every panel query and every label_values() variable through
+# /api/v1/query (test/dashboards/querycheck) and fails naming each panel that
+# returns no series. Everything it started is stopped on exit.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+bin=$(realpath "${1:?usage: run.sh BINARY [DASHBOARD.json ...]}")
+shift
+dashboards=("$@")
+[ ${#dashboards[@]} -gt 0 ] || dashboards=("$repo"/dashboards/*.json)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "dashboards: SKIP: needs root (the tcpflow receiver loads eBPF programs: CAP_BPF + CAP_PERFMON)"
+  exit 0
+fi
+command -v prometheus >/dev/null || { echo "dashboards: FAIL: prometheus not installed (apt-get install prometheus)"; exit 1; }
+
+work=$(mktemp -d /tmp/dashboards.XXXXXX)
+pids=()
+cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "$rc" != 0 ]; then
+    echo "--- collector log (last 30 lines)"; tail -n 30 "$work/collector.log" 2>/dev/null | cut -c1-300 || true
+    echo "--- prometheus log (last 10 lines)"; tail -n 10 "$work/prometheus.log" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# A free TCP port on 127.0.0.1 that none of the others took.
+taken=" "
+free_port() {
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 30000 ))
+    case $taken in *" $p "*) continue ;; esac
+    ss -Htan "sport = :$p" | grep -q . && continue
+    taken+="$p "; echo "$p"; return
+  done
+}
+export PROM_EXPORTER_PORT TELEMETRY_PORT TRAFFIC_PORT
+PROM_EXPORTER_PORT=$(free_port); TELEMETRY_PORT=$(free_port); TRAFFIC_PORT=$(free_port)
+prom_port=$(free_port)
+
+(cd "$repo" && go build -o "$work/" ./test/dashboards/trafficgen ./test/dashboards/querycheck)
+
+"$work/trafficgen" -listen "127.0.0.1:$TRAFFIC_PORT" -connect "127.0.0.1:$TRAFFIC_PORT" \
+  -streams 3 -churn 50 -duration 5m 2>"$work/trafficgen.log" &
+pids+=("$!")
+
+"$bin" --config "$here/config.yaml" >"$work/collector.log" 2>&1 &
+cpid=$!; pids+=("$cpid")
+
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: netstack
+    static_configs: [{targets: ["127.0.0.1:$PROM_EXPORTER_PORT"]}]
+  - job_name: otelcol
+    static_configs: [{targets: ["127.0.0.1:$TELEMETRY_PORT"]}]
+EOF
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+  --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+pids+=("$!")
+
+for _ in $(seq 1 150); do
+  curl -fsS "http://127.0.0.1:$prom_port/-/ready" >/dev/null 2>&1 && break
+  kill -0 "$cpid" 2>/dev/null || { echo "dashboards: FAIL: the collector exited"; exit 1; }
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$prom_port/-/ready" >/dev/null || { echo "dashboards: FAIL: prometheus never became ready"; exit 1; }
+
+# Let rate() windows fill: data from several scrapes of every receiver.
+sleep 8
+for d in "${dashboards[@]}"; do
+  echo "dashboards: checking $d"
+  "$work/querycheck" -prometheus "http://127.0.0.1:$prom_port" -wait 45s -rate-interval 15s "$d"
+done
+kill -0 "$cpid" 2>/dev/null || { echo "dashboards: FAIL: the collector exited during the test"; exit 1; }
+if grep -qP '\t(error|panic|fatal)\t' "$work/collector.log"; then
+  grep -P '\t(error|panic|fatal)\t' "$work/collector.log" | head -5 | cut -c1-300
+  echo "dashboards: FAIL: the collector logged errors"; exit 1
+fi
+echo "dashboards: PASS"
