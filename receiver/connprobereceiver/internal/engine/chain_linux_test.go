@@ -81,6 +81,7 @@ func maker(t *testing.T, ns *testnet.NS) *nssock.Maker {
 func TestTraceTwoHops(t *testing.T) {
 	c := newChain(t)
 	mk := maker(t, c.client)
+	c.client.Sysctl(t, "net.ipv4.ping_group_range", "0 2147483647")
 	// A TCP listener on the server, for the tcp mode.
 	var ln net.Listener
 	c.server.Do(t, func() (err error) { ln, err = net.Listen("tcp", ":7777"); return err })
@@ -91,9 +92,12 @@ func TestTraceTwoHops(t *testing.T) {
 	}{{unix.AF_INET, routerV4, serverV4}, {unix.AF_INET6, routerV6, serverV6}} {
 		conn, err := ping.Open(mk, fam.family, ping.Options{})
 		require.NoError(t, err)
+		dgram, err := ping.Open(mk, fam.family, ping.Options{Mode: ping.ModeDatagram})
+		require.NoError(t, err)
 		dst := netip.MustParseAddr(fam.server)
 		for _, p := range []trace.Prober{
 			&trace.ICMPProber{Conn: conn, Dst: dst, PayloadSize: 16},
+			&trace.ICMPProber{Conn: dgram, Dst: dst, PayloadSize: 16}, // unprivileged: error queue
 			&trace.SocketProber{Maker: mk, Dst: dst, Port: 33434, SrcPort: 45001},
 			&trace.SocketProber{Maker: mk, TCP: true, Dst: dst, Port: 7777, SrcPort: 45002},
 			&trace.SocketProber{Maker: mk, TCP: true, Dst: dst, Port: 7778, SrcPort: 45003}, // closed port: RST
@@ -112,6 +116,7 @@ func TestTraceTwoHops(t *testing.T) {
 			}
 		}
 		require.NoError(t, conn.Close())
+		require.NoError(t, dgram.Close())
 	}
 }
 

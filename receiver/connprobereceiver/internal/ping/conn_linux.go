@@ -168,6 +168,15 @@ func (c *Conn) setup(fd int, opt Options) error {
 		case *unix.SockaddrInet6:
 			c.id = uint16(a.Port)
 		}
+		// Time exceeded and unreachable for our requests (traceroute)
+		// come through the error queue.
+		level, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+		if !v4 {
+			level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+		}
+		if err := unix.SetsockoptInt(fd, level, opt, 1); err != nil {
+			return fmt.Errorf("IP_RECVERR: %w", err)
+		}
 	}
 	return nil
 }
@@ -357,8 +366,17 @@ func (c *Conn) receive() {
 		n, oobn int
 		rerr    error
 	)
+	errq := false
 	read := func(fd uintptr) bool {
-		n, oobn, rerr = recvmsg(int(fd), buf, oob, &from, &iov, &msg)
+		errq = false
+		n, oobn, rerr = recvmsg(int(fd), buf, oob, &from, &iov, &msg, 0)
+		if c.mode == ModeDatagram && rerr != nil {
+			// ICMP errors about our requests wait in the error queue
+			// (IP_RECVERR); a pending one also fails the plain read.
+			if n2, oobn2, err2 := recvmsg(int(fd), buf, oob, &from, &iov, &msg, unix.MSG_ERRQUEUE); err2 == nil {
+				n, oobn, rerr, errq = n2, oobn2, nil, true
+			}
+		}
 		return rerr != unix.EAGAIN
 	}
 	for {
@@ -374,6 +392,10 @@ func (c *Conn) receive() {
 			// IP_RECVERR on a datagram socket) are not ours to read here.
 			continue
 		}
+		if errq {
+			c.handleQueued(buf[:n], &from, oob[:oobn])
+			continue
+		}
 		recv := rxTimestamp(oob[:oobn])
 		c.handle(buf[:n], &from, recv)
 	}
@@ -382,35 +404,24 @@ func (c *Conn) receive() {
 // rxTimestamp finds SCM_TIMESTAMPNS among the control messages without
 // allocating; the time of the call when it is missing.
 func rxTimestamp(oob []byte) time.Time {
-	for len(oob) >= unix.SizeofCmsghdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < unix.SizeofCmsghdr || l > len(oob) {
-			break
+	var (
+		ts    time.Time
+		found bool
+	)
+	walkCmsgs(oob, func(level, typ int32, data []byte) {
+		if level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS {
+			ts, found = timespec(data)
 		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l-unix.CmsgLen(0) >= int(unsafe.Sizeof(unix.Timespec{})) {
-			var ts unix.Timespec
-			copy(unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts)), oob[unix.CmsgLen(0):l])
-			return time.Unix(ts.Sec, ts.Nsec)
-		}
-		next := unix.CmsgSpace(l - unix.CmsgLen(0))
-		if next > len(oob) {
-			break
-		}
-		oob = oob[next:]
+	})
+	if !found {
+		return time.Now()
 	}
-	return time.Now()
+	return ts
 }
 
 func (c *Conn) handle(b []byte, from *unix.RawSockaddrAny, recv time.Time) {
 	c.stats.received.Add(1)
-	var src netip.Addr
-	switch from.Addr.Family {
-	case unix.AF_INET:
-		src = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(from)).Addr)
-	case unix.AF_INET6:
-		src = netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(from)).Addr)
-	}
+	src := rawAddr(from)
 	var (
 		m   Message
 		err error
@@ -434,10 +445,43 @@ func (c *Conn) handle(b []byte, from *unix.RawSockaddrAny, recv time.Time) {
 		}
 		return
 	}
+	c.deliver(&m, src, recv)
+}
+
+// handleQueued takes an ICMP error from a datagram socket's error queue:
+// the data is our echo request as sent, the name its destination, the
+// control messages the error and its offender.
+func (c *Conn) handleQueued(b []byte, dst *unix.RawSockaddrAny, oob []byte) {
+	c.stats.received.Add(1)
+	e, ts, ok := ParseErrQueueControl(oob)
+	if !ok || len(b) < 8 {
+		c.stats.malformed.Add(1)
+		return
+	}
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	m := Message{Kind: e.Kind, Code: e.Code, Dst: rawAddr(dst)}
+	m.fillEcho(b)
+	c.deliver(&m, e.Offender, ts)
+}
+
+func rawAddr(rsa *unix.RawSockaddrAny) netip.Addr {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(rsa)).Addr)
+	case unix.AF_INET6:
+		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(rsa)).Addr)
+	}
+	return netip.Addr{}
+}
+
+// deliver hands a parsed answer to the probe it belongs to.
+func (c *Conn) deliver(m *Message, src netip.Addr, recv time.Time) {
 	key := uint32(m.ID)<<16 | uint32(m.Seq)
 	c.mu.Lock()
 	p := c.pending[key]
-	ok := p != nil && p.matches(&m, src)
+	ok := p != nil && p.matches(m, src)
 	if ok {
 		delete(c.pending, key)
 	}
@@ -497,7 +541,7 @@ func sendto(fd int, p []byte, rsa *unix.RawSockaddrAny, salen uint32) error {
 	return nil
 }
 
-func recvmsg(fd int, p, oob []byte, from *unix.RawSockaddrAny, iov *unix.Iovec, msg *unix.Msghdr) (n, oobn int, err error) {
+func recvmsg(fd int, p, oob []byte, from *unix.RawSockaddrAny, iov *unix.Iovec, msg *unix.Msghdr, flags int) (n, oobn int, err error) {
 	*msg = unix.Msghdr{}
 	msg.Name = (*byte)(unsafe.Pointer(from))
 	msg.Namelen = uint32(unix.SizeofSockaddrAny)
@@ -507,7 +551,7 @@ func recvmsg(fd int, p, oob []byte, from *unix.RawSockaddrAny, iov *unix.Iovec, 
 	msg.Iovlen = 1
 	msg.Control = &oob[0]
 	msg.SetControllen(len(oob))
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), 0)
+	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
 	if e != 0 {
 		return 0, 0, e
 	}

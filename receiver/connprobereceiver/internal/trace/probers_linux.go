@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -17,9 +16,6 @@ import (
 
 // Probe implements Prober.
 func (p *ICMPProber) Probe(ctx context.Context, ttl int, _ uint16, timeout time.Duration) (Answer, error) {
-	if p.Conn.Mode() != ping.ModeRaw {
-		return Answer{}, errors.New("ICMP traceroute needs a raw ICMP socket (CAP_NET_RAW); use protocol udp or tcp")
-	}
 	pr, err := p.Conn.Send(ping.Request{Dst: p.Dst, PayloadSize: p.PayloadSize, TTL: ttl, TOS: p.TOS}, nil)
 	if err != nil {
 		return Answer{}, err
@@ -171,83 +167,19 @@ func readErrQueue(fd int, start time.Time) (Answer, bool) {
 	if err != nil {
 		return Answer{}, false
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return Answer{}, false
-	}
-	var (
-		a     Answer
-		found bool
-		ts    time.Time
-	)
-	for _, m := range msgs {
-		switch {
-		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
-			t := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-			ts = time.Unix(t.Sec, t.Nsec)
-		case (m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_RECVERR) ||
-			(m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_RECVERR):
-			var ok bool
-			a, ok = parseExtendedErr(m.Data)
-			found = found || ok
-		}
-	}
-	if !found {
+	e, ts, ok := ping.ParseErrQueueControl(oob[:oobn])
+	if !ok {
 		return Answer{}, false
 	}
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	a.RTT = ts.Sub(start)
-	return a, true
-}
-
-const sizeofExtendedErr = 16 // struct sock_extended_err
-
-// parseExtendedErr decodes struct sock_extended_err and the offender
-// address (SO_EE_OFFENDER) that follows it.
-func parseExtendedErr(b []byte) (Answer, bool) {
-	if len(b) < sizeofExtendedErr {
-		return Answer{}, false
-	}
-	origin, typ, code := b[4], b[5], b[6]
-	var a Answer
-	switch origin {
-	case unix.SO_EE_ORIGIN_ICMP:
-		switch typ {
-		case 11: // time exceeded
-		case 3: // unreachable; port unreachable = the destination itself
-			a.Unreachable = code != 3
-			a.Reached = code == 3
-		default:
-			return Answer{}, false
-		}
-	case unix.SO_EE_ORIGIN_ICMP6:
-		switch typ {
-		case 3: // time exceeded
-		case 1:
-			a.Unreachable = code != 4
-			a.Reached = code == 4
-		default:
-			return Answer{}, false
-		}
-	default:
-		return Answer{}, false
-	}
-	off := b[sizeofExtendedErr:]
-	if len(off) >= 2 {
-		switch binary.NativeEndian.Uint16(off) {
-		case unix.AF_INET:
-			if len(off) >= 8 {
-				a.From = netip.AddrFrom4([4]byte(off[4:8]))
-			}
-		case unix.AF_INET6:
-			if len(off) >= 24 {
-				a.From = netip.AddrFrom16([16]byte(off[8:24]))
-			}
-		}
-	}
-	return a, a.From.IsValid()
+	return Answer{
+		From:        e.Offender,
+		RTT:         ts.Sub(start),
+		Reached:     e.PortUnreachable(),
+		Unreachable: e.Kind == ping.KindUnreachable && !e.PortUnreachable(),
+	}, true
 }
 
 func anyAddr(v4 bool) netip.Addr {

@@ -60,14 +60,3 @@ func addrs(a []netip.Addr) string {
 	}
 	return s + "]"
 }
-
-func FuzzParseExtendedErr(f *testing.F) {
-	f.Add([]byte{113, 0, 0, 0, 2, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0})
-	f.Add([]byte{113, 0, 0, 0, 3, 1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0xfd, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		a, ok := parseExtendedErr(b)
-		if ok && !a.From.IsValid() {
-			t.Fatal("ok without an address")
-		}
-	})
-}
