@@ -97,7 +97,7 @@ func TestScrapeKernel(t *testing.T) {
 		"outgoing flow aggregated by the service port: %v", points(md, "tcp.flow.bytes"))
 
 	require.NoError(t, c.Close())
-	require.Equal(t, int64(1<<20), sink.Wait())
+	require.Equal(t, int64(1<<20), sink.Wait(1))
 	for time.Now().Before(deadline) {
 		md, err = scrapers[AggregationLocalPort].scrape(context.Background())
 		require.NoError(t, err)
@@ -195,5 +195,5 @@ func TestSockdiagFallbackMatchesProbe(t *testing.T) {
 		require.Equal(t, points(mb, name), points(md, name), name)
 	}
 	require.NoError(t, c.Close())
-	require.Equal(t, int64(8<<20), sink.Wait())
+	require.Equal(t, int64(8<<20), sink.Wait(1))
 }

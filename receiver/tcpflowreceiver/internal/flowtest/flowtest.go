@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
@@ -15,10 +14,14 @@ import (
 // Sink accepts connections on a listener inside a namespace and reads and
 // discards everything sent to it.
 type Sink struct {
-	ln     net.Listener
-	conns  sync.WaitGroup
-	accept sync.WaitGroup
-	bytes  atomic.Int64
+	ln       net.Listener
+	handlers sync.WaitGroup // Add only in serve, Wait only after serve returned
+	served   sync.WaitGroup
+
+	mu    sync.Mutex
+	cond  *sync.Cond
+	done  int   // connections read to EOF and closed
+	bytes int64 // read from them
 }
 
 // NewSink listens on addr ("10.0.0.2:5001", "[fd00::2]:80") inside ns. The
@@ -26,40 +29,49 @@ type Sink struct {
 func NewSink(t testing.TB, ns *testnet.NS, network, addr string) *Sink {
 	t.Helper()
 	s := &Sink{}
+	s.cond = sync.NewCond(&s.mu)
 	ns.Do(t, func() (err error) {
 		s.ln, err = net.Listen(network, addr)
 		return err
 	})
-	s.accept.Add(1)
+	s.served.Add(1)
 	go s.serve()
 	t.Cleanup(func() {
 		s.ln.Close()
-		s.accept.Wait()
-		s.conns.Wait()
+		s.served.Wait()
+		s.handlers.Wait()
 	})
 	return s
 }
 
 func (s *Sink) serve() {
-	defer s.accept.Done()
+	defer s.served.Done()
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
 			return
 		}
-		s.conns.Add(1)
+		s.handlers.Add(1)
 		go func() {
-			defer s.conns.Done()
+			defer s.handlers.Done()
 			n, _ := io.Copy(io.Discard, c)
-			s.bytes.Add(n)
 			c.Close()
+			s.mu.Lock()
+			s.done++
+			s.bytes += n
+			s.cond.Broadcast()
+			s.mu.Unlock()
 		}()
 	}
 }
 
-// Wait blocks until every connection accepted so far has been closed by its
-// peer and fully read, and returns the bytes read in total.
-func (s *Sink) Wait() int64 {
-	s.conns.Wait()
-	return s.bytes.Load()
+// Wait blocks until n connections have been read to EOF (their peers
+// closed them) and returns the bytes read from all finished connections.
+func (s *Sink) Wait(n int) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.done < n {
+		s.cond.Wait()
+	}
+	return s.bytes
 }

@@ -57,7 +57,8 @@ type Probe struct {
 	pendingLost uint64
 	maxPending  int
 	flushed     chan struct{}
-	done        chan struct{}
+	readerDone  chan struct{} // closed when readClosed returns
+	readerErr   error         // why it returned (set before readerDone closes)
 	wg          sync.WaitGroup
 }
 
@@ -80,7 +81,7 @@ func Open(cfg Config) (_ *Probe, err error) {
 	if err := setVariables(spec, cfg); err != nil {
 		return nil, err
 	}
-	p := &Probe{maxPending: cfg.MaxPendingClosed, flushed: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &Probe{maxPending: cfg.MaxPendingClosed, flushed: make(chan struct{}, 1), readerDone: make(chan struct{})}
 	if p.maxPending <= 0 {
 		p.maxPending = 65536
 	}
@@ -309,6 +310,7 @@ func (p *Probe) ktime(ns uint64) time.Time {
 // BPF_RB_NO_WAKEUP unless the ring is half full, so this polls.
 func (p *Probe) readClosed() {
 	defer p.wg.Done()
+	defer close(p.readerDone)
 	var rec ringbuf.Record
 	for {
 		p.rd.SetDeadline(time.Now().Add(time.Second))
@@ -323,6 +325,7 @@ func (p *Probe) readClosed() {
 			default:
 			}
 		default: // closed (or broken beyond repair)
+			p.readerErr = err
 			return
 		}
 	}
@@ -349,11 +352,17 @@ func (p *Probe) addClosed(b []byte) {
 // after making the reader drain what the kernel has submitted so far.
 // The returned slice is reused by the next call (pass it back as buf).
 func (p *Probe) Closed(ctx context.Context, buf []Flow) ([]Flow, error) {
+	select { // a signal left by an earlier call that gave up waiting
+	case <-p.flushed:
+	default:
+	}
 	if err := p.rd.Flush(); err != nil {
 		return buf[:0], fmt.Errorf("flushing ring buffer: %w", err)
 	}
 	select {
 	case <-p.flushed:
+	case <-p.readerDone:
+		return buf[:0], fmt.Errorf("ring buffer reader stopped: %w", p.readerErr)
 	case <-ctx.Done():
 		return buf[:0], fmt.Errorf("waiting for ring buffer reader: %w", ctx.Err())
 	}

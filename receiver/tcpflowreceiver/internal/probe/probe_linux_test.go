@@ -336,7 +336,7 @@ func TestIPv6(t *testing.T) {
 	require.Equal(t, netip.MustParseAddrPort("[fd77::2]:9300"), f.Peer)
 	require.Empty(t, flows(t, v4), "an IPv4 CIDR does not match an IPv6 peer")
 	require.NoError(t, c.Close())
-	require.Equal(t, int64(256<<10), sink.Wait())
+	require.Equal(t, int64(256<<10), sink.Wait(1))
 }
 
 // TestBlackholeLoss: with the path cut while data is in flight, the RTO
