@@ -154,7 +154,7 @@ pids+=("$!")
     ip netns exec "$ns" "$work/trafficgen" -listen 127.0.0.1:7 -connect 127.0.0.1:7 \
       -streams 1 -churn 20 -duration 10s 2>/dev/null &
     old=$tag-t$((n - 4))
-    ip netns list | grep -q "^$old\b" && ip netns del "$old"
+    [ -e "/run/netns/$old" ] && ip netns del "$old"
     echo "$n" >"$work/netns.count"
     sleep 4
   done
@@ -167,7 +167,9 @@ pids+=("$!")
   while :; do
     sleep 10
     i=$(( 1 + RANDOM % 6 ))
-    if ip -n "$fixns" addr show dev lo | grep -q "10.77.1.$i/"; then
+    # (no `ip | grep -q` here: with pipefail, grep's early exit fails ip)
+    have=$(ip -n "$fixns" -o addr show dev lo to 10.77.1.$i/32)
+    if [ -n "$have" ]; then
       ip -n "$fixns" addr del 10.77.1.$i/32 dev lo
     else
       ip -n "$fixns" addr add 10.77.1.$i/32 dev lo
