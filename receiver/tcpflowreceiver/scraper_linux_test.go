@@ -68,6 +68,7 @@ func TestScrapeKernel(t *testing.T) {
 
 	var c net.Conn
 	cl.Do(t, func() (err error) { c, err = net.Dial("tcp4", "10.78.0.2:9100"); return err })
+	t.Cleanup(func() { c.Close() }) // runs before the sink waits for its connections
 	_, err := c.Write(make([]byte, 1<<20))
 	require.NoError(t, err)
 	port := c.LocalAddr().(*net.TCPAddr).Port
@@ -164,6 +165,7 @@ func TestSockdiagFallbackMatchesProbe(t *testing.T) {
 
 	var c net.Conn
 	cl.Do(t, func() (err error) { c, err = net.Dial("tcp4", "10.79.0.2:9200"); return err })
+	t.Cleanup(func() { c.Close() }) // runs before the sink waits for its connections
 	_, err := c.Write(make([]byte, 8<<20))
 	require.NoError(t, err)
 	const peer = "network.peer.address=10.79.0.2 network.type=ipv4 "

@@ -328,6 +328,7 @@ func TestIPv6(t *testing.T) {
 	sink := flowtest.NewSink(t, sv, "tcp6", "[fd77::2]:9300")
 	var c net.Conn
 	cl.Do(t, func() (err error) { c, err = net.Dial("tcp6", "[fd77::2]:9300"); return err })
+	t.Cleanup(func() { c.Close() }) // runs before the sink waits for its connections
 	send(t, c.(*net.TCPConn), 256<<10)
 	local := netip.MustParseAddrPort(c.LocalAddr().String())
 	waitFor(t, "IPv6 flow", func() bool { return find(flows(t, v6), local) != nil })
