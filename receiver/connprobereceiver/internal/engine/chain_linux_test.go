@@ -477,3 +477,67 @@ func TestErrorsPerTargetAndRateLimitedLog(t *testing.T) {
 	assert.Equal(t, s[2].Addrs[0].Ping.Sent, s[2].Addrs[0].Ping.Received)
 	assert.Equal(t, 2, logs.FilterMessage("probe failed").Len(), "one line per target and error type")
 }
+
+// ttl, tos and dont_fragment reach the wire: TTL 1 dies at the router,
+// the TOS byte is what nft sees at the server, and a don't-fragment
+// request larger than the MTU fails at the sender instead of being
+// fragmented.
+func TestTTLTOSDontFragment(t *testing.T) {
+	c := newChain(t)
+	c.server.Nft(t, `table inet probe {
+	chain input {
+		type filter hook input priority 0;
+		ip dscp cs4 icmp type echo-request counter comment "cs4"
+		ip6 dscp cs4 icmpv6 type echo-request counter comment "cs4v6"
+		icmp type echo-request counter comment "all4"
+	}
+}`)
+	base := Target{PingInterval: 40 * time.Millisecond, PingCount: 2, PingPayload: 56, PingTimeout: 200 * time.Millisecond}
+	with := func(name, host string, f func(*Target)) Target {
+		x := base
+		x.Name, x.Host = name, host
+		f(&x)
+		return x
+	}
+	e := New(Config{Netns: c.client.Path, Targets: []Target{
+		with("ttl1", serverV4, func(x *Target) { x.TTL = 1 }),
+		with("ttl2", serverV4, func(x *Target) { x.TTL = 2 }),
+		with("cs4", serverV4, func(x *Target) { x.TOS = 0x80 }),
+		with("cs4v6", serverV6, func(x *Target) { x.TOS = 0x80 }),
+		with("df", serverV4, func(x *Target) { x.DontFragment = true; x.PingPayload = 3000 }),
+		with("frag", serverV4, func(x *Target) { x.PingPayload = 3000 }),
+	}})
+	require.NoError(t, e.Start())
+	var w [6]PingWindow
+	for range 5 {
+		time.Sleep(100 * time.Millisecond)
+		for i, s := range e.Collect() {
+			for _, a := range s.Addrs {
+				if a.Ping != nil {
+					w[i].Sent += a.Ping.Sent
+					w[i].Received += a.Ping.Received
+				}
+			}
+		}
+	}
+	e.Shutdown()
+	for i, s := range e.Collect() {
+		for _, a := range s.Addrs {
+			if a.Ping != nil {
+				w[i].Sent += a.Ping.Sent
+				w[i].Received += a.Ping.Received
+			}
+		}
+	}
+	last := e.Collect()
+	require.Greater(t, w[0].Sent, 0)
+	assert.Zero(t, w[0].Received, "TTL 1 ends at the router")
+	assert.Equal(t, w[1].Sent, w[1].Received, "TTL 2 reaches the server")
+	n := nftCounters(t, c.server)
+	assert.Equal(t, uint64(w[2].Sent), n["cs4"], "requests with TOS 0x80 (DSCP CS4)")
+	assert.Equal(t, uint64(w[3].Sent), n["cs4v6"])
+	assert.Zero(t, w[4].Sent, "don't fragment: 3028-byte requests do not leave")
+	assert.Greater(t, last[4].Errors["other"], uint64(0), "EMSGSIZE is reported: %v", last[4].Errors)
+	assert.Greater(t, w[5].Received, 0, "without DF they are fragmented and answered")
+	assert.Equal(t, w[5].Sent, w[5].Received)
+}

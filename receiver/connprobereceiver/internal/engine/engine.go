@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"reflect"
 	"sort"
@@ -280,7 +281,7 @@ func every(ctx context.Context, period time.Duration, fn func(context.Context)) 
 
 // ErrorType classifies an error for the per-target error metric.
 func ErrorType(err error) string {
-	var dnsErr interface{ Temporary() bool }
+	var dnsErr *net.DNSError
 	switch {
 	case err == nil:
 		return ""
