@@ -204,8 +204,11 @@ func (s *connScraper) scrape(_ context.Context) (pmetric.Metrics, error) {
 	if s.eng == nil {
 		return pmetric.NewMetrics(), errNoEngine
 	}
-	now := pcommon.NewTimestampFromTime(time.Now())
-	snaps := s.eng.Collect()
+	return s.record(pcommon.NewTimestampFromTime(time.Now()), s.eng.Collect()), nil
+}
+
+// record turns one window's snapshots into metrics.
+func (s *connScraper) record(now pcommon.Timestamp, snaps []engine.TargetSnapshot) pmetric.Metrics {
 	for _, t := range snaps {
 		if t.DNS != nil && t.DNS.Err == nil {
 			s.mb.RecordConnprobeDNSDurationDataPoint(now, t.DNS.Duration.Seconds(), t.Name)
@@ -223,7 +226,7 @@ func (s *connScraper) scrape(_ context.Context) (pmetric.Metrics, error) {
 	if s.cfg.PingHistogram.Enabled {
 		s.appendHistograms(md, now, snaps)
 	}
-	return md, nil
+	return md
 }
 
 func (s *connScraper) recordAddr(now pcommon.Timestamp, name string, a engine.AddrSnapshot) {
