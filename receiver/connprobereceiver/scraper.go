@@ -237,12 +237,11 @@ func (s *connScraper) recordAddr(now pcommon.Timestamp, name string, a engine.Ad
 	}
 	if w := a.Ping; w != nil {
 		s.mb.RecordConnprobePingLossDataPoint(now, 1-float64(w.Received)/float64(w.Sent), name, addr, nt)
-		if len(w.RTTs) > 0 {
-			st := rttStats(w.RTTs)
-			s.mb.RecordConnprobePingRttMinDataPoint(now, st.min, name, addr, nt)
-			s.mb.RecordConnprobePingRttAvgDataPoint(now, st.avg, name, addr, nt)
-			s.mb.RecordConnprobePingRttMaxDataPoint(now, st.max, name, addr, nt)
-			s.mb.RecordConnprobePingRttStddevDataPoint(now, st.stddev, name, addr, nt)
+		if st := &w.RTT; st.N > 0 {
+			s.mb.RecordConnprobePingRttMinDataPoint(now, st.Min, name, addr, nt)
+			s.mb.RecordConnprobePingRttAvgDataPoint(now, st.Mean, name, addr, nt)
+			s.mb.RecordConnprobePingRttMaxDataPoint(now, st.Max, name, addr, nt)
+			s.mb.RecordConnprobePingRttStddevDataPoint(now, st.Stddev(), name, addr, nt)
 		}
 	}
 	if tr := a.Trace; tr != nil {
@@ -253,7 +252,11 @@ func (s *connScraper) recordAddr(now pcommon.Timestamp, name string, a engine.Ad
 			if len(h.RTTs) == 0 {
 				continue
 			}
-			s.mb.RecordConnprobeTraceHopRttDataPoint(now, rttStats(h.RTTs).avg, name, addr, nt, int64(h.TTL), h.Addr.String())
+			var st engine.RTTStats
+			for _, r := range h.RTTs {
+				st.Add(r)
+			}
+			s.mb.RecordConnprobeTraceHopRttDataPoint(now, st.Mean, name, addr, nt, int64(h.TTL), h.Addr.String())
 		}
 		for _, r := range []metadata.AttributeHopResult{metadata.AttributeHopResultAnswered, metadata.AttributeHopResultRateLimited, metadata.AttributeHopResultNoAnswer} {
 			s.mb.RecordConnprobeTraceProbesDataPoint(now, int64(tr.HopProbes[r.String()]), name, addr, nt, r)
@@ -276,31 +279,9 @@ func (s *connScraper) recordAddr(now pcommon.Timestamp, name string, a engine.Ad
 	}
 }
 
-type stats struct{ min, avg, max, stddev float64 }
-
-// rttStats computes connvitals' statistics (min, mean, max, population
-// standard deviation) in seconds.
-func rttStats(rtts []time.Duration) stats {
-	st := stats{min: math.Inf(1), max: math.Inf(-1)}
-	var sum float64
-	for _, r := range rtts {
-		v := r.Seconds()
-		sum += v
-		st.min = math.Min(st.min, v)
-		st.max = math.Max(st.max, v)
-	}
-	st.avg = sum / float64(len(rtts))
-	var sq float64
-	for _, r := range rtts {
-		d := r.Seconds() - st.avg
-		sq += d * d
-	}
-	st.stddev = math.Sqrt(sq / float64(len(rtts)))
-	return st
-}
-
 // appendHistograms adds connprobe.ping.duration (cumulative explicit
-// bucket histogram of every RTT sample). mdatagen v0.159.0 cannot declare
+// bucket histogram of the RTT samples: all of them, unless a window held
+// more than engine.MaxWindowSamples for one address). mdatagen v0.159.0 cannot declare
 // histogram metrics, so it is built here; it is documented in README.md.
 func (s *connScraper) appendHistograms(md pmetric.Metrics, now pcommon.Timestamp, snaps []engine.TargetSnapshot) {
 	bounds := s.cfg.PingHistogram.Buckets

@@ -22,6 +22,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/expected.yaml")
 
+func window(bursts, sent int, rtts ...time.Duration) *engine.PingWindow {
+	w := &engine.PingWindow{Bursts: bursts, Sent: sent, Received: len(rtts), RTTs: rtts}
+	for _, r := range rtts {
+		w.RTT.Add(r)
+	}
+	return w
+}
+
 func us(n int) time.Duration { return time.Duration(n) * time.Microsecond }
 
 // One window of every kind of result, recorded into metrics and compared
@@ -40,7 +48,7 @@ func TestRecordGolden(t *testing.T) {
 		Errors: map[string]uint64{"unreachable": 3},
 		Addrs: []engine.AddrSnapshot{{
 			Addr:        srv,
-			Ping:        &engine.PingWindow{Bursts: 2, Sent: 4, Received: 3, RTTs: []time.Duration{us(100), us(200), us(300)}},
+			Ping:        window(2, 4, us(100), us(200), us(300)),
 			PacketsSent: 40, PacketsReceived: 37,
 			Trace: &engine.TraceState{
 				Hops: []trace.Hop{
@@ -58,7 +66,7 @@ func TestRecordGolden(t *testing.T) {
 			},
 		}, {
 			Addr:        netip.MustParseAddr("fd61:2::2"),
-			Ping:        &engine.PingWindow{Bursts: 1, Sent: 2, Received: 0},
+			Ping:        window(1, 2),
 			PacketsSent: 2,
 		}},
 	}}

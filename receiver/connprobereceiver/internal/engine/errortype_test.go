@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"golang.org/x/sys/unix"
@@ -24,4 +25,17 @@ func TestErrorType(t *testing.T) {
 		assert.Equal(t, want, ErrorType(err), "%v", err)
 	}
 	assert.Empty(t, ErrorType(nil))
+}
+
+func TestRTTStats(t *testing.T) {
+	var s RTTStats
+	assert.Zero(t, s.Stddev())
+	for _, us := range []int{300, 100, 200, 400} {
+		s.Add(time.Duration(us) * time.Microsecond)
+	}
+	assert.Equal(t, 4, s.N)
+	assert.InDelta(t, 100e-6, s.Min, 1e-12)
+	assert.InDelta(t, 400e-6, s.Max, 1e-12)
+	assert.InDelta(t, 250e-6, s.Mean, 1e-12)
+	assert.InDelta(t, 111.80339887e-6, s.Stddev(), 1e-12) // sqrt(12500) µs
 }

@@ -301,7 +301,12 @@ func (p *pinger) finishLocked(b *burst) []func() {
 		w.Bursts++
 		w.Sent += sent
 		w.Received += received
-		w.RTTs = append(w.RTTs, rtts...)
+		for _, r := range rtts {
+			w.RTT.Add(r)
+			if len(w.RTTs) < MaxWindowSamples {
+				w.RTTs = append(w.RTTs, r)
+			}
+		}
 		s.st.sent += uint64(sent)
 		s.st.recvd += uint64(received)
 		s.t.mu.Unlock()

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -54,7 +55,45 @@ type PingWindow struct {
 	Bursts   int
 	Sent     int
 	Received int
-	RTTs     []time.Duration
+	// RTT holds running statistics of every reply of the window.
+	RTT RTTStats
+	// RTTs are the samples themselves, at most MaxWindowSamples of them
+	// (memory stays bounded whatever the scrape interval).
+	RTTs []time.Duration
+}
+
+// MaxWindowSamples bounds PingWindow.RTTs.
+const MaxWindowSamples = 1 << 16
+
+// RTTStats are running (Welford) statistics of round-trip times, in
+// seconds: connvitals' min, mean, max and population standard deviation.
+type RTTStats struct {
+	N              int
+	Min, Max, Mean float64
+	m2             float64
+}
+
+// Add folds one sample in.
+func (s *RTTStats) Add(d time.Duration) {
+	v := d.Seconds()
+	s.N++
+	if s.N == 1 || v < s.Min {
+		s.Min = v
+	}
+	if s.N == 1 || v > s.Max {
+		s.Max = v
+	}
+	delta := v - s.Mean
+	s.Mean += delta / float64(s.N)
+	s.m2 += delta * (v - s.Mean)
+}
+
+// Stddev is the population standard deviation.
+func (s *RTTStats) Stddev() float64 {
+	if s.N == 0 {
+		return 0
+	}
+	return math.Sqrt(s.m2 / float64(s.N))
 }
 
 // TraceState is the last finished trace and the route history.
@@ -410,7 +449,7 @@ func (t *target) collect() TargetSnapshot {
 		if st.window.Bursts > 0 {
 			w := st.window
 			as.Ping = &w
-			st.window = PingWindow{RTTs: make([]time.Duration, 0, cap(w.RTTs))}
+			st.window = PingWindow{RTTs: make([]time.Duration, 0, min(cap(w.RTTs), MaxWindowSamples))}
 		}
 		for _, p := range t.spec.ScanPorts {
 			if r, ok := st.ports[p]; ok {
