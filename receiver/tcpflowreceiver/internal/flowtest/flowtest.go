@@ -20,6 +20,7 @@ type Sink struct {
 
 	mu    sync.Mutex
 	cond  *sync.Cond
+	open  map[net.Conn]struct{}
 	done  int   // connections read to EOF and closed
 	bytes int64 // read from them
 }
@@ -28,7 +29,7 @@ type Sink struct {
 // listener is closed and every goroutine waited for when the test ends.
 func NewSink(t testing.TB, ns *testnet.NS, network, addr string) *Sink {
 	t.Helper()
-	s := &Sink{}
+	s := &Sink{open: map[net.Conn]struct{}{}}
 	s.cond = sync.NewCond(&s.mu)
 	ns.Do(t, func() (err error) {
 		s.ln, err = net.Listen(network, addr)
@@ -39,6 +40,12 @@ func NewSink(t testing.TB, ns *testnet.NS, network, addr string) *Sink {
 	t.Cleanup(func() {
 		s.ln.Close()
 		s.served.Wait()
+		// A failed test may leave peers that never close: do not wait for them.
+		s.mu.Lock()
+		for c := range s.open {
+			c.Close()
+		}
+		s.mu.Unlock()
 		s.handlers.Wait()
 	})
 	return s
@@ -52,11 +59,15 @@ func (s *Sink) serve() {
 			return
 		}
 		s.handlers.Add(1)
+		s.mu.Lock()
+		s.open[c] = struct{}{}
+		s.mu.Unlock()
 		go func() {
 			defer s.handlers.Done()
 			n, _ := io.Copy(io.Discard, c)
 			c.Close()
 			s.mu.Lock()
+			delete(s.open, c)
 			s.done++
 			s.bytes += n
 			s.cond.Broadcast()
