@@ -231,6 +231,8 @@ func (c *Conn) send(p *Probe, req Request, buf []byte) (*Probe, error) {
 		}
 	}
 	_, _ = c.rng.Read(p.cookie[:])
+	// Complete before the probe is visible to the receive goroutine.
+	p.cookN = min(max(req.PayloadSize, 0), CookieLen)
 	c.pending[p.key] = p
 	c.mu.Unlock()
 
@@ -239,7 +241,7 @@ func (c *Conn) send(p *Probe, req Request, buf []byte) (*Probe, error) {
 		n = 0
 	}
 	payload := growZero(buf[:0], n)
-	p.cookN = copy(payload, p.cookie[:])
+	copy(payload, p.cookie[:p.cookN])
 	typ := uint8(icmp4EchoRequest)
 	if c.family == unix.AF_INET6 {
 		typ = icmp6EchoRequest
