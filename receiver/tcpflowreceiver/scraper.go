@@ -82,6 +82,11 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 	if err == nil {
 		s.src, err = s.open(s.cfg.probeConfig(cookie))
 	}
+	if err != nil {
+		// open returns a typed nil on failure; a non-nil interface holding
+		// it would pass the nil checks in scrape and shutdown.
+		s.src = nil
+	}
 	if err != nil && s.cfg.Fallback == FallbackSockdiag {
 		s.src, err = s.openFallback(s.cfg.NetNS, s.cfg.probeConfig(cookie), err)
 		if err != nil {
