@@ -2,6 +2,7 @@ package connprobereceiver // import "github.com/netstack-otel/netstack/receiver/
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
 
+	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/connmonitor"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/engine"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/metadata"
@@ -40,6 +42,7 @@ type connScraper struct {
 	// cumulative histogram state per (target, address)
 	hist      map[histKey]*histState
 	startTime pcommon.Timestamp
+	resource  pcommon.Resource // which namespace the probes ran in
 }
 
 type histKey struct {
@@ -62,6 +65,14 @@ func newScraper(cfg *Config, set receiver.Settings) *connScraper {
 func (s *connScraper) start(_ context.Context, _ component.Host) error {
 	s.startTime = pcommon.NewTimestampFromTime(time.Now())
 	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
+	ino, err := netnsutil.Inode(s.cfg.Netns)
+	if err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	rb := s.mb.NewResourceBuilder()
+	rb.SetNetnsPath(cmp.Or(s.cfg.Netns, "/proc/self/ns/net"))
+	rb.SetNetnsInode(int64(ino))
+	s.resource = rb.Emit()
 	targets := s.cfg.engineTargets()
 	if s.cfg.ConnmonitorFile != "" {
 		data, fileTargets, err := s.readConnmonitor()
@@ -220,9 +231,7 @@ func (s *connScraper) record(now pcommon.Timestamp, snaps []engine.TargetSnapsho
 			s.recordAddr(now, t.Name, a)
 		}
 	}
-	rb := s.mb.NewResourceBuilder()
-	rb.SetNetstackNetns(s.cfg.Netns)
-	md := s.mb.Emit(metadata.WithResource(rb.Emit()))
+	md := s.mb.Emit(metadata.WithResource(s.resource))
 	if s.cfg.PingHistogram.Enabled {
 		s.appendHistograms(md, now, snaps)
 	}
@@ -319,10 +328,8 @@ func (s *connScraper) appendHistograms(md pmetric.Metrics, now pcommon.Timestamp
 	}
 	rms := md.ResourceMetrics()
 	if rms.Len() == 0 {
-		rb := s.mb.NewResourceBuilder()
-		rb.SetNetstackNetns(s.cfg.Netns)
 		rm := rms.AppendEmpty()
-		rb.Emit().CopyTo(rm.Resource())
+		s.resource.CopyTo(rm.Resource())
 	}
 	rm := rms.At(0)
 	if rm.ScopeMetrics().Len() == 0 {

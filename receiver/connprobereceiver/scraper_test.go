@@ -41,6 +41,10 @@ func TestRecordGolden(t *testing.T) {
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 	s.startTime = pcommon.NewTimestampFromTime(time.Unix(1700000000, 0))
 	s.mb = metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
+	rb := s.mb.NewResourceBuilder()
+	rb.SetNetnsPath("/run/netns/blue")
+	rb.SetNetnsInode(4026532001)
+	s.resource = rb.Emit()
 	router, srv := netip.MustParseAddr("10.61.1.1"), netip.MustParseAddr("10.61.2.2")
 	snaps := []engine.TargetSnapshot{{
 		Name: "web", Host: "web.example",

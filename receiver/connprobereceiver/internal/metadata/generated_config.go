@@ -890,12 +890,16 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 
 // ResourceAttributesConfig provides config for connprobe resource attributes.
 type ResourceAttributesConfig struct {
-	NetstackNetns ResourceAttributeConfig `mapstructure:"netstack.netns"`
+	NetnsInode ResourceAttributeConfig `mapstructure:"netns.inode"`
+	NetnsPath  ResourceAttributeConfig `mapstructure:"netns.path"`
 }
 
 func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 	return ResourceAttributesConfig{
-		NetstackNetns: ResourceAttributeConfig{
+		NetnsInode: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		NetnsPath: ResourceAttributeConfig{
 			Enabled: true,
 		},
 	}

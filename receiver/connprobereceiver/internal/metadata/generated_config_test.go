@@ -103,7 +103,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					NetstackNetns: ResourceAttributeConfig{Enabled: true},
+					NetnsInode: ResourceAttributeConfig{Enabled: true},
+					NetnsPath:  ResourceAttributeConfig{Enabled: true},
 				},
 			},
 		},
@@ -188,7 +189,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					NetstackNetns: ResourceAttributeConfig{Enabled: false},
+					NetnsInode: ResourceAttributeConfig{Enabled: false},
+					NetnsPath:  ResourceAttributeConfig{Enabled: false},
 				},
 			},
 		},
@@ -403,13 +405,15 @@ func TestResourceAttributesConfig(t *testing.T) {
 		{
 			name: "all_set",
 			want: ResourceAttributesConfig{
-				NetstackNetns: ResourceAttributeConfig{Enabled: true},
+				NetnsInode: ResourceAttributeConfig{Enabled: true},
+				NetnsPath:  ResourceAttributeConfig{Enabled: true},
 			},
 		},
 		{
 			name: "none_set",
 			want: ResourceAttributesConfig{
-				NetstackNetns: ResourceAttributeConfig{Enabled: false},
+				NetnsInode: ResourceAttributeConfig{Enabled: false},
+				NetnsPath:  ResourceAttributeConfig{Enabled: false},
 			},
 		},
 	}

@@ -1764,11 +1764,17 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		resourceAttributeIncludeFilter:    make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter:    make(map[string]filter.Filter),
 	}
-	if mbc.ResourceAttributes.NetstackNetns.MetricsInclude != nil {
-		mb.resourceAttributeIncludeFilter["netstack.netns"] = filter.CreateFilter(mbc.ResourceAttributes.NetstackNetns.MetricsInclude)
+	if mbc.ResourceAttributes.NetnsInode.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["netns.inode"] = filter.CreateFilter(mbc.ResourceAttributes.NetnsInode.MetricsInclude)
 	}
-	if mbc.ResourceAttributes.NetstackNetns.MetricsExclude != nil {
-		mb.resourceAttributeExcludeFilter["netstack.netns"] = filter.CreateFilter(mbc.ResourceAttributes.NetstackNetns.MetricsExclude)
+	if mbc.ResourceAttributes.NetnsInode.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["netns.inode"] = filter.CreateFilter(mbc.ResourceAttributes.NetnsInode.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.NetnsPath.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["netns.path"] = filter.CreateFilter(mbc.ResourceAttributes.NetnsPath.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.NetnsPath.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["netns.path"] = filter.CreateFilter(mbc.ResourceAttributes.NetnsPath.MetricsExclude)
 	}
 
 	for _, op := range options {

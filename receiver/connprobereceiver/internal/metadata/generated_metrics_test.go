@@ -182,7 +182,8 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 
 			rb := mb.NewResourceBuilder()
-			rb.SetNetstackNetns("netstack.netns-val")
+			rb.SetNetnsInode(11)
+			rb.SetNetnsPath("netns.path-val")
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {

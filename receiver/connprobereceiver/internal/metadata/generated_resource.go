@@ -21,10 +21,17 @@ func NewResourceBuilder(rac ResourceAttributesConfig) *ResourceBuilder {
 	}
 }
 
-// SetNetstackNetns sets provided value as "netstack.netns" attribute.
-func (rb *ResourceBuilder) SetNetstackNetns(val string) {
-	if rb.config.NetstackNetns.Enabled {
-		rb.res.Attributes().PutStr("netstack.netns", val)
+// SetNetnsInode sets provided value as "netns.inode" attribute.
+func (rb *ResourceBuilder) SetNetnsInode(val int64) {
+	if rb.config.NetnsInode.Enabled {
+		rb.res.Attributes().PutInt("netns.inode", val)
+	}
+}
+
+// SetNetnsPath sets provided value as "netns.path" attribute.
+func (rb *ResourceBuilder) SetNetnsPath(val string) {
+	if rb.config.NetnsPath.Enabled {
+		rb.res.Attributes().PutStr("netns.path", val)
 	}
 }
 

@@ -13,26 +13,32 @@ func TestResourceBuilder(t *testing.T) {
 		t.Run(tt, func(t *testing.T) {
 			cfg := loadResourceAttributesConfig(t, tt)
 			rb := NewResourceBuilder(cfg)
-			rb.SetNetstackNetns("netstack.netns-val")
+			rb.SetNetnsInode(11)
+			rb.SetNetnsPath("netns.path-val")
 
 			res := rb.Emit()
 			assert.Equal(t, 0, rb.Emit().Attributes().Len()) // Second call should return empty Resource
 
 			switch tt {
 			case "default":
-				assert.Equal(t, 1, res.Attributes().Len())
+				assert.Equal(t, 2, res.Attributes().Len())
 			case "all_set":
-				assert.Equal(t, 1, res.Attributes().Len())
+				assert.Equal(t, 2, res.Attributes().Len())
 			case "none_set":
 				assert.Equal(t, 0, res.Attributes().Len())
 				return
 			default:
 				assert.Failf(t, "unexpected test case: %s", tt)
 			}
-			netstackNetnsAttrVal, ok := res.Attributes().Get("netstack.netns")
+			netnsInodeAttrVal, ok := res.Attributes().Get("netns.inode")
 			assert.True(t, ok)
 			if ok {
-				assert.Equal(t, "netstack.netns-val", netstackNetnsAttrVal.Str())
+				assert.EqualValues(t, 11, netnsInodeAttrVal.Int())
+			}
+			netnsPathAttrVal, ok := res.Attributes().Get("netns.path")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "netns.path-val", netnsPathAttrVal.Str())
 			}
 		})
 	}
