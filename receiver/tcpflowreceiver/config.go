@@ -33,7 +33,7 @@ const (
 	FallbackSockdiag = "sockdiag" // poll struct tcp_info through NETLINK_SOCK_DIAG each scrape
 )
 
-// maxFlowsLimit bounds max_flows: each tracked flow holds ~350 bytes of socket storage.
+// maxFlowsLimit bounds max_flows: each tracked flow holds ~270 bytes of socket storage.
 const maxFlowsLimit = 1 << 20
 
 // Config is the tcpflow receiver's configuration.
