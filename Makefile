@@ -102,6 +102,7 @@ smoke: $(DIST)
 disttest: $(DIST)
 	test/recipes/run.sh $(DIST)
 	test/systemd.sh $(DIST)
+	test/privileges/run.sh $(DIST)
 
 .PHONY: test
 test: check-generated lint gotest smoke disttest

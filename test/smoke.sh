@@ -69,6 +69,10 @@ echo "smoke: ok system_network_tcp_segments_total grew $first -> $second"
 # sockstate: the collector's own listeners exist, so listen >= 1.
 check_ge 1 system_network_connection_count 'network_connection_state="listen"' 'network_transport="tcp"' 'network_type="ipv4"'
 check_ge 0 system_network_connection_count 'network_transport="udp"'
+# connprobe: loopback answers every ping.
+check_ge 0 connprobe_ping_rtt_avg_seconds 'server_address="127.0.0.1"'
+check_ge 0 connprobe_ping_rtt_avg_seconds 'server_address="::1"'
+check_ge 1 connprobe_ping_packets_total 'network_io_direction="receive"'
 
 # Zap's console encoding puts the level between tabs.
 if grep -qP '\t(error|panic|fatal)\t' "$log"; then
