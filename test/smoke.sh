@@ -69,6 +69,14 @@ echo "smoke: ok system_network_tcp_segments_total grew $first -> $second"
 # sockstate: the collector's own listeners exist, so listen >= 1.
 check_ge 1 system_network_connection_count 'network_connection_state="listen"' 'network_transport="tcp"' 'network_type="ipv4"'
 check_ge 0 system_network_connection_count 'network_transport="udp"'
+# tcpflow: as root the eBPF probe attaches and sees our own scrapes' flows;
+# otherwise it must say why it is off.
+if [ "$(id -u)" = 0 ]; then
+  check_ge 1 tcp_flows_active
+  grep -q 'tcpflow receiver: eBPF probe attached' "$log" || fail "tcpflow did not attach as root"
+else
+  grep -q 'tcpflow receiver disabled' "$log" || fail "tcpflow neither attached nor said why"
+fi
 # connprobe: loopback answers every ping.
 check_ge 0 connprobe_ping_rtt_avg_seconds 'server_address="127.0.0.1"'
 check_ge 0 connprobe_ping_rtt_avg_seconds 'server_address="::1"'
