@@ -16,7 +16,7 @@ type Counter struct {
 	// or the name as written for /proc/net/snmp6 ("Ip6InReceives").
 	Name []byte
 	// Section is the table's prefix without the colon ("Tcp", "TcpExt");
-	// empty for snmp6.
+	// for snmp6 the name up to its "6" ("Ip6", "Icmp6", "UdpLite6").
 	Section []byte
 	// Value is the magnitude of the field; Negative is set for the few
 	// signed fields the kernel prints (TcpMaxConn is -1).
@@ -39,6 +39,11 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 // Parser parses counter files. The zero value is ready to use; a Parser
 // reuses its name buffer, so it must not be used concurrently.
 type Parser struct {
+	// Want, when set, selects the sections to deliver; the fields of other
+	// sections are skipped without being parsed, which is most of the cost
+	// when only a few counters are needed.
+	Want func(section []byte) bool
+
 	name []byte
 	c    Counter
 }
@@ -84,6 +89,9 @@ func (p *Parser) parsePair(header, values []byte, headerLine int, fn CounterFunc
 	if !ok || !bytes.Equal(hPrefix, vPrefix) {
 		return &LineError{headerLine + 1, fmt.Sprintf("values line does not start with %q", string(hPrefix)+":")}
 	}
+	if p.Want != nil && !p.Want(hPrefix) {
+		return nil
+	}
 	var errs []error
 	p.name = append(p.name[:0], hPrefix...)
 	p.c.Section = hPrefix
@@ -110,12 +118,15 @@ func (p *Parser) parsePair(header, values []byte, headerLine int, fn CounterFunc
 // /proc/net/snmp6 and /proc/net/dev_snmp6/*.
 func (p *Parser) ParseNameValue(data []byte, fn CounterFunc) error {
 	var errs []error
-	p.c.Section = nil
 	for lineNo := 1; len(data) > 0; lineNo++ {
 		var line []byte
 		line, data = nextLine(data)
 		name, rest := nextField(line)
 		if name == nil {
+			continue
+		}
+		p.c.Section = name[:bytes.IndexByte(name, '6')+1]
+		if p.Want != nil && !p.Want(p.c.Section) {
 			continue
 		}
 		val, rest := nextField(rest)

@@ -167,6 +167,17 @@ func TestNameValue(t *testing.T) {
 	assert.ErrorContains(t, err, `line 5: Ip6Neg: value "x" is not an integer`)
 }
 
+func TestWantSkipsSections(t *testing.T) {
+	var p Parser
+	p.Want = func(s []byte) bool { return string(s) == "Udp" || string(s) == "Udp6" }
+	got := map[string]string{}
+	collectInto := func(c *Counter) { got[string(c.Section)+"/"+string(c.Name)] = c.FormatValue() }
+	// The skipped section's values line is malformed: not parsed, no error.
+	require.NoError(t, p.ParseTable([]byte("Tcp: A B\nTcp: 1 x\nUdp: NoPorts\nUdp: 4\n"), collectInto))
+	require.NoError(t, p.ParseNameValue([]byte("Ip6InReceives 5\nUdp6NoPorts 2\nUdpLite6NoPorts 3\nIcmp6InMsgs bad\n"), collectInto))
+	assert.Equal(t, map[string]string{"Udp/UdpNoPorts": "4", "Udp6/Udp6NoPorts": "2"}, got)
+}
+
 func TestParserReuseDoesNotAllocate(t *testing.T) {
 	data := readFixture(t, "linux-6.18", "netstat")
 	var p Parser

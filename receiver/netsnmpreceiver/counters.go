@@ -39,6 +39,7 @@ type recordFunc func(mb *metadata.MetricsBuilder, ts pcommon.Timestamp, v int64)
 // curatedMetric maps one kernel counter to one data point of a metric
 // declared in metadata.yaml.
 type curatedMetric struct {
+	section string // procnet.Counter.Section of the counter
 	counter string
 	file    int
 	enabled func(*metadata.MetricsConfig) bool
@@ -54,27 +55,27 @@ var (
 
 func udpMetrics(prefix string, file int, nt metadata.AttributeNetworkType) []curatedMetric {
 	return []curatedMetric{
-		{prefix + "InDatagrams", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPDatagrams.Enabled },
+		{prefix, prefix + "InDatagrams", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPDatagrams.Enabled },
 			func(mb *metadata.MetricsBuilder, ts pcommon.Timestamp, v int64) {
 				mb.RecordSystemNetworkUDPDatagramsDataPoint(ts, v, receive, nt)
 			}},
-		{prefix + "OutDatagrams", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPDatagrams.Enabled },
+		{prefix, prefix + "OutDatagrams", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPDatagrams.Enabled },
 			func(mb *metadata.MetricsBuilder, ts pcommon.Timestamp, v int64) {
 				mb.RecordSystemNetworkUDPDatagramsDataPoint(ts, v, transmit, nt)
 			}},
-		{prefix + "InErrors", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPInErrors.Enabled },
+		{prefix, prefix + "InErrors", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPInErrors.Enabled },
 			func(mb *metadata.MetricsBuilder, ts pcommon.Timestamp, v int64) {
 				mb.RecordSystemNetworkUDPInErrorsDataPoint(ts, v, nt)
 			}},
-		{prefix + "NoPorts", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPNoPorts.Enabled },
+		{prefix, prefix + "NoPorts", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPNoPorts.Enabled },
 			func(mb *metadata.MetricsBuilder, ts pcommon.Timestamp, v int64) {
 				mb.RecordSystemNetworkUDPNoPortsDataPoint(ts, v, nt)
 			}},
-		{prefix + "RcvbufErrors", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPReceiveBufferErrors.Enabled },
+		{prefix, prefix + "RcvbufErrors", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPReceiveBufferErrors.Enabled },
 			func(mb *metadata.MetricsBuilder, ts pcommon.Timestamp, v int64) {
 				mb.RecordSystemNetworkUDPReceiveBufferErrorsDataPoint(ts, v, nt)
 			}},
-		{prefix + "SndbufErrors", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPSendBufferErrors.Enabled },
+		{prefix, prefix + "SndbufErrors", file, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkUDPSendBufferErrors.Enabled },
 			func(mb *metadata.MetricsBuilder, ts pcommon.Timestamp, v int64) {
 				mb.RecordSystemNetworkUDPSendBufferErrorsDataPoint(ts, v, nt)
 			}},
@@ -84,34 +85,34 @@ func udpMetrics(prefix string, file int, nt metadata.AttributeNetworkType) []cur
 // curatedMetrics is the system.network.* set: the counters operators
 // alert on, with semantic names and types.
 var curatedMetrics = append([]curatedMetric{
-	{"TcpActiveOpens", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPActiveOpens.Enabled },
+	{"Tcp", "TcpActiveOpens", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPActiveOpens.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPActiveOpensDataPoint},
-	{"TcpPassiveOpens", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPPassiveOpens.Enabled },
+	{"Tcp", "TcpPassiveOpens", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPPassiveOpens.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPPassiveOpensDataPoint},
-	{"TcpAttemptFails", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPAttemptFails.Enabled },
+	{"Tcp", "TcpAttemptFails", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPAttemptFails.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPAttemptFailsDataPoint},
-	{"TcpEstabResets", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPEstablishedResets.Enabled },
+	{"Tcp", "TcpEstabResets", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPEstablishedResets.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPEstablishedResetsDataPoint},
-	{"TcpCurrEstab", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPCurrentEstablished.Enabled },
+	{"Tcp", "TcpCurrEstab", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPCurrentEstablished.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPCurrentEstablishedDataPoint},
-	{"TcpInSegs", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPSegments.Enabled },
+	{"Tcp", "TcpInSegs", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPSegments.Enabled },
 		func(mb *metadata.MetricsBuilder, ts pcommon.Timestamp, v int64) {
 			mb.RecordSystemNetworkTCPSegmentsDataPoint(ts, v, receive)
 		}},
-	{"TcpOutSegs", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPSegments.Enabled },
+	{"Tcp", "TcpOutSegs", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPSegments.Enabled },
 		func(mb *metadata.MetricsBuilder, ts pcommon.Timestamp, v int64) {
 			mb.RecordSystemNetworkTCPSegmentsDataPoint(ts, v, transmit)
 		}},
-	{"TcpRetransSegs", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPRetransmittedSegments.Enabled },
+	{"Tcp", "TcpRetransSegs", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPRetransmittedSegments.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPRetransmittedSegmentsDataPoint},
-	{"TcpOutRsts", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPResetsSent.Enabled },
+	{"Tcp", "TcpOutRsts", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPResetsSent.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPResetsSentDataPoint},
-	{"TcpInErrs", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPInErrors.Enabled },
+	{"Tcp", "TcpInErrs", fileSNMP, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPInErrors.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPInErrorsDataPoint},
-	{"TcpExtListenOverflows", fileNetstat, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPListenOverflows.Enabled },
+	{"TcpExt", "TcpExtListenOverflows", fileNetstat, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPListenOverflows.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPListenOverflowsDataPoint},
-	{"TcpExtListenDrops", fileNetstat, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPListenDrops.Enabled },
+	{"TcpExt", "TcpExtListenDrops", fileNetstat, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPListenDrops.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPListenDropsDataPoint},
-	{"TcpExtTCPSynRetrans", fileNetstat, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPSynRetransmits.Enabled },
+	{"TcpExt", "TcpExtTCPSynRetrans", fileNetstat, func(m *metadata.MetricsConfig) bool { return m.SystemNetworkTCPSynRetransmits.Enabled },
 		(*metadata.MetricsBuilder).RecordSystemNetworkTCPSynRetransmitsDataPoint},
 }, append(udpMetrics("Udp", fileSNMP, ipv4), udpMetrics("Udp6", fileSNMP6, ipv6)...)...)

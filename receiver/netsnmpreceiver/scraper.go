@@ -126,6 +126,16 @@ func newScraper(cfg *Config, set receiver.Settings) (*netsnmpScraper, error) {
 	}
 	if cfg.Nstat.Enabled {
 		s.needed = [numFiles]bool{true, true, true}
+	} else {
+		// Only the curated counters are needed: skip the other sections
+		// without parsing them.
+		want := map[string]bool{}
+		for _, c := range curatedMetrics {
+			if c.enabled(&cfg.Metrics) {
+				want[c.section] = true
+			}
+		}
+		s.parser.Want = func(section []byte) bool { return want[string(section)] }
 	}
 	return s, nil
 }
