@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -20,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/netstack-otel/netstack/internal/metricwalk"
 	"github.com/netstack-otel/netstack/receiver/netsnmpreceiver/internal/metadata"
 )
 
@@ -106,48 +108,20 @@ func TestScrapeGolden(t *testing.T) {
 // metricValues flattens a scrape to "name{attr=value,...}" -> value.
 func metricValues(md pmetric.Metrics) map[string]int64 {
 	out := map[string]int64{}
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				var dps pmetric.NumberDataPointSlice
-				switch m.Type() {
-				case pmetric.MetricTypeSum:
-					dps = m.Sum().DataPoints()
-				case pmetric.MetricTypeGauge:
-					dps = m.Gauge().DataPoints()
-				default:
-					continue
-				}
-				for d := 0; d < dps.Len(); d++ {
-					dp := dps.At(d)
-					var attrs []string
-					dp.Attributes().Range(func(k string, v pcommon.Value) bool {
-						attrs = append(attrs, k+"="+v.AsString())
-						return true
-					})
-					key := m.Name()
-					if len(attrs) > 0 {
-						key += "{" + strings.Join(sortStrings(attrs), ",") + "}"
-					}
-					out[key] = dp.IntValue()
-				}
-			}
+	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		var attrs []string
+		dp.Attributes().Range(func(k string, v pcommon.Value) bool {
+			attrs = append(attrs, k+"="+v.AsString())
+			return true
+		})
+		key := m.Name()
+		if len(attrs) > 0 {
+			sort.Strings(attrs)
+			key += "{" + strings.Join(attrs, ",") + "}"
 		}
-	}
+		out[key] = dp.IntValue()
+	})
 	return out
-}
-
-func sortStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
 }
 
 func startTimes(md pmetric.Metrics) map[pcommon.Timestamp]int {

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.uber.org/zap"
 
+	"github.com/netstack-otel/netstack/internal/metricwalk"
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
@@ -232,33 +233,7 @@ func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
 var flowAttrs = []string{"network.local.address", "network.local.port", "network.peer.address", "network.peer.port"}
 
 func dropEmptyAttributes(md pmetric.Metrics) {
-	eachNumberPoint(md, func(_ string, dp pmetric.NumberDataPoint) { dropEmpty(dp.Attributes()) })
-}
-
-// eachNumberPoint calls fn for every gauge and sum data point in md.
-func eachNumberPoint(md pmetric.Metrics, fn func(metric string, dp pmetric.NumberDataPoint)) {
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				var dps pmetric.NumberDataPointSlice
-				switch m.Type() {
-				case pmetric.MetricTypeGauge:
-					dps = m.Gauge().DataPoints()
-				case pmetric.MetricTypeSum:
-					dps = m.Sum().DataPoints()
-				default:
-					continue
-				}
-				for l := 0; l < dps.Len(); l++ {
-					fn(m.Name(), dps.At(l))
-				}
-			}
-		}
-	}
+	metricwalk.NumberPoints(md, func(_ pmetric.Metric, dp pmetric.NumberDataPoint) { dropEmpty(dp.Attributes()) })
 }
 
 func dropEmpty(attrs pcommon.Map) {

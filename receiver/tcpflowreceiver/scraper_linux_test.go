@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/netstack-otel/netstack/internal/metricwalk"
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/flowtest"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
@@ -26,8 +27,8 @@ import (
 // points returns the data points of a metric as attribute maps with values.
 func points(md pmetric.Metrics, name string) map[string]float64 {
 	out := map[string]float64{}
-	eachNumberPoint(md, func(metric string, dp pmetric.NumberDataPoint) {
-		if metric != name {
+	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		if m.Name() != name {
 			return
 		}
 		v := dp.DoubleValue()
