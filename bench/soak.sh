@@ -246,13 +246,16 @@ awk -v lim="$maxgap" '
     if (length(gap) == 0) { print "soak: no telemetry samples"; bad = 1 }
     exit bad }' "$work/accepted.log" || { echo "soak: FAIL: scrape gap"; status=1; }
 
-# Log lines at warn level or worse, grouped by message. Expected:
-# namespaces deleted while being read, probes to targets that are gone.
-expected='namespace|netns|no such file|unreachable|no route|timeout|sock_diag handler'
+# Log lines at warn level or worse, grouped by message. Expected errors:
+# a namespace deleted between being listed and being entered (ENOENT, or
+# EINVAL when the bind mount is going away), probes to targets that are gone.
+expected='network namespace [^ ]*: (open [^:]*: )?(no such file or directory|invalid argument)|unreachable|no route to host'
 grep -P '\t(warn|error|panic|fatal)\t' "$work/collector.log" |
   awk -F'\t' '{ print $2 "\t" $4 }' | sort | uniq -c | sort -rn >"$work/log-summary" || true
 echo "soak: collector warnings/errors (count, level, message):"
 sed 's/^/  /' "$work/log-summary"
+echo "soak: error lines (time, cause):"
+grep -P '\t(error|panic|fatal)\t' "$work/collector.log" | sed -E 's/^([^\t]*)\t.*"error": "?/  \1 /' | cut -c1-300 || true
 unexpected=$(grep -P '\t(error|panic|fatal)\t' "$work/collector.log" | grep -Eiv "$expected" || true)
 if [ -n "$unexpected" ]; then
   echo "soak: FAIL: unexpected errors:"; echo "$unexpected" | head -10 | cut -c1-400; status=1
