@@ -26,6 +26,8 @@
 # 5 s, or an unexpected error was logged.
 set -euo pipefail
 cd "${SOAK_REPO:-$(dirname "$0")/..}" # SOAK_REPO: run a copy of this script from elsewhere
+# shellcheck source=../test/dashboards/lib.sh
+. test/dashboards/lib.sh
 bin=$(realpath "${1:-_build/otelcol-netstack}")
 duration=${DURATION:-30m}
 churn=${CHURN:-2000}
@@ -45,8 +47,7 @@ fixns=$tag-fix
 pids=()
 cleanup() {
   set +e
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  stop_pids
   for ns in $(ip netns list | awk -v t="$tag" 'index($1, t) == 1 { print $1 }'); do ip netns del "$ns"; done
   ip link del "$tag-h" 2>/dev/null
   ip route del 10.77.1.0/24 2>/dev/null
@@ -54,14 +55,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local p
-  while :; do
-    p=$(( 20000 + RANDOM % 30000 ))
-    ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-  done
-}
-prom=$(free_port); tele=$(free_port); pprof=$(free_port); traffic=$(free_port)
+read -r prom tele pprof traffic < <(free_ports 4)
 
 echo "soak: building the traffic generator"
 go build -o "$work/trafficgen" ./test/dashboards/trafficgen

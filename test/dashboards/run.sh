@@ -21,6 +21,8 @@ repo=$(cd "$here/../.." && pwd)
 bin=$(realpath "${1:?usage: run.sh BINARY [DASHBOARD.json ...]}")
 shift
 dashboards=("$@")
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 [ ${#dashboards[@]} -gt 0 ] || dashboards=("$repo"/dashboards/*.json)
 
 if [ "$(id -u)" != 0 ]; then
@@ -33,8 +35,7 @@ work=$(mktemp -d /tmp/dashboards.XXXXXX)
 pids=()
 cleanup() {
   local rc=$?
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_pids
   if [ "$rc" != 0 ]; then
     echo "--- collector log (last 30 lines)"; tail -n 30 "$work/collector.log" 2>/dev/null | cut -c1-300 || true
     echo "--- prometheus log (last 10 lines)"; tail -n 10 "$work/prometheus.log" 2>/dev/null || true
@@ -44,20 +45,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free TCP port on 127.0.0.1 that none of the others took.
-taken=" "
-free_port() {
-  local p
-  while :; do
-    p=$(( 20000 + RANDOM % 30000 ))
-    case $taken in *" $p "*) continue ;; esac
-    ss -Htan "sport = :$p" | grep -q . && continue
-    taken+="$p "; echo "$p"; return
-  done
-}
 export PROM_EXPORTER_PORT TELEMETRY_PORT TRAFFIC_PORT
-PROM_EXPORTER_PORT=$(free_port); TELEMETRY_PORT=$(free_port); TRAFFIC_PORT=$(free_port)
-prom_port=$(free_port)
+read -r PROM_EXPORTER_PORT TELEMETRY_PORT TRAFFIC_PORT prom_port < <(free_ports 4)
 
 (cd "$repo" && go build -o "$work/" ./test/dashboards/trafficgen ./test/dashboards/querycheck)
 

@@ -20,6 +20,8 @@
 set -euo pipefail
 bin=$(realpath "${1:?usage: e2e.sh BINARY}")
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=../dashboards/lib.sh
+. "$repo/test/dashboards/lib.sh"
 if [ "$(id -u)" != 0 ]; then
   echo "e2e: SKIP: needs root (to start the agent as uid 0 with NET_RAW, BPF, PERFMON and the gateway as uid 65532)"
   exit 0
@@ -29,11 +31,7 @@ chmod 755 "$work"
 pids=()
 cleanup() {
   local rc=$?
-  # Newest first: the agent stops before the gateway it sends to, the
-  # gateway before Prometheus.
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true
-  done
+  stop_pids # the agent stops before the gateway, the gateway before Prometheus
   if [ "$rc" != 0 ]; then
     for l in agent gateway prometheus; do
       echo "--- $l log (last 15 lines)"; tail -n 15 "$work/$l.log" 2>/dev/null | cut -c1-300 || true
@@ -44,18 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-taken=" "
-free_port() {
-  local p
-  while :; do
-    p=$(( 20000 + RANDOM % 30000 ))
-    case $taken in *" $p "*) continue ;; esac
-    ss -Htan "sport = :$p" | grep -q . && continue
-    taken+="$p "; echo "$p"; return
-  done
-}
-gw_grpc=$(free_port); gw_http=$(free_port); gw_health=$(free_port); gw_tele=$(free_port)
-ag_health=$(free_port); ag_tele=$(free_port); prom=$(free_port); traffic=$(free_port)
+read -r gw_grpc gw_http gw_health gw_tele ag_health ag_tele prom traffic < <(free_ports 8)
 
 cd "$repo/deploy/kubernetes/validate"
 go run ./cmd/extract-configs .. "$work/cfg" >/dev/null
