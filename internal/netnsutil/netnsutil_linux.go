@@ -31,12 +31,26 @@ func Do(nsPath string, fn func() error) error {
 		// CLONE_FS is shared with the other threads of the process; setns
 		// of a network namespace does not need to unshare it.
 		if err := unix.Setns(int(nsFile.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("entering network namespace %s: %w (needs CAP_SYS_ADMIN)", nsPath, err)
+			errc <- setnsError(nsPath, err)
 			return
 		}
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// setnsError explains a failed setns. EINVAL means the file is not (any
+// more) a network namespace, as when `ip netns del` unmounts it while we
+// read: that is reported as os.ErrNotExist, like a path that is gone.
+func setnsError(nsPath string, err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM):
+		return fmt.Errorf("entering network namespace %s: %w (needs CAP_SYS_ADMIN)", nsPath, err)
+	case errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("entering network namespace %s: not a network namespace (deleted?): %w: %w", nsPath, err, os.ErrNotExist)
+	default:
+		return fmt.Errorf("entering network namespace %s: %w", nsPath, err)
+	}
 }
 
 // Inode returns the inode number that identifies the network namespace at

@@ -58,6 +58,9 @@ func New(t testing.TB) *NS {
 	run(t, "ip", "netns", "add", name)
 	ns := &NS{Name: name, Path: "/run/netns/" + name}
 	t.Cleanup(func() {
+		if _, err := os.Stat(ns.Path); os.IsNotExist(err) {
+			return // the test deleted it itself
+		}
 		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
 			t.Logf("deleting netns %s: %v: %s", name, err, out)
 		}

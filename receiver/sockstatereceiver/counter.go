@@ -22,6 +22,17 @@ type target struct {
 	procDir string // a host procfs net directory (root_path); "" to use /proc/thread-self/net inside nsPath
 }
 
+// vanished tells whether the target's namespace is gone or was replaced
+// since it was listed (all_netns races with `ip netns del` and exiting
+// processes).
+func (tg *target) vanished() bool {
+	if tg.nsPath == "" {
+		return false
+	}
+	ino, err := netnsutil.Inode(tg.nsPath)
+	return err != nil || (tg.inode != 0 && ino != tg.inode)
+}
+
 // inProcNet runs fn with the /proc/net directory of the target, inside the
 // target's namespace when needed.
 func (tg *target) inProcNet(fn func(dir string) error) error {
@@ -155,8 +166,8 @@ func (s *sockdiagCounter) countTransports(t *tally, trs ...transport) error {
 				continue
 			}
 			s.fallback[tr] = true
-			s.logger.Warn("kernel has no sock_diag handler for this transport; reading its /proc/net tables instead",
-				zap.String("transport", transports[tr].file), zap.Error(err))
+			s.logger.Warn("kernel has no sock_diag handler for "+transports[tr].file+"; reading its /proc/net tables instead",
+				zap.Error(err))
 			t.conns[tr] = [2]sockdiag.StateCounts{}
 			if pc := t.portsFor(tr); pc != nil {
 				pc.Reset()

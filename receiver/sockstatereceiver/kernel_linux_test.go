@@ -2,7 +2,9 @@ package sockstatereceiver
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -147,4 +149,45 @@ func TestKernelAllNetNS(t *testing.T) {
 	require.Equal(t, int64(3), udpClose[a.Path])
 	require.Equal(t, int64(5), udpClose[b.Path])
 	require.Contains(t, udpClose, ownNetNS)
+}
+
+// vanishingCounter deletes its namespace in the middle of a scrape, as
+// `ip netns del` or an exiting container does under all_netns.
+type vanishingCounter struct {
+	counter
+	del func()
+}
+
+func (v *vanishingCounter) count(t *tally) error {
+	v.del()
+	if err := v.counter.count(t); err != nil {
+		return err
+	}
+	return errors.New("dump cut short")
+}
+
+func TestKernelAllNetNSNamespaceDeletedMidScrape(t *testing.T) {
+	testnet.RequireRoot(t)
+	doomed := testnet.New(t)
+	cfg := createDefaultConfig().(*Config)
+	cfg.AllNetNS, cfg.MaxNetNS, cfg.Method = true, 1000, MethodSockDiag
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	open := s.openCounter
+	deleted := false
+	s.openCounter = func(m Method, tg target) (counter, error) {
+		c, err := open(m, tg)
+		if err != nil || tg.nsPath != doomed.Path {
+			return c, err
+		}
+		return &vanishingCounter{counter: c, del: func() {
+			out, err := exec.Command("ip", "netns", "del", doomed.Name).CombinedOutput()
+			require.NoError(t, err, string(out))
+			deleted = true
+		}}, nil
+	}
+	require.NoError(t, s.start(context.Background(), nil))
+	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
+	_, err := s.scrape(context.Background())
+	require.True(t, deleted, "the doomed namespace was not scraped")
+	require.NoError(t, err, "a namespace deleted while it is read is not a scrape error")
 }

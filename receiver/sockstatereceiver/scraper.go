@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/internal/procnet"
@@ -29,7 +30,11 @@ type sockScraper struct {
 	cfg    *Config
 	set    receiver.Settings
 	logger *zap.Logger
-	mb     *metadata.MetricsBuilder
+	// counterLog is given to the per-namespace counters: with all_netns they
+	// are opened for every namespace at every scrape, so each distinct
+	// message is logged at most once an hour.
+	counterLog *zap.Logger
+	mb         *metadata.MetricsBuilder
 
 	method Method  // resolved at start
 	single counter // the one namespace's counter, unless all_netns
@@ -46,6 +51,9 @@ type sockScraper struct {
 
 func newScraper(cfg *Config, set receiver.Settings) *sockScraper {
 	s := &sockScraper{cfg: cfg, set: set, logger: set.Logger, pageSize: int64(os.Getpagesize())}
+	s.counterLog = set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, time.Hour, 1, 0)
+	}))
 	s.openCounter = s.openMethod
 	return s
 }
@@ -126,7 +134,7 @@ func (s *sockScraper) resolve(tg target) (counter, error) {
 func (s *sockScraper) openMethod(m Method, tg target) (counter, error) {
 	switch m {
 	case MethodSockDiag:
-		return openSockdiag(tg, s.logger)
+		return openSockdiag(tg, s.counterLog)
 	case MethodProcfs:
 		p := &procfsCounter{tg: tg}
 		var t tally
@@ -135,12 +143,12 @@ func (s *sockScraper) openMethod(m Method, tg target) (counter, error) {
 		}
 		return p, nil
 	case MethodIterator:
-		return openIterator(tg, s.cfg.Ports, s.logger)
+		return openIterator(tg, s.cfg.Ports, s.counterLog)
 	case MethodEvents:
 		if s.cfg.AllNetNS {
 			return nil, errors.New("all_netns reads namespaces that come and go; it uses the iterator or sockdiag method")
 		}
-		return openEvents(tg, s.cfg.Ports, s.cfg.ResyncInterval, s.logger)
+		return openEvents(tg, s.cfg.Ports, s.cfg.ResyncInterval, s.counterLog)
 	}
 	return nil, fmt.Errorf("unknown method %q", m)
 }
@@ -158,7 +166,7 @@ func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	errs := &scrapererror.ScrapeErrors{}
 	now := pcommon.NewTimestampFromTime(time.Now())
 	if s.single != nil {
-		s.scrapeTarget(now, s.main, s.single, errs)
+		s.scrapeTarget(now, s.main, s.single, errs.AddPartial)
 	} else {
 		for _, tg := range s.allTargets(errs) {
 			c, err := s.openCounter(s.method, tg)
@@ -169,19 +177,31 @@ func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 				errs.AddPartial(1, fmt.Errorf("netns %s: %w", tg.label, err))
 				continue
 			}
-			s.scrapeTarget(now, tg, c, errs)
+			var failed []partialError
+			s.scrapeTarget(now, tg, c, func(n int, err error) { failed = append(failed, partialError{n, err}) })
 			c.close()
+			if len(failed) > 0 && tg.vanished() {
+				continue // deleted while we read it: not an error
+			}
+			for _, f := range failed {
+				errs.AddPartial(f.n, fmt.Errorf("netns %s: %w", tg.label, f.err))
+			}
 		}
 	}
 	return s.mb.Emit(), errs.Combine()
 }
 
-func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c counter, errs *scrapererror.ScrapeErrors) {
+type partialError struct {
+	n   int
+	err error
+}
+
+func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c counter, addPartial func(n int, err error)) {
 	mc := s.cfg.Metrics
 	if mc.SystemNetworkConnectionCount.Enabled || mc.SystemNetworkConnectionLocalPortCount.Enabled {
 		s.tally.reset()
 		if err := c.count(s.tally); err != nil {
-			errs.AddPartial(2, fmt.Errorf("counting sockets (%s): %w", c.method(), err))
+			addPartial(2, fmt.Errorf("counting sockets (%s): %w", c.method(), err))
 		} else {
 			s.recordCounts(now)
 		}
@@ -193,13 +213,13 @@ func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c counter, 
 	}
 	if mc.SystemNetworkTCPListenQueueSize.Enabled || mc.SystemNetworkTCPListenQueueLimit.Enabled {
 		if err := s.recordListeners(now, c); err != nil {
-			errs.AddPartial(2, fmt.Errorf("listing listeners: %w", err))
+			addPartial(2, fmt.Errorf("listing listeners: %w", err))
 		}
 	}
 	if mc.SystemNetworkSocketInUse.Enabled || mc.SystemNetworkSocketUsed.Enabled || mc.SystemNetworkSocketAllocated.Enabled ||
 		mc.SystemNetworkTCPOrphanCount.Enabled || mc.SystemNetworkTCPTimeWaitCount.Enabled || mc.SystemNetworkSocketMemoryUsage.Enabled {
 		if err := s.recordSockstat(now, tg); err != nil {
-			errs.AddPartial(1, err)
+			addPartial(1, err)
 		}
 	}
 	rb := s.mb.NewResourceBuilder()
