@@ -80,8 +80,9 @@ lint: tools
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
-	@cd internal/tools && $(GO) mod verify >/dev/null
-	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
+	cd deploy/kubernetes/validate && $(GO) vet ./... && staticcheck ./...
+	@for m in . internal/tools deploy/kubernetes/validate bench/sockstate; do \
+		(cd $$m && $(GO) mod tidy -diff) || { echo "$$m: go.mod/go.sum are not tidy: run 'go mod tidy' there"; exit 1; }; done
 
 # ---- test ----------------------------------------------------------------
 
@@ -103,6 +104,9 @@ disttest: $(DIST)
 	test/recipes/run.sh $(DIST)
 	test/systemd.sh $(DIST)
 	test/privileges/run.sh $(DIST)
+	test/deploy/validate-configs.sh $(DIST)
+	test/deploy/e2e.sh $(DIST)
+	test/dashboards/run.sh $(DIST)
 
 .PHONY: test
 test: check-generated lint gotest smoke disttest
@@ -123,6 +127,11 @@ run: $(DIST)
 .PHONY: bench
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# 30-minute soak of the whole distribution (not part of make test).
+.PHONY: soak
+soak: $(DIST)
+	bench/soak.sh $(DIST)
 
 .PHONY: clean
 clean:

@@ -241,9 +241,9 @@ awk -v lim="$maxgap" '
     exit bad }' "$work/accepted.log" || { echo "soak: FAIL: scrape gap"; status=1; }
 
 # Log lines at warn level or worse, grouped by message. Expected errors:
-# a namespace deleted between being listed and being entered (ENOENT, or
-# EINVAL when the bind mount is going away), probes to targets that are gone.
-expected='network namespace [^ ]*: (open [^:]*: )?(no such file or directory|invalid argument)|unreachable|no route to host'
+# probes to targets that are gone. (A namespace deleted while sockstate
+# reads it is skipped by the receiver, so it is not expected here.)
+expected='unreachable|no route to host'
 grep -P '\t(warn|error|panic|fatal)\t' "$work/collector.log" |
   awk -F'\t' '{ print $2 "\t" $4 }' | sort | uniq -c | sort -rn >"$work/log-summary" || true
 echo "soak: collector warnings/errors (count, level, message):"
