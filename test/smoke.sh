@@ -66,17 +66,21 @@ second=$(value system_network_tcp_segments_total)
 awk -v a="$first" -v b="$second" 'BEGIN { exit !(b > a) }' || fail "tcp segments did not grow: $first -> $second"
 echo "smoke: ok system_network_tcp_segments_total grew $first -> $second"
 
-# sockstate: the collector's own listeners exist, so listen >= 1.
-check_ge 1 system_network_connection_count 'network_connection_state="listen"' 'network_transport="tcp"' 'network_type="ipv4"'
-check_ge 0 system_network_connection_count 'network_transport="udp"'
-# tcpflow: as root the eBPF probe attaches and sees our own scrapes' flows;
-# otherwise it must say why it is off.
+# tcpflow: as root the eBPF probe attaches and sees our own scrapes' HTTP
+# connections (short-lived: they show as closed flows and probe events, not
+# necessarily as active ones); otherwise it must say why it is off.
 if [ "$(id -u)" = 0 ]; then
-  check_ge 1 tcp_flows_active
   grep -q 'tcpflow receiver: eBPF probe attached' "$log" || fail "tcpflow did not attach as root"
+  check_ge 1 tcp_flows_closed_total
+  check_ge 1 tcp_flow_probe_events_total
+  check_ge 0 tcp_flows_active
 else
   grep -q 'tcpflow receiver disabled' "$log" || fail "tcpflow neither attached nor said why"
 fi
+
+# sockstate: the collector's own listeners exist, so listen >= 1.
+check_ge 1 system_network_connection_count 'network_connection_state="listen"' 'network_transport="tcp"' 'network_type="ipv4"'
+check_ge 0 system_network_connection_count 'network_transport="udp"'
 # connprobe: loopback answers every ping.
 check_ge 0 connprobe_ping_rtt_avg_seconds 'server_address="127.0.0.1"'
 check_ge 0 connprobe_ping_rtt_avg_seconds 'server_address="::1"'
