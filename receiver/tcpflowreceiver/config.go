@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/netstack-otel/netstack/internal/explicithist"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
@@ -79,6 +80,10 @@ type Config struct {
 	// once and reports nothing, sockdiag logs it once and polls tcp_info.
 	Fallback string `mapstructure:"fallback"`
 
+	// LifetimeHistogram configures tcp.flow.lifetime, the histogram of
+	// closed flows' durations in seconds (built by hand: see README).
+	LifetimeHistogram explicithist.Config `mapstructure:"lifetime_histogram"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -123,6 +128,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Fallback != FallbackNone && cfg.Fallback != FallbackDisable && cfg.Fallback != FallbackSockdiag {
 		errs = append(errs, fmt.Errorf("fallback: %q is not one of none, disable, sockdiag", cfg.Fallback))
+	}
+	if err := cfg.LifetimeHistogram.Validate("lifetime_histogram.buckets"); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

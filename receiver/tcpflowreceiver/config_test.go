@@ -41,6 +41,8 @@ func TestConfigDefaultAndCustom(t *testing.T) {
 	require.Equal(t, []uint16{443, 8080}, pc.LocalPorts)
 	require.Len(t, pc.PeerCIDRs, 2)
 	require.Equal(t, FallbackDisable, c.Fallback)
+	require.True(t, c.LifetimeHistogram.Enabled)
+	require.Equal(t, []float64{0.1, 1, 10}, c.LifetimeHistogram.Buckets)
 }
 
 func TestConfigErrorsNameTheField(t *testing.T) {
@@ -59,6 +61,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		`fallback: "ebpf-or-nothing"`,
 		"min_sample_interval: must not be negative",
 		"idle_timeout: must not be negative",
+		"lifetime_histogram.buckets[1]: 0.5 is not above the previous bound 1",
 	} {
 		require.ErrorContains(t, err, want)
 	}

@@ -2,6 +2,7 @@ package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tc
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/scraper"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/netstack-otel/netstack/internal/explicithist"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 )
 
@@ -18,6 +20,10 @@ func NewFactory() receiver.Factory {
 	return receiver.NewFactory(metadata.Type, createDefaultConfig,
 		receiver.WithMetrics(createMetricsReceiver, metadata.MetricsStability))
 }
+
+// defaultLifetimeBuckets span request/response connections (milliseconds)
+// to long-lived sessions (an hour), roughly 1-2.5-5 per decade.
+var defaultLifetimeBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 
 // Defaults are safe for a busy server: a bounded table, idle flows evicted,
 // series per service rather than per connection, at most 50 of them.
@@ -32,6 +38,7 @@ func createDefaultConfig() component.Config {
 		EphemeralPortMin:     32768,
 		TopK:                 50,
 		Fallback:             FallbackNone,
+		LifetimeHistogram:    explicithist.Config{Enabled: true, Buckets: slices.Clone(defaultLifetimeBuckets)},
 	}
 }
 

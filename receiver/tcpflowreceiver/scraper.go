@@ -45,6 +45,7 @@ type tcpflowScraper struct {
 	closedS float64
 	// events of flows that left the table, so tcp.flow.probe.events stays monotonic
 	eventsGone uint64
+	lifetime   *lifetimes // nil when lifetime_histogram is disabled
 }
 
 func newScraper(cfg *Config, set receiver.Settings) *tcpflowScraper {
@@ -68,8 +69,10 @@ func (s *tcpflowScraper) where() string {
 }
 
 func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
-	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(pcommon.NewTimestampFromTime(time.Now())))
+	startTime := pcommon.NewTimestampFromTime(time.Now())
+	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(startTime))
 	s.agg = newAggregator(s.cfg)
+	s.lifetime = newLifetimes(s.cfg, startTime)
 	ino, err := netnsutil.Inode(s.cfg.NetNS)
 	if err != nil {
 		return fmt.Errorf("netns %s: %w", s.where(), err)
@@ -172,6 +175,10 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	}
 	md := s.mb.Emit(metadata.WithResource(s.resource))
 	dropEmptyAttributes(md)
+	if s.lifetime != nil {
+		s.lifetime.observe(s.agg, s.closed)
+		s.lifetime.appendTo(md, s.resource, s.set.BuildInfo.Version, now)
+	}
 	return md, errs.Combine()
 }
 

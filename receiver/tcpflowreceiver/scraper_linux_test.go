@@ -111,6 +111,13 @@ func TestScrapeKernel(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	require.Equal(t, 1.0, points(md, "tcp.flows.closed")[""])
+	life := histPoints(t, md)["network.peer.port=9100 network.type=ipv4"]
+	require.Equal(t, uint64(1), life.Count(), "lifetime histogram counts the closed flow once: %v", histPoints(t, md))
+	require.InDelta(t, points(md, "tcp.flows.closed.duration")[""], life.Sum(), 1e-9, "same lifetime as tcp.flows.closed.duration")
+	require.Positive(t, life.Sum())
+	md, err = scrapers[AggregationLocalPort].scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), histPoints(t, md)["network.peer.port=9100 network.type=ipv4"].Count(), "not counted again by the next scrape")
 	require.Equal(t, 0.0, points(md, "tcp.flows.active")[""])
 	require.Equal(t, float64(1<<20+2), points(md, "tcp.flow.bytes")["network.peer.port=9100 network.type=ipv4 network.io.direction=transmit "], "final sum kept after close (+FIN)")
 }

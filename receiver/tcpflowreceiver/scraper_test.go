@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
@@ -84,6 +88,99 @@ func TestScrapeGolden(t *testing.T) {
 				pmetrictest.IgnoreTimestamp(), pmetrictest.IgnoreStartTimestamp(),
 				pmetrictest.IgnoreResourceAttributeValue("netns.inode"),
 				pmetrictest.IgnoreMetricsOrder(), pmetrictest.IgnoreMetricDataPointsOrder()))
+		})
+	}
+}
+
+// histPoints returns tcp.flow.lifetime's points by attribute string.
+func histPoints(t *testing.T, md pmetric.Metrics) map[string]pmetric.HistogramDataPoint {
+	out := map[string]pmetric.HistogramDataPoint{}
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				if m.Name() != "tcp.flow.lifetime" {
+					continue
+				}
+				require.Equal(t, pmetric.AggregationTemporalityCumulative, m.Histogram().AggregationTemporality())
+				dps := m.Histogram().DataPoints()
+				for d := 0; d < dps.Len(); d++ {
+					var key []string
+					dps.At(d).Attributes().Range(func(k string, v pcommon.Value) bool {
+						key = append(key, k+"="+v.AsString())
+						return true
+					})
+					slices.Sort(key)
+					out[strings.Join(key, " ")] = dps.At(d)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestLifetimeHistogram: each closed-flow summary is counted once, in the
+// bucket of its duration, cumulatively across scrapes, per the attributes
+// the aggregation level leaves (network.type only at flow level).
+func TestLifetimeHistogram(t *testing.T) {
+	closedFlow := func(id uint64, local, peer string, d time.Duration) probe.Flow {
+		return probe.Flow{ID: id, Kind: probe.KindClosed, Local: netip.MustParseAddrPort(local), Peer: netip.MustParseAddrPort(peer),
+			IPv6: netip.MustParseAddrPort(local).Addr().Is6(), Duration: d}
+	}
+	for _, level := range []string{AggregationLocalPort, AggregationFlow} {
+		t.Run(level, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Aggregation = level
+			cfg.LifetimeHistogram.Buckets = []float64{0.01, 1}
+			src := &recorded{}
+			s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+			s.open = func(probe.Config) (flowSource, error) { return src, nil }
+			require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+			defer func() { require.NoError(t, s.shutdown(context.Background())) }()
+			scrape := func() map[string]pmetric.HistogramDataPoint {
+				md, err := s.scrape(context.Background())
+				require.NoError(t, err)
+				return histPoints(t, md)
+			}
+			require.Empty(t, scrape(), "no point before a flow closed")
+
+			src.closed = []probe.Flow{
+				closedFlow(1, "10.0.0.1:443", "10.9.0.1:40001", 5*time.Millisecond),
+				closedFlow(2, "10.0.0.1:443", "10.9.0.2:40002", 10*time.Millisecond), // on a bound: the lower bucket
+				closedFlow(3, "10.0.0.1:51000", "10.8.0.1:5432", 2*time.Second),
+				closedFlow(4, "[fd00::1]:443", "[fd00::2]:40000", 500*time.Millisecond),
+			}
+			got := scrape()
+			src.closed = nil
+			again := scrape() // nothing new closed: same counts
+			src.closed = []probe.Flow{closedFlow(5, "10.0.0.1:443", "10.9.0.3:40003", 3*time.Second)}
+			third := scrape()
+
+			counts := func(dp pmetric.HistogramDataPoint) []uint64 { return dp.BucketCounts().AsRaw() }
+			if level == AggregationFlow {
+				require.Len(t, got, 2)
+				require.Equal(t, []uint64{2, 0, 1}, counts(got["network.type=ipv4"]))
+				require.Equal(t, []uint64{0, 1, 0}, counts(got["network.type=ipv6"]))
+				require.Equal(t, []uint64{2, 0, 1}, counts(again["network.type=ipv4"]))
+				require.Equal(t, []uint64{2, 0, 2}, counts(third["network.type=ipv4"]))
+				require.Equal(t, uint64(4), third["network.type=ipv4"].Count())
+				require.InDelta(t, 5.015, third["network.type=ipv4"].Sum(), 1e-9)
+				return
+			}
+			svc, db := "network.local.port=443 network.type=ipv4", "network.peer.port=5432 network.type=ipv4"
+			require.Len(t, got, 3, "%v", got)
+			require.Equal(t, []uint64{2, 0, 0}, counts(got[svc]))
+			require.Equal(t, []uint64{0, 0, 1}, counts(got[db]))
+			require.Equal(t, []uint64{0, 1, 0}, counts(got["network.local.port=443 network.type=ipv6"]))
+			require.Equal(t, uint64(2), again[svc].Count())
+			require.Equal(t, []uint64{2, 0, 1}, counts(third[svc]))
+			require.Equal(t, uint64(3), third[svc].Count())
+			require.Equal(t, 0.005, third[svc].Min())
+			require.Equal(t, 3.0, third[svc].Max())
+			require.Equal(t, uint64(1), third[db].Count(), "a series with no new close keeps its counts")
 		})
 	}
 }

@@ -1,0 +1,129 @@
+package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
+
+import (
+	"cmp"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/netstack-otel/netstack/internal/explicithist"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+)
+
+// lifetimes is the state of tcp.flow.lifetime: one cumulative histogram per
+// attribute set the aggregation level leaves. At the flow level every closed
+// flow would be a series of its own holding one value, so there it is kept
+// per network.type only.
+type lifetimes struct {
+	bounds []float64
+	start  pcommon.Timestamp
+	hist   map[seriesKey]*explicithist.Hist
+	keys   []seriesKey
+}
+
+func newLifetimes(cfg *Config, start pcommon.Timestamp) *lifetimes {
+	if !cfg.LifetimeHistogram.Enabled {
+		return nil
+	}
+	return &lifetimes{bounds: cfg.LifetimeHistogram.Buckets, start: start, hist: map[seriesKey]*explicithist.Hist{}}
+}
+
+// observe counts each closed-flow summary once (closed holds only the
+// summaries read in this scrape).
+func (l *lifetimes) observe(agg *aggregator, closed []probe.Flow) {
+	for i := range closed {
+		f := &closed[i]
+		k := seriesKey{ipv6: f.IPv6}
+		if agg.level != AggregationFlow {
+			k = agg.keyOf(f)
+		}
+		h := l.hist[k]
+		if h == nil {
+			h = explicithist.New(l.bounds)
+			l.hist[k] = h
+			l.keys = append(l.keys, k)
+		}
+		h.Observe(l.bounds, f.Duration.Seconds())
+	}
+}
+
+// appendTo adds tcp.flow.lifetime to md (whose first resource and scope are
+// the receiver's). mdatagen v0.159.0 cannot declare histogram metrics, so it
+// is built here; it is documented in README.md.
+func (l *lifetimes) appendTo(md pmetric.Metrics, resource pcommon.Resource, version string, now pcommon.Timestamp) {
+	if len(l.keys) == 0 {
+		return
+	}
+	rms := md.ResourceMetrics()
+	if rms.Len() == 0 {
+		resource.CopyTo(rms.AppendEmpty().Resource())
+	}
+	rm := rms.At(0)
+	if rm.ScopeMetrics().Len() == 0 {
+		sm := rm.ScopeMetrics().AppendEmpty()
+		sm.Scope().SetName(metadata.ScopeName)
+		sm.Scope().SetVersion(version)
+	}
+	m := rm.ScopeMetrics().At(0).Metrics().AppendEmpty()
+	m.SetName("tcp.flow.lifetime")
+	m.SetDescription("Lifetimes of the flows that closed (from entering the flow table to TCP_CLOSE), as a cumulative histogram.")
+	m.SetUnit("s")
+	hist := m.SetEmptyHistogram()
+	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	slices.SortFunc(l.keys, compareKeys)
+	for _, k := range l.keys {
+		dp := hist.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(l.start)
+		dp.SetTimestamp(now)
+		putKey(dp.Attributes(), k)
+		l.hist[k].WriteTo(dp, l.bounds)
+	}
+}
+
+// putKey sets the attributes of k that the aggregation level left.
+func putKey(attrs pcommon.Map, k seriesKey) {
+	if k.local.IsValid() {
+		attrs.PutStr("network.local.address", k.local.String())
+	}
+	if k.localPort != 0 {
+		attrs.PutInt("network.local.port", int64(k.localPort))
+	}
+	if p := peerString(k.peer); p != "" {
+		attrs.PutStr("network.peer.address", p)
+	}
+	if k.peerPort != 0 {
+		attrs.PutInt("network.peer.port", int64(k.peerPort))
+	}
+	nt := metadata.AttributeNetworkTypeIpv4
+	if k.ipv6 {
+		nt = metadata.AttributeNetworkTypeIpv6
+	}
+	attrs.PutStr("network.type", nt.String())
+}
+
+func compareKeys(a, b seriesKey) int {
+	if c := a.local.Compare(b.local); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.localPort, b.localPort); c != 0 {
+		return c
+	}
+	if c := a.peer.Addr().Compare(b.peer.Addr()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.peer.Bits(), b.peer.Bits()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.peerPort, b.peerPort); c != 0 {
+		return c
+	}
+	switch {
+	case a.ipv6 == b.ipv6:
+		return 0
+	case b.ipv6:
+		return -1
+	}
+	return 1
+}
