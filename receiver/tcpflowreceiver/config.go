@@ -83,9 +83,18 @@ type Config struct {
 	// LifetimeHistogram configures tcp.flow.lifetime, the histogram of
 	// closed flows' durations in seconds (built by hand: see README).
 	LifetimeHistogram explicithist.Config `mapstructure:"lifetime_histogram"`
+	// RTTHistogram exports tcp.flow.rtt, the srtt samples counted in the
+	// kernel in fixed power-of-two buckets (1 µs .. 2^30 µs).
+	RTTHistogram RTTHistogramConfig `mapstructure:"rtt_histogram"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// RTTHistogramConfig switches tcp.flow.rtt; its buckets are fixed by the
+// kernel side (log2 of srtt in µs).
+type RTTHistogramConfig struct {
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // Validate checks the configuration; errors name the offending field.

@@ -39,6 +39,7 @@ func createDefaultConfig() component.Config {
 		TopK:                 50,
 		Fallback:             FallbackNone,
 		LifetimeHistogram:    explicithist.Config{Enabled: true, Buckets: slices.Clone(defaultLifetimeBuckets)},
+		RTTHistogram:         RTTHistogramConfig{Enabled: true},
 	}
 }
 

@@ -56,6 +56,22 @@ func (l *lifetimes) appendTo(md pmetric.Metrics, resource pcommon.Resource, vers
 	if len(l.keys) == 0 {
 		return
 	}
+	hist := appendHistogram(md, resource, version, "tcp.flow.lifetime",
+		"Lifetimes of the flows that closed (from entering the flow table to TCP_CLOSE), as a cumulative histogram.")
+	slices.SortFunc(l.keys, compareKeys)
+	for _, k := range l.keys {
+		dp := hist.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(l.start)
+		dp.SetTimestamp(now)
+		putKey(dp.Attributes(), k)
+		l.hist[k].WriteTo(dp, l.bounds)
+	}
+}
+
+// appendHistogram adds an empty cumulative histogram metric (unit s) to md,
+// under its first resource and scope, creating them (the receiver's) when
+// nothing else was recorded.
+func appendHistogram(md pmetric.Metrics, resource pcommon.Resource, version, name, description string) pmetric.Histogram {
 	rms := md.ResourceMetrics()
 	if rms.Len() == 0 {
 		resource.CopyTo(rms.AppendEmpty().Resource())
@@ -67,18 +83,53 @@ func (l *lifetimes) appendTo(md pmetric.Metrics, resource pcommon.Resource, vers
 		sm.Scope().SetVersion(version)
 	}
 	m := rm.ScopeMetrics().At(0).Metrics().AppendEmpty()
-	m.SetName("tcp.flow.lifetime")
-	m.SetDescription("Lifetimes of the flows that closed (from entering the flow table to TCP_CLOSE), as a cumulative histogram.")
+	m.SetName(name)
+	m.SetDescription(description)
 	m.SetUnit("s")
 	hist := m.SetEmptyHistogram()
 	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	slices.SortFunc(l.keys, compareKeys)
-	for _, k := range l.keys {
+	return hist
+}
+
+// rttSource is the eBPF probe's srtt sample histogram (the sockdiag
+// fallback takes no samples and has none).
+type rttSource interface {
+	RTTHistogram() (probe.RTTHistogram, error)
+}
+
+// rttBounds are the power-of-two bounds of tcp.flow.rtt, 1 µs to 2^30 µs.
+var rttBounds = func() []float64 {
+	b := make([]float64, probe.RTTBuckets-1)
+	for i := range b {
+		b[i] = probe.RTTBound(i)
+	}
+	return b
+}()
+
+// appendRTT adds tcp.flow.rtt: the srtt samples the probe took since it was
+// loaded, per network.type that has any. Sum, min and max are not known
+// (the kernel keeps bucket counts only).
+func appendRTT(md pmetric.Metrics, resource pcommon.Resource, version string, start, now pcommon.Timestamp, h *probe.RTTHistogram) {
+	var hist pmetric.Histogram
+	for i, nt := range []metadata.AttributeNetworkType{metadata.AttributeNetworkTypeIpv4, metadata.AttributeNetworkTypeIpv6} {
+		var n uint64
+		for _, c := range h[i] {
+			n += c
+		}
+		if n == 0 {
+			continue
+		}
+		if hist == (pmetric.Histogram{}) {
+			hist = appendHistogram(md, resource, version, "tcp.flow.rtt",
+				"Smoothed RTT at each sample the probe took (as counted by tcp.flow.rtt.samples), in power-of-two buckets, as a cumulative histogram.")
+		}
 		dp := hist.DataPoints().AppendEmpty()
-		dp.SetStartTimestamp(l.start)
+		dp.SetStartTimestamp(start)
 		dp.SetTimestamp(now)
-		putKey(dp.Attributes(), k)
-		l.hist[k].WriteTo(dp, l.bounds)
+		dp.Attributes().PutStr("network.type", nt.String())
+		dp.ExplicitBounds().FromRaw(rttBounds)
+		dp.BucketCounts().FromRaw(h[i][:])
+		dp.SetCount(n)
 	}
 }
 

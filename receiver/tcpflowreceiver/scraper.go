@@ -46,6 +46,7 @@ type tcpflowScraper struct {
 	// events of flows that left the table, so tcp.flow.probe.events stays monotonic
 	eventsGone uint64
 	lifetime   *lifetimes // nil when lifetime_histogram is disabled
+	startTime  pcommon.Timestamp
 }
 
 func newScraper(cfg *Config, set receiver.Settings) *tcpflowScraper {
@@ -69,10 +70,10 @@ func (s *tcpflowScraper) where() string {
 }
 
 func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
-	startTime := pcommon.NewTimestampFromTime(time.Now())
-	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(startTime))
+	s.startTime = pcommon.NewTimestampFromTime(time.Now())
+	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
 	s.agg = newAggregator(s.cfg)
-	s.lifetime = newLifetimes(s.cfg, startTime)
+	s.lifetime = newLifetimes(s.cfg, s.startTime)
 	ino, err := netnsutil.Inode(s.cfg.NetNS)
 	if err != nil {
 		return fmt.Errorf("netns %s: %w", s.where(), err)
@@ -178,6 +179,14 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	if s.lifetime != nil {
 		s.lifetime.observe(s.agg, s.closed)
 		s.lifetime.appendTo(md, s.resource, s.set.BuildInfo.Version, now)
+	}
+	if rs, ok := s.src.(rttSource); ok && s.cfg.RTTHistogram.Enabled {
+		h, err := rs.RTTHistogram()
+		if err != nil {
+			errs.AddPartial(1, err)
+		} else {
+			appendRTT(md, s.resource, s.set.BuildInfo.Version, s.startTime, now, &h)
+		}
 	}
 	return md, errs.Combine()
 }

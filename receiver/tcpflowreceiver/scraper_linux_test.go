@@ -90,6 +90,9 @@ func TestScrapeKernel(t *testing.T) {
 	require.Equal(t, float64(1<<20+1), points(md, "tcp.flow.bytes")[flowKey+"network.io.direction=transmit "], "bytes acked (payload + SYN): %v", points(md, "tcp.flow.bytes"))
 	require.Positive(t, points(md, "tcp.flow.srtt")[flowKey])
 	require.Positive(t, points(md, "tcp.flow.cwnd")[flowKey])
+	rtt := histPoints(t, md, "tcp.flow.rtt")["network.type=ipv4"]
+	require.GreaterOrEqual(t, rtt.Count(), uint64(points(md, "tcp.flow.rtt.samples")[flowKey]), "srtt histogram holds at least the samples read before it")
+	require.Positive(t, rtt.Count())
 	require.Equal(t, 1.0, points(md, "tcp.flows.active")[""])
 	res := md.ResourceMetrics().At(0).Resource().Attributes()
 	p, _ := res.Get("netns.path")
@@ -111,13 +114,13 @@ func TestScrapeKernel(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	require.Equal(t, 1.0, points(md, "tcp.flows.closed")[""])
-	life := histPoints(t, md)["network.peer.port=9100 network.type=ipv4"]
-	require.Equal(t, uint64(1), life.Count(), "lifetime histogram counts the closed flow once: %v", histPoints(t, md))
+	life := histPoints(t, md, "tcp.flow.lifetime")["network.peer.port=9100 network.type=ipv4"]
+	require.Equal(t, uint64(1), life.Count(), "lifetime histogram counts the closed flow once: %v", histPoints(t, md, "tcp.flow.lifetime"))
 	require.InDelta(t, points(md, "tcp.flows.closed.duration")[""], life.Sum(), 1e-9, "same lifetime as tcp.flows.closed.duration")
 	require.Positive(t, life.Sum())
 	md, err = scrapers[AggregationLocalPort].scrape(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, uint64(1), histPoints(t, md)["network.peer.port=9100 network.type=ipv4"].Count(), "not counted again by the next scrape")
+	require.Equal(t, uint64(1), histPoints(t, md, "tcp.flow.lifetime")["network.peer.port=9100 network.type=ipv4"].Count(), "not counted again by the next scrape")
 	require.Equal(t, 0.0, points(md, "tcp.flows.active")[""])
 	require.Equal(t, float64(1<<20+2), points(md, "tcp.flow.bytes")["network.peer.port=9100 network.type=ipv4 network.io.direction=transmit "], "final sum kept after close (+FIN)")
 }

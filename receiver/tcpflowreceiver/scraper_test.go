@@ -2,6 +2,7 @@ package tcpflowreceiver
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
 
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
@@ -92,8 +94,8 @@ func TestScrapeGolden(t *testing.T) {
 	}
 }
 
-// histPoints returns tcp.flow.lifetime's points by attribute string.
-func histPoints(t *testing.T, md pmetric.Metrics) map[string]pmetric.HistogramDataPoint {
+// histPoints returns a histogram metric's points by attribute string.
+func histPoints(t *testing.T, md pmetric.Metrics, name string) map[string]pmetric.HistogramDataPoint {
 	out := map[string]pmetric.HistogramDataPoint{}
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -102,7 +104,7 @@ func histPoints(t *testing.T, md pmetric.Metrics) map[string]pmetric.HistogramDa
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
-				if m.Name() != "tcp.flow.lifetime" {
+				if m.Name() != name {
 					continue
 				}
 				require.Equal(t, pmetric.AggregationTemporalityCumulative, m.Histogram().AggregationTemporality())
@@ -143,7 +145,7 @@ func TestLifetimeHistogram(t *testing.T) {
 			scrape := func() map[string]pmetric.HistogramDataPoint {
 				md, err := s.scrape(context.Background())
 				require.NoError(t, err)
-				return histPoints(t, md)
+				return histPoints(t, md, "tcp.flow.lifetime")
 			}
 			require.Empty(t, scrape(), "no point before a flow closed")
 
@@ -183,4 +185,75 @@ func TestLifetimeHistogram(t *testing.T) {
 			require.Equal(t, uint64(1), third[db].Count(), "a series with no new close keeps its counts")
 		})
 	}
+}
+
+// withRTT adds the probe's srtt histogram to a replayed source.
+type withRTT struct {
+	*recorded
+	h   probe.RTTHistogram
+	err error
+}
+
+func (w *withRTT) RTTHistogram() (probe.RTTHistogram, error) { return w.h, w.err }
+
+// TestRTTHistogram: tcp.flow.rtt carries the kernel's log2 buckets as
+// explicit power-of-two bounds, per network.type with samples, and a read
+// failure is a partial scrape error.
+func TestRTTHistogram(t *testing.T) {
+	src := &withRTT{recorded: &recorded{}}
+	src.h[0][0], src.h[0][7], src.h[0][probe.RTTBuckets-1] = 1, 5, 2
+	cfg := createDefaultConfig().(*Config)
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	s.open = func(probe.Config) (flowSource, error) { return src, nil }
+	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	var dps pmetric.HistogramDataPointSlice
+	for i := 0; i < md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().Len(); i++ {
+		if m := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(i); m.Name() == "tcp.flow.rtt" {
+			require.Equal(t, "s", m.Unit())
+			dps = m.Histogram().DataPoints()
+		}
+	}
+	require.Equal(t, 1, dps.Len(), "one point: IPv6 had no sample")
+	dp := dps.At(0)
+	nt, _ := dp.Attributes().Get("network.type")
+	require.Equal(t, "ipv4", nt.Str())
+	require.Equal(t, uint64(8), dp.Count())
+	require.False(t, dp.HasSum(), "the kernel keeps no sum")
+	bounds := dp.ExplicitBounds().AsRaw()
+	require.Len(t, bounds, probe.RTTBuckets-1)
+	require.Equal(t, 1e-6, bounds[0])
+	require.Equal(t, 128e-6, bounds[7], "bucket 7 holds (64, 128] µs")
+	require.Equal(t, float64(1<<30)/1e6, bounds[len(bounds)-1])
+	counts := dp.BucketCounts().AsRaw()
+	require.Len(t, counts, probe.RTTBuckets)
+	require.Equal(t, []uint64{1, 5, 2}, []uint64{counts[0], counts[7], counts[probe.RTTBuckets-1]})
+
+	src.err = errors.New("map lookup failed")
+	md, err = s.scrape(context.Background())
+	require.ErrorContains(t, err, "map lookup failed")
+	require.True(t, scrapererror.IsPartialScrapeError(err))
+	require.Positive(t, md.MetricCount(), "other metrics still reported")
+
+	cfg.RTTHistogram.Enabled = false
+	src.err = nil
+	md, err = s.scrape(context.Background())
+	require.NoError(t, err)
+	require.NotContains(t, metricNames(md), "tcp.flow.rtt")
+}
+
+func metricNames(md pmetric.Metrics) []string {
+	var names []string
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		for j := 0; j < rms.At(i).ScopeMetrics().Len(); j++ {
+			ms := rms.At(i).ScopeMetrics().At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				names = append(names, ms.At(k).Name())
+			}
+		}
+	}
+	return names
 }

@@ -100,6 +100,19 @@ type Counters struct {
 	PendingLost uint64
 }
 
+// RTTBuckets is the number of log2 buckets of the srtt sample histogram:
+// bucket b counts samples with srtt in (2^(b-1), 2^b] microseconds (b = 0:
+// up to 1 µs), the last bucket also everything above 2^30 µs.
+const RTTBuckets = 32
+
+// RTTHistogram counts the srtt samples the probe took (every sample that
+// feeds Flow.Samples) per bucket, since the probe was loaded, summed over
+// CPUs: index 0 IPv4 sockets, 1 IPv6 sockets.
+type RTTHistogram [2][RTTBuckets]uint64
+
+// RTTBound is the upper bound of bucket b, in seconds.
+func RTTBound(b int) float64 { return float64(uint64(1)<<b) / 1e6 }
+
 // Config is what the kernel side enforces.
 type Config struct {
 	OnCwndChange      bool          // sample only when cwnd changed (tcp_probe_plus full=0)

@@ -395,6 +395,21 @@ func (p *Probe) Counters() (Counters, error) {
 	return c, nil
 }
 
+// RTTHistogram reads the srtt sample histogram, summed over CPUs.
+func (p *Probe) RTTHistogram() (RTTHistogram, error) {
+	var h RTTHistogram
+	var vals []uint64
+	for k := uint32(0); k < 2*RTTBuckets; k++ {
+		if err := p.objs.RttHist.Lookup(k, &vals); err != nil {
+			return h, fmt.Errorf("reading rtt histogram bucket %d: %w", k, err)
+		}
+		for _, v := range vals {
+			h[k/RTTBuckets][k%RTTBuckets] += v
+		}
+	}
+	return h, nil
+}
+
 // Close detaches and unloads everything, in reverse order of Open.
 func (p *Probe) Close() error {
 	var errs []error

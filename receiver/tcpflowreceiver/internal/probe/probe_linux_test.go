@@ -5,6 +5,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"net"
 	"net/netip"
 	"regexp"
@@ -192,6 +193,39 @@ func TestLossyTransfer(t *testing.T) {
 	require.InDelta(t, f.SRTT.Seconds(), (f.SRTTSum / time.Duration(f.Samples)).Seconds(), f.SRTTMax.Seconds())
 	t.Logf("flow %s: retrans %d %v, srtt %v (ss %vms), cwnd %d ssthresh %d, samples %d",
 		local, f.Retransmits, f.RetransByType, f.SRTT, ssRTT, f.Cwnd, f.Ssthresh, f.Samples)
+
+	// The srtt sample histogram holds the samples of this, the only
+	// tracked flow: read between two flow reads, its count and its lowest
+	// and highest buckets sit between theirs, it grew since mid-transfer,
+	// and its range brackets the srtt ss shows.
+	h, err := p.RTTHistogram()
+	require.NoError(t, err)
+	after := find(flows(t, p), local)
+	require.NotNil(t, after)
+	var n uint64
+	lo, hi := -1, -1
+	for b, c := range h[0] {
+		n += c
+		if c > 0 {
+			hi = b
+			if lo < 0 {
+				lo = b
+			}
+		}
+	}
+	require.Equal(t, RTTHistogram{}[1], h[1], "no IPv6 sample")
+	require.Greater(t, n, mid.Samples, "histogram grew with traffic")
+	require.GreaterOrEqual(t, n, f.Samples, "histogram %v vs samples", h[0])
+	require.LessOrEqual(t, n, after.Samples, "histogram %v vs samples", h[0])
+	bucket := func(d time.Duration) int { return min(bits.Len32(uint32(d.Microseconds())-1), RTTBuckets-1) }
+	require.True(t, bucket(after.SRTTMin) <= lo && lo <= bucket(f.SRTTMin), "lowest bucket %d vs srtt min %v..%v", lo, f.SRTTMin, after.SRTTMin)
+	require.True(t, bucket(f.SRTTMax) <= hi && hi <= bucket(after.SRTTMax), "highest bucket %d vs srtt max %v..%v", hi, f.SRTTMax, after.SRTTMax)
+	lower := 0.0
+	if lo > 0 {
+		lower = RTTBound(lo - 1)
+	}
+	require.True(t, lower < ssRTT/1e3 && ssRTT/1e3 <= RTTBound(hi), "ss srtt %vms outside the histogram's range (%v, %v] s: %v", ssRTT, lower, RTTBound(hi), h[0])
+	t.Logf("rtt histogram: %d samples in buckets %d..%d (%v..%v s]", n, lo, hi, lower, RTTBound(hi))
 
 	require.NoError(t, c.Close())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

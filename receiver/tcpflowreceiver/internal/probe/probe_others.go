@@ -25,4 +25,7 @@ func (*Probe) Closed(_ context.Context, buf []Flow) ([]Flow, error) {
 }
 func (*Probe) Counters() (Counters, error) { return Counters{}, errNotLinux }
 func (*Probe) HZ() int                     { return 0 }
-func (*Probe) Close() error                { return nil }
+func (*Probe) RTTHistogram() (RTTHistogram, error) {
+	return RTTHistogram{}, errNotLinux
+}
+func (*Probe) Close() error { return nil }

@@ -79,6 +79,7 @@ const (
 	tcpflowMapClosed            = "closed"
 	tcpflowMapCounters          = "counters"
 	tcpflowMapFlows             = "flows"
+	tcpflowMapRttHist           = "rtt_hist"
 	tcpflowProgDumpFlows        = "dump_flows"
 	tcpflowProgInetSockSetState = "inet_sock_set_state"
 	tcpflowProgTcpProbe         = "tcp_probe"
@@ -155,6 +156,7 @@ type tcpflowMapSpecs struct {
 	Closed   *ebpf.MapSpec `ebpf:"closed"`
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Flows    *ebpf.MapSpec `ebpf:"flows"`
+	RttHist  *ebpf.MapSpec `ebpf:"rtt_hist"`
 }
 
 // tcpflowVariableSpecs contains global variables before they are loaded into the kernel.
@@ -201,6 +203,7 @@ type tcpflowMaps struct {
 	Closed   *ebpf.Map `ebpf:"closed"`
 	Counters *ebpf.Map `ebpf:"counters"`
 	Flows    *ebpf.Map `ebpf:"flows"`
+	RttHist  *ebpf.Map `ebpf:"rtt_hist"`
 }
 
 func (m *tcpflowMaps) Close() error {
@@ -208,6 +211,7 @@ func (m *tcpflowMaps) Close() error {
 		m.Closed,
 		m.Counters,
 		m.Flows,
+		m.RttHist,
 	)
 }
 

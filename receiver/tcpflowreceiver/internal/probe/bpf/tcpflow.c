@@ -155,6 +155,17 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Sampled srtt values, log2 buckets summed over CPUs at scrape time: key
+ * (family == AF_INET6) * RTT_BUCKETS + b, bucket b holding (2^(b-1), 2^b] us
+ * (b = 0: srtt <= 1 us; the last one also everything above 2^30 us). */
+#define RTT_BUCKETS 32
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * RTT_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} rtt_hist SEC(".maps");
+
 __u64 nflows = 0;  /* tracked flows now */
 __u64 next_id = 0;
 
@@ -166,6 +177,20 @@ static __always_inline void count(__u32 c)
 	__u64 *v = bpf_map_lookup_elem(&counters, &c);
 	if (v)
 		*v += 1;
+}
+
+/* Number of significant bits of v (0 for 0): no clz in BPF. */
+static __always_inline __u32 bit_len(__u32 v)
+{
+	__u32 n = 0;
+#pragma unroll
+	for (__u32 sh = 16; sh > 0; sh >>= 1) {
+		if (v >> sh) {
+			n += sh;
+			v >>= sh;
+		}
+	}
+	return n + v;
 }
 
 static __always_inline void read_addrs(const struct sock *sk, __u16 family, __u8 *saddr, __u8 *daddr)
@@ -283,7 +308,8 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 	f->events++;
 
 	/* Per-event work touches only this socket's storage: no global or
-	 * per-CPU counters, and no store unless something changed. */
+	 * per-CPU counters, and no store unless something changed (a sample
+	 * also bumps one per-CPU rtt_hist slot). */
 	__u32 wnd = tp->snd_wnd;
 	if (wnd == 0 && !f->zw_state) {
 		f->zero_window++;
@@ -314,6 +340,16 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 		f->srtt_min_us = srtt;
 	if (srtt > f->srtt_max_us)
 		f->srtt_max_us = srtt;
+	/* The family from the socket (hot, just used by the stack), not from
+	 * the flow's cold fields, which would be a second cache line. */
+	__u32 b = bit_len(srtt - 1);
+	if (b > RTT_BUCKETS - 1)
+		b = RTT_BUCKETS - 1;
+	if (sk->__sk_common.skc_family == AF_INET6)
+		b += RTT_BUCKETS;
+	__u64 *c = bpf_map_lookup_elem(&rtt_hist, &b);
+	if (c)
+		*c += 1;
 	return 0;
 }
 
