@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/netip"
 	"os"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
 
+	"github.com/netstack-otel/netstack/internal/explicithist"
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/connmonitor"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/engine"
@@ -40,7 +40,7 @@ type connScraper struct {
 	wg       sync.WaitGroup
 
 	// cumulative histogram state per (target, address)
-	hist      map[histKey]*histState
+	hist      map[histKey]*explicithist.Hist
 	startTime pcommon.Timestamp
 	resource  pcommon.Resource // which namespace the probes ran in
 }
@@ -50,16 +50,8 @@ type histKey struct {
 	addr   netip.Addr
 }
 
-type histState struct {
-	counts []uint64
-	count  uint64
-	sum    float64
-	min    float64
-	max    float64
-}
-
 func newScraper(cfg *Config, set receiver.Settings) *connScraper {
-	return &connScraper{cfg: cfg, set: set, logger: set.Logger, hist: map[histKey]*histState{}}
+	return &connScraper{cfg: cfg, set: set, logger: set.Logger, hist: map[histKey]*explicithist.Hist{}}
 }
 
 func (s *connScraper) start(_ context.Context, _ component.Host) error {
@@ -301,20 +293,14 @@ func (s *connScraper) appendHistograms(md pmetric.Metrics, now pcommon.Timestamp
 			live[k] = true
 			h := s.hist[k]
 			if h == nil {
-				h = &histState{counts: make([]uint64, len(bounds)+1), min: math.Inf(1), max: math.Inf(-1)}
+				h = explicithist.New(bounds)
 				s.hist[k] = h
 			}
 			if a.Ping == nil {
 				continue
 			}
 			for _, r := range a.Ping.RTTs {
-				v := r.Seconds()
-				i, _ := slices.BinarySearch(bounds, v) // bucket i holds (bounds[i-1], bounds[i]]
-				h.counts[i]++
-				h.count++
-				h.sum += v
-				h.min = math.Min(h.min, v)
-				h.max = math.Max(h.max, v)
+				h.Observe(bounds, r.Seconds())
 			}
 		}
 	}
@@ -358,21 +344,13 @@ func (s *connScraper) appendHistograms(md pmetric.Metrics, now pcommon.Timestamp
 	})
 	start := s.startTime
 	for _, k := range keys {
-		h := s.hist[k]
 		dp := hist.DataPoints().AppendEmpty()
 		dp.SetStartTimestamp(start)
 		dp.SetTimestamp(now)
 		dp.Attributes().PutStr("connprobe.target", k.target)
 		dp.Attributes().PutStr("server.address", k.addr.String())
 		dp.Attributes().PutStr("network.type", netType(k.addr).String())
-		dp.ExplicitBounds().FromRaw(bounds)
-		dp.BucketCounts().FromRaw(h.counts)
-		dp.SetCount(h.count)
-		dp.SetSum(h.sum)
-		if h.count > 0 {
-			dp.SetMin(h.min)
-			dp.SetMax(h.max)
-		}
+		s.hist[k].WriteTo(dp, bounds)
 	}
 }
 
