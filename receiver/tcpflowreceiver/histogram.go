@@ -121,7 +121,7 @@ func appendRTT(md pmetric.Metrics, resource pcommon.Resource, version string, st
 		}
 		if hist == (pmetric.Histogram{}) {
 			hist = appendHistogram(md, resource, version, "tcp.flow.rtt",
-				"Smoothed RTT at each sample the probe took (as counted by tcp.flow.rtt.samples), in power-of-two buckets, as a cumulative histogram.")
+				"Smoothed RTT at each sample the probe took (as counted by tcp.flow.samples), in power-of-two buckets, as a cumulative histogram.")
 		}
 		dp := hist.DataPoints().AppendEmpty()
 		dp.SetStartTimestamp(start)

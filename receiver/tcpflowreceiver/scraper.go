@@ -240,7 +240,7 @@ func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
 	mb.RecordTCPFlowBytesDataPoint(now, int64(sr.received), la, lp, pa, pp, nt, metadata.AttributeDirectionReceive)
 	mb.RecordTCPFlowRetransmittedBytesDataPoint(now, int64(sr.retransB), la, lp, pa, pp, nt)
 	mb.RecordTCPFlowZeroWindowDataPoint(now, int64(sr.zeroWindow), la, lp, pa, pp, nt)
-	mb.RecordTCPFlowRttSamplesDataPoint(now, int64(sr.samples), la, lp, pa, pp, nt)
+	mb.RecordTCPFlowSamplesDataPoint(now, int64(sr.samples), la, lp, pa, pp, nt)
 }
 
 // flowAttrs are the attributes an aggregation level may have reduced away;

@@ -91,7 +91,7 @@ func TestScrapeKernel(t *testing.T) {
 	require.Positive(t, points(md, "tcp.flow.srtt")[flowKey])
 	require.Positive(t, points(md, "tcp.flow.cwnd")[flowKey])
 	rtt := histPoints(t, md, "tcp.flow.rtt")["network.type=ipv4"]
-	require.GreaterOrEqual(t, rtt.Count(), uint64(points(md, "tcp.flow.rtt.samples")[flowKey]), "srtt histogram holds at least the samples read before it")
+	require.GreaterOrEqual(t, rtt.Count(), uint64(points(md, "tcp.flow.samples")[flowKey]), "srtt histogram holds at least the samples read before it")
 	require.Positive(t, rtt.Count())
 	require.Equal(t, 1.0, points(md, "tcp.flows.active")[""])
 	res := md.ResourceMetrics().At(0).Resource().Attributes()
@@ -116,7 +116,7 @@ func TestScrapeKernel(t *testing.T) {
 	require.Equal(t, 1.0, points(md, "tcp.flows.closed")[""])
 	life := histPoints(t, md, "tcp.flow.lifetime")["network.peer.port=9100 network.type=ipv4"]
 	require.Equal(t, uint64(1), life.Count(), "lifetime histogram counts the closed flow once: %v", histPoints(t, md, "tcp.flow.lifetime"))
-	require.InDelta(t, points(md, "tcp.flows.closed.duration")[""], life.Sum(), 1e-9, "same lifetime as tcp.flows.closed.duration")
+	require.InDelta(t, points(md, "tcp.flows.closed_duration")[""], life.Sum(), 1e-9, "same lifetime as tcp.flows.closed_duration")
 	require.Positive(t, life.Sum())
 	md, err = scrapers[AggregationLocalPort].scrape(context.Background())
 	require.NoError(t, err)

@@ -495,58 +495,6 @@ func (ms *TCPFlowRtoMetricConfig) Validate() error {
 	return nil
 }
 
-// TCPFlowRttSamplesMetricAttributeKey specifies the key of an attribute for the tcp.flow.rtt.samples metric.
-type TCPFlowRttSamplesMetricAttributeKey string
-
-const (
-	TCPFlowRttSamplesMetricAttributeKeyLocalAddress TCPFlowRttSamplesMetricAttributeKey = "network.local.address"
-	TCPFlowRttSamplesMetricAttributeKeyLocalPort    TCPFlowRttSamplesMetricAttributeKey = "network.local.port"
-	TCPFlowRttSamplesMetricAttributeKeyPeerAddress  TCPFlowRttSamplesMetricAttributeKey = "network.peer.address"
-	TCPFlowRttSamplesMetricAttributeKeyPeerPort     TCPFlowRttSamplesMetricAttributeKey = "network.peer.port"
-	TCPFlowRttSamplesMetricAttributeKeyNetworkType  TCPFlowRttSamplesMetricAttributeKey = "network.type"
-)
-
-// TCPFlowRttSamplesMetricConfig provides config for the tcp.flow.rtt.samples metric.
-type TCPFlowRttSamplesMetricConfig struct {
-	Enabled          bool `mapstructure:"enabled"`
-	enabledSetByUser bool
-
-	AggregationStrategy string                                `mapstructure:"aggregation_strategy"`
-	EnabledAttributes   []TCPFlowRttSamplesMetricAttributeKey `mapstructure:"attributes"`
-}
-
-func (ms *TCPFlowRttSamplesMetricConfig) Unmarshal(parser *confmap.Conf) error {
-	if parser == nil {
-		return nil
-	}
-
-	err := parser.Unmarshal(ms)
-	if err != nil {
-		return err
-	}
-
-	ms.enabledSetByUser = parser.IsSet("enabled")
-	return nil
-}
-
-func (ms *TCPFlowRttSamplesMetricConfig) Validate() error {
-	for _, val := range ms.EnabledAttributes {
-		switch val {
-		case TCPFlowRttSamplesMetricAttributeKeyLocalAddress, TCPFlowRttSamplesMetricAttributeKeyLocalPort, TCPFlowRttSamplesMetricAttributeKeyPeerAddress, TCPFlowRttSamplesMetricAttributeKeyPeerPort, TCPFlowRttSamplesMetricAttributeKeyNetworkType:
-		default:
-			return fmt.Errorf("metric tcp.flow.rtt.samples doesn't have an attribute %v, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]", val)
-		}
-	}
-
-	switch ms.AggregationStrategy {
-	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
-	default:
-		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
-	}
-
-	return nil
-}
-
 // TCPFlowRttvarMetricAttributeKey specifies the key of an attribute for the tcp.flow.rttvar metric.
 type TCPFlowRttvarMetricAttributeKey string
 
@@ -587,6 +535,58 @@ func (ms *TCPFlowRttvarMetricConfig) Validate() error {
 		case TCPFlowRttvarMetricAttributeKeyLocalAddress, TCPFlowRttvarMetricAttributeKeyLocalPort, TCPFlowRttvarMetricAttributeKeyPeerAddress, TCPFlowRttvarMetricAttributeKeyPeerPort, TCPFlowRttvarMetricAttributeKeyNetworkType:
 		default:
 			return fmt.Errorf("metric tcp.flow.rttvar doesn't have an attribute %v, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// TCPFlowSamplesMetricAttributeKey specifies the key of an attribute for the tcp.flow.samples metric.
+type TCPFlowSamplesMetricAttributeKey string
+
+const (
+	TCPFlowSamplesMetricAttributeKeyLocalAddress TCPFlowSamplesMetricAttributeKey = "network.local.address"
+	TCPFlowSamplesMetricAttributeKeyLocalPort    TCPFlowSamplesMetricAttributeKey = "network.local.port"
+	TCPFlowSamplesMetricAttributeKeyPeerAddress  TCPFlowSamplesMetricAttributeKey = "network.peer.address"
+	TCPFlowSamplesMetricAttributeKeyPeerPort     TCPFlowSamplesMetricAttributeKey = "network.peer.port"
+	TCPFlowSamplesMetricAttributeKeyNetworkType  TCPFlowSamplesMetricAttributeKey = "network.type"
+)
+
+// TCPFlowSamplesMetricConfig provides config for the tcp.flow.samples metric.
+type TCPFlowSamplesMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                             `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []TCPFlowSamplesMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *TCPFlowSamplesMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *TCPFlowSamplesMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case TCPFlowSamplesMetricAttributeKeyLocalAddress, TCPFlowSamplesMetricAttributeKeyLocalPort, TCPFlowSamplesMetricAttributeKeyPeerAddress, TCPFlowSamplesMetricAttributeKeyPeerPort, TCPFlowSamplesMetricAttributeKeyNetworkType:
+		default:
+			return fmt.Errorf("metric tcp.flow.samples doesn't have an attribute %v, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]", val)
 		}
 	}
 
@@ -755,7 +755,7 @@ func (ms *TCPFlowSrttMetricConfig) Validate() error {
 	return nil
 }
 
-// TCPFlowSrttMaxMetricAttributeKey specifies the key of an attribute for the tcp.flow.srtt.max metric.
+// TCPFlowSrttMaxMetricAttributeKey specifies the key of an attribute for the tcp.flow.srtt_max metric.
 type TCPFlowSrttMaxMetricAttributeKey string
 
 const (
@@ -766,7 +766,7 @@ const (
 	TCPFlowSrttMaxMetricAttributeKeyNetworkType  TCPFlowSrttMaxMetricAttributeKey = "network.type"
 )
 
-// TCPFlowSrttMaxMetricConfig provides config for the tcp.flow.srtt.max metric.
+// TCPFlowSrttMaxMetricConfig provides config for the tcp.flow.srtt_max metric.
 type TCPFlowSrttMaxMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
 	enabledSetByUser bool
@@ -794,7 +794,7 @@ func (ms *TCPFlowSrttMaxMetricConfig) Validate() error {
 		switch val {
 		case TCPFlowSrttMaxMetricAttributeKeyLocalAddress, TCPFlowSrttMaxMetricAttributeKeyLocalPort, TCPFlowSrttMaxMetricAttributeKeyPeerAddress, TCPFlowSrttMaxMetricAttributeKeyPeerPort, TCPFlowSrttMaxMetricAttributeKeyNetworkType:
 		default:
-			return fmt.Errorf("metric tcp.flow.srtt.max doesn't have an attribute %v, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]", val)
+			return fmt.Errorf("metric tcp.flow.srtt_max doesn't have an attribute %v, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]", val)
 		}
 	}
 
@@ -807,7 +807,7 @@ func (ms *TCPFlowSrttMaxMetricConfig) Validate() error {
 	return nil
 }
 
-// TCPFlowSrttMinMetricAttributeKey specifies the key of an attribute for the tcp.flow.srtt.min metric.
+// TCPFlowSrttMinMetricAttributeKey specifies the key of an attribute for the tcp.flow.srtt_min metric.
 type TCPFlowSrttMinMetricAttributeKey string
 
 const (
@@ -818,7 +818,7 @@ const (
 	TCPFlowSrttMinMetricAttributeKeyNetworkType  TCPFlowSrttMinMetricAttributeKey = "network.type"
 )
 
-// TCPFlowSrttMinMetricConfig provides config for the tcp.flow.srtt.min metric.
+// TCPFlowSrttMinMetricConfig provides config for the tcp.flow.srtt_min metric.
 type TCPFlowSrttMinMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
 	enabledSetByUser bool
@@ -846,7 +846,7 @@ func (ms *TCPFlowSrttMinMetricConfig) Validate() error {
 		switch val {
 		case TCPFlowSrttMinMetricAttributeKeyLocalAddress, TCPFlowSrttMinMetricAttributeKeyLocalPort, TCPFlowSrttMinMetricAttributeKeyPeerAddress, TCPFlowSrttMinMetricAttributeKeyPeerPort, TCPFlowSrttMinMetricAttributeKeyNetworkType:
 		default:
-			return fmt.Errorf("metric tcp.flow.srtt.min doesn't have an attribute %v, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]", val)
+			return fmt.Errorf("metric tcp.flow.srtt_min doesn't have an attribute %v, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]", val)
 		}
 	}
 
@@ -1003,7 +1003,7 @@ func (ms *TCPFlowsClosedMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
-// TCPFlowsClosedDurationMetricConfig provides config for the tcp.flows.closed.duration metric.
+// TCPFlowsClosedDurationMetricConfig provides config for the tcp.flows.closed_duration metric.
 type TCPFlowsClosedDurationMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
 	enabledSetByUser bool
@@ -1055,18 +1055,18 @@ type MetricsConfig struct {
 	TCPFlowRetransmits        TCPFlowRetransmitsMetricConfig        `mapstructure:"tcp.flow.retransmits"`
 	TCPFlowRetransmittedBytes TCPFlowRetransmittedBytesMetricConfig `mapstructure:"tcp.flow.retransmitted_bytes"`
 	TCPFlowRto                TCPFlowRtoMetricConfig                `mapstructure:"tcp.flow.rto"`
-	TCPFlowRttSamples         TCPFlowRttSamplesMetricConfig         `mapstructure:"tcp.flow.rtt.samples"`
 	TCPFlowRttvar             TCPFlowRttvarMetricConfig             `mapstructure:"tcp.flow.rttvar"`
+	TCPFlowSamples            TCPFlowSamplesMetricConfig            `mapstructure:"tcp.flow.samples"`
 	TCPFlowSendQueue          TCPFlowSendQueueMetricConfig          `mapstructure:"tcp.flow.send_queue"`
 	TCPFlowSendWindow         TCPFlowSendWindowMetricConfig         `mapstructure:"tcp.flow.send_window"`
 	TCPFlowSrtt               TCPFlowSrttMetricConfig               `mapstructure:"tcp.flow.srtt"`
-	TCPFlowSrttMax            TCPFlowSrttMaxMetricConfig            `mapstructure:"tcp.flow.srtt.max"`
-	TCPFlowSrttMin            TCPFlowSrttMinMetricConfig            `mapstructure:"tcp.flow.srtt.min"`
+	TCPFlowSrttMax            TCPFlowSrttMaxMetricConfig            `mapstructure:"tcp.flow.srtt_max"`
+	TCPFlowSrttMin            TCPFlowSrttMinMetricConfig            `mapstructure:"tcp.flow.srtt_min"`
 	TCPFlowSsthresh           TCPFlowSsthreshMetricConfig           `mapstructure:"tcp.flow.ssthresh"`
 	TCPFlowZeroWindow         TCPFlowZeroWindowMetricConfig         `mapstructure:"tcp.flow.zero_window"`
 	TCPFlowsActive            TCPFlowsActiveMetricConfig            `mapstructure:"tcp.flows.active"`
 	TCPFlowsClosed            TCPFlowsClosedMetricConfig            `mapstructure:"tcp.flows.closed"`
-	TCPFlowsClosedDuration    TCPFlowsClosedDurationMetricConfig    `mapstructure:"tcp.flows.closed.duration"`
+	TCPFlowsClosedDuration    TCPFlowsClosedDurationMetricConfig    `mapstructure:"tcp.flows.closed_duration"`
 	TCPFlowsEvicted           TCPFlowsEvictedMetricConfig           `mapstructure:"tcp.flows.evicted"`
 }
 
@@ -1120,15 +1120,15 @@ func DefaultMetricsConfig() MetricsConfig {
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []TCPFlowRtoMetricAttributeKey{TCPFlowRtoMetricAttributeKeyLocalAddress, TCPFlowRtoMetricAttributeKeyLocalPort, TCPFlowRtoMetricAttributeKeyPeerAddress, TCPFlowRtoMetricAttributeKeyPeerPort, TCPFlowRtoMetricAttributeKeyNetworkType},
 		},
-		TCPFlowRttSamples: TCPFlowRttSamplesMetricConfig{
-			Enabled:             false,
-			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []TCPFlowRttSamplesMetricAttributeKey{TCPFlowRttSamplesMetricAttributeKeyLocalAddress, TCPFlowRttSamplesMetricAttributeKeyLocalPort, TCPFlowRttSamplesMetricAttributeKeyPeerAddress, TCPFlowRttSamplesMetricAttributeKeyPeerPort, TCPFlowRttSamplesMetricAttributeKeyNetworkType},
-		},
 		TCPFlowRttvar: TCPFlowRttvarMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []TCPFlowRttvarMetricAttributeKey{TCPFlowRttvarMetricAttributeKeyLocalAddress, TCPFlowRttvarMetricAttributeKeyLocalPort, TCPFlowRttvarMetricAttributeKeyPeerAddress, TCPFlowRttvarMetricAttributeKeyPeerPort, TCPFlowRttvarMetricAttributeKeyNetworkType},
+		},
+		TCPFlowSamples: TCPFlowSamplesMetricConfig{
+			Enabled:             false,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []TCPFlowSamplesMetricAttributeKey{TCPFlowSamplesMetricAttributeKeyLocalAddress, TCPFlowSamplesMetricAttributeKeyLocalPort, TCPFlowSamplesMetricAttributeKeyPeerAddress, TCPFlowSamplesMetricAttributeKeyPeerPort, TCPFlowSamplesMetricAttributeKeyNetworkType},
 		},
 		TCPFlowSendQueue: TCPFlowSendQueueMetricConfig{
 			Enabled:             true,

@@ -74,15 +74,15 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []TCPFlowRtoMetricAttributeKey{TCPFlowRtoMetricAttributeKeyLocalAddress, TCPFlowRtoMetricAttributeKeyLocalPort, TCPFlowRtoMetricAttributeKeyPeerAddress, TCPFlowRtoMetricAttributeKeyPeerPort, TCPFlowRtoMetricAttributeKeyNetworkType},
 					},
-					TCPFlowRttSamples: TCPFlowRttSamplesMetricConfig{
-						Enabled:             true,
-						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []TCPFlowRttSamplesMetricAttributeKey{TCPFlowRttSamplesMetricAttributeKeyLocalAddress, TCPFlowRttSamplesMetricAttributeKeyLocalPort, TCPFlowRttSamplesMetricAttributeKeyPeerAddress, TCPFlowRttSamplesMetricAttributeKeyPeerPort, TCPFlowRttSamplesMetricAttributeKeyNetworkType},
-					},
 					TCPFlowRttvar: TCPFlowRttvarMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []TCPFlowRttvarMetricAttributeKey{TCPFlowRttvarMetricAttributeKeyLocalAddress, TCPFlowRttvarMetricAttributeKeyLocalPort, TCPFlowRttvarMetricAttributeKeyPeerAddress, TCPFlowRttvarMetricAttributeKeyPeerPort, TCPFlowRttvarMetricAttributeKeyNetworkType},
+					},
+					TCPFlowSamples: TCPFlowSamplesMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []TCPFlowSamplesMetricAttributeKey{TCPFlowSamplesMetricAttributeKeyLocalAddress, TCPFlowSamplesMetricAttributeKeyLocalPort, TCPFlowSamplesMetricAttributeKeyPeerAddress, TCPFlowSamplesMetricAttributeKeyPeerPort, TCPFlowSamplesMetricAttributeKeyNetworkType},
 					},
 					TCPFlowSendQueue: TCPFlowSendQueueMetricConfig{
 						Enabled:             true,
@@ -190,15 +190,15 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []TCPFlowRtoMetricAttributeKey{TCPFlowRtoMetricAttributeKeyLocalAddress, TCPFlowRtoMetricAttributeKeyLocalPort, TCPFlowRtoMetricAttributeKeyPeerAddress, TCPFlowRtoMetricAttributeKeyPeerPort, TCPFlowRtoMetricAttributeKeyNetworkType},
 					},
-					TCPFlowRttSamples: TCPFlowRttSamplesMetricConfig{
-						Enabled:             false,
-						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []TCPFlowRttSamplesMetricAttributeKey{TCPFlowRttSamplesMetricAttributeKeyLocalAddress, TCPFlowRttSamplesMetricAttributeKeyLocalPort, TCPFlowRttSamplesMetricAttributeKeyPeerAddress, TCPFlowRttSamplesMetricAttributeKeyPeerPort, TCPFlowRttSamplesMetricAttributeKeyNetworkType},
-					},
 					TCPFlowRttvar: TCPFlowRttvarMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []TCPFlowRttvarMetricAttributeKey{TCPFlowRttvarMetricAttributeKeyLocalAddress, TCPFlowRttvarMetricAttributeKeyLocalPort, TCPFlowRttvarMetricAttributeKeyPeerAddress, TCPFlowRttvarMetricAttributeKeyPeerPort, TCPFlowRttvarMetricAttributeKeyNetworkType},
+					},
+					TCPFlowSamples: TCPFlowSamplesMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []TCPFlowSamplesMetricAttributeKey{TCPFlowSamplesMetricAttributeKeyLocalAddress, TCPFlowSamplesMetricAttributeKeyLocalPort, TCPFlowSamplesMetricAttributeKeyPeerAddress, TCPFlowSamplesMetricAttributeKeyPeerPort, TCPFlowSamplesMetricAttributeKeyNetworkType},
 					},
 					TCPFlowSendQueue: TCPFlowSendQueueMetricConfig{
 						Enabled:             false,
@@ -258,7 +258,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(TCPFlowBytesMetricConfig{}, TCPFlowCwndMetricConfig{}, TCPFlowInFlightMetricConfig{}, TCPFlowLostMetricConfig{}, TCPFlowProbeDroppedMetricConfig{}, TCPFlowProbeEventsMetricConfig{}, TCPFlowReceiveQueueMetricConfig{}, TCPFlowRetransmitsMetricConfig{}, TCPFlowRetransmittedBytesMetricConfig{}, TCPFlowRtoMetricConfig{}, TCPFlowRttSamplesMetricConfig{}, TCPFlowRttvarMetricConfig{}, TCPFlowSendQueueMetricConfig{}, TCPFlowSendWindowMetricConfig{}, TCPFlowSrttMetricConfig{}, TCPFlowSrttMaxMetricConfig{}, TCPFlowSrttMinMetricConfig{}, TCPFlowSsthreshMetricConfig{}, TCPFlowZeroWindowMetricConfig{}, TCPFlowsActiveMetricConfig{}, TCPFlowsClosedMetricConfig{}, TCPFlowsClosedDurationMetricConfig{}, TCPFlowsEvictedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(TCPFlowBytesMetricConfig{}, TCPFlowCwndMetricConfig{}, TCPFlowInFlightMetricConfig{}, TCPFlowLostMetricConfig{}, TCPFlowProbeDroppedMetricConfig{}, TCPFlowProbeEventsMetricConfig{}, TCPFlowReceiveQueueMetricConfig{}, TCPFlowRetransmitsMetricConfig{}, TCPFlowRetransmittedBytesMetricConfig{}, TCPFlowRtoMetricConfig{}, TCPFlowRttvarMetricConfig{}, TCPFlowSamplesMetricConfig{}, TCPFlowSendQueueMetricConfig{}, TCPFlowSendWindowMetricConfig{}, TCPFlowSrttMetricConfig{}, TCPFlowSrttMaxMetricConfig{}, TCPFlowSrttMinMetricConfig{}, TCPFlowSsthreshMetricConfig{}, TCPFlowZeroWindowMetricConfig{}, TCPFlowsActiveMetricConfig{}, TCPFlowsClosedMetricConfig{}, TCPFlowsClosedDurationMetricConfig{}, TCPFlowsEvictedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -371,18 +371,6 @@ func TestTCPFlowRtoMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
-func TestTCPFlowRttSamplesMetricsConfig_Validate(t *testing.T) {
-	cfg := DefaultMetricsConfig().TCPFlowRttSamples
-	require.NoError(t, cfg.Validate())
-
-	cfg.EnabledAttributes = []TCPFlowRttSamplesMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric tcp.flow.rtt.samples doesn't have an attribute invalid, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]")
-
-	cfg = DefaultMetricsConfig().TCPFlowRttSamples
-	cfg.AggregationStrategy = "invalid"
-	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
-}
-
 func TestTCPFlowRttvarMetricsConfig_Validate(t *testing.T) {
 	cfg := DefaultMetricsConfig().TCPFlowRttvar
 	require.NoError(t, cfg.Validate())
@@ -391,6 +379,18 @@ func TestTCPFlowRttvarMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric tcp.flow.rttvar doesn't have an attribute invalid, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]")
 
 	cfg = DefaultMetricsConfig().TCPFlowRttvar
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestTCPFlowSamplesMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().TCPFlowSamples
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []TCPFlowSamplesMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric tcp.flow.samples doesn't have an attribute invalid, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]")
+
+	cfg = DefaultMetricsConfig().TCPFlowSamples
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
@@ -436,7 +436,7 @@ func TestTCPFlowSrttMaxMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []TCPFlowSrttMaxMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric tcp.flow.srtt.max doesn't have an attribute invalid, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]")
+	require.ErrorContains(t, cfg.Validate(), "metric tcp.flow.srtt_max doesn't have an attribute invalid, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]")
 
 	cfg = DefaultMetricsConfig().TCPFlowSrttMax
 	cfg.AggregationStrategy = "invalid"
@@ -448,7 +448,7 @@ func TestTCPFlowSrttMinMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []TCPFlowSrttMinMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric tcp.flow.srtt.min doesn't have an attribute invalid, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]")
+	require.ErrorContains(t, cfg.Validate(), "metric tcp.flow.srtt_min doesn't have an attribute invalid, valid attributes: [network.local.address, network.local.port, network.peer.address, network.peer.port, network.type]")
 
 	cfg = DefaultMetricsConfig().TCPFlowSrttMin
 	cfg.AggregationStrategy = "invalid"

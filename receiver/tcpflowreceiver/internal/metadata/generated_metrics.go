@@ -187,12 +187,12 @@ var MetricsInfo = metricsInfo{
 		Name:       "tcp.flow.rto",
 		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type"},
 	},
-	TCPFlowRttSamples: metricInfo{
-		Name:       "tcp.flow.rtt.samples",
-		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type"},
-	},
 	TCPFlowRttvar: metricInfo{
 		Name:       "tcp.flow.rttvar",
+		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type"},
+	},
+	TCPFlowSamples: metricInfo{
+		Name:       "tcp.flow.samples",
 		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type"},
 	},
 	TCPFlowSendQueue: metricInfo{
@@ -208,11 +208,11 @@ var MetricsInfo = metricsInfo{
 		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type"},
 	},
 	TCPFlowSrttMax: metricInfo{
-		Name:       "tcp.flow.srtt.max",
+		Name:       "tcp.flow.srtt_max",
 		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type"},
 	},
 	TCPFlowSrttMin: metricInfo{
-		Name:       "tcp.flow.srtt.min",
+		Name:       "tcp.flow.srtt_min",
 		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type"},
 	},
 	TCPFlowSsthresh: metricInfo{
@@ -230,7 +230,7 @@ var MetricsInfo = metricsInfo{
 		Name: "tcp.flows.closed",
 	},
 	TCPFlowsClosedDuration: metricInfo{
-		Name: "tcp.flows.closed.duration",
+		Name: "tcp.flows.closed_duration",
 	},
 	TCPFlowsEvicted: metricInfo{
 		Name: "tcp.flows.evicted",
@@ -248,8 +248,8 @@ type metricsInfo struct {
 	TCPFlowRetransmits        metricInfo
 	TCPFlowRetransmittedBytes metricInfo
 	TCPFlowRto                metricInfo
-	TCPFlowRttSamples         metricInfo
 	TCPFlowRttvar             metricInfo
+	TCPFlowSamples            metricInfo
 	TCPFlowSendQueue          metricInfo
 	TCPFlowSendWindow         metricInfo
 	TCPFlowSrtt               metricInfo
@@ -1231,109 +1231,6 @@ func newMetricTCPFlowRto(cfg TCPFlowRtoMetricConfig) metricTCPFlowRto {
 	return m
 }
 
-type metricTCPFlowRttSamples struct {
-	data          pmetric.Metric                // data buffer for generated metric.
-	config        TCPFlowRttSamplesMetricConfig // metric config provided by user.
-	capacity      int                           // max observed number of data points added to the metric.
-	aggDataPoints []int64                       // slice containing number of aggregated datapoints at each index
-}
-
-// init fills tcp.flow.rtt.samples metric with initial data.
-func (m *metricTCPFlowRttSamples) init() {
-	m.data.SetName("tcp.flow.rtt.samples")
-	m.data.SetDescription("RTT samples taken in the kernel (per the sampling mode and min_sample_interval).")
-	m.data.SetUnit("{sample}")
-	m.data.SetEmptySum()
-	m.data.Sum().SetIsMonotonic(true)
-	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
-	m.aggDataPoints = m.aggDataPoints[:0]
-}
-
-func (m *metricTCPFlowRttSamples) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue string) {
-	if !m.config.Enabled {
-		return
-	}
-
-	dp := pmetric.NewNumberDataPoint()
-	dp.SetStartTimestamp(start)
-	dp.SetTimestamp(ts)
-	if slices.Contains(m.config.EnabledAttributes, TCPFlowRttSamplesMetricAttributeKeyLocalAddress) {
-		dp.Attributes().PutStr("network.local.address", localAddressAttributeValue)
-	}
-	if slices.Contains(m.config.EnabledAttributes, TCPFlowRttSamplesMetricAttributeKeyLocalPort) {
-		dp.Attributes().PutInt("network.local.port", localPortAttributeValue)
-	}
-	if slices.Contains(m.config.EnabledAttributes, TCPFlowRttSamplesMetricAttributeKeyPeerAddress) {
-		dp.Attributes().PutStr("network.peer.address", peerAddressAttributeValue)
-	}
-	if slices.Contains(m.config.EnabledAttributes, TCPFlowRttSamplesMetricAttributeKeyPeerPort) {
-		dp.Attributes().PutInt("network.peer.port", peerPortAttributeValue)
-	}
-	if slices.Contains(m.config.EnabledAttributes, TCPFlowRttSamplesMetricAttributeKeyNetworkType) {
-		dp.Attributes().PutStr("network.type", networkTypeAttributeValue)
-	}
-
-	var s string
-	dps := m.data.Sum().DataPoints()
-	for i := 0; i < dps.Len(); i++ {
-		dpi := dps.At(i)
-		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
-			switch s = m.config.AggregationStrategy; s {
-			case AggregationStrategySum, AggregationStrategyAvg:
-				dpi.SetIntValue(dpi.IntValue() + val)
-				m.aggDataPoints[i] += 1
-				return
-			case AggregationStrategyMin:
-				if dpi.IntValue() > val {
-					dpi.SetIntValue(val)
-				}
-				return
-			case AggregationStrategyMax:
-				if dpi.IntValue() < val {
-					dpi.SetIntValue(val)
-				}
-				return
-			}
-		}
-	}
-
-	dp.SetIntValue(val)
-	m.aggDataPoints = append(m.aggDataPoints, 1)
-	dp.MoveTo(dps.AppendEmpty())
-}
-
-// updateCapacity saves max length of data point slices that will be used for the slice capacity.
-func (m *metricTCPFlowRttSamples) updateCapacity() {
-	if m.data.Sum().DataPoints().Len() > m.capacity {
-		m.capacity = m.data.Sum().DataPoints().Len()
-	}
-}
-
-// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
-func (m *metricTCPFlowRttSamples) emit(metrics pmetric.MetricSlice) {
-	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
-		if m.config.AggregationStrategy == AggregationStrategyAvg {
-			for i, aggCount := range m.aggDataPoints {
-				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
-			}
-		}
-		m.updateCapacity()
-		m.data.MoveTo(metrics.AppendEmpty())
-		m.init()
-	}
-}
-
-func newMetricTCPFlowRttSamples(cfg TCPFlowRttSamplesMetricConfig) metricTCPFlowRttSamples {
-	m := metricTCPFlowRttSamples{config: cfg}
-
-	if cfg.Enabled {
-		m.data = pmetric.NewMetric()
-		m.init()
-	}
-	return m
-}
-
 type metricTCPFlowRttvar struct {
 	data          pmetric.Metric            // data buffer for generated metric.
 	config        TCPFlowRttvarMetricConfig // metric config provided by user.
@@ -1427,6 +1324,109 @@ func (m *metricTCPFlowRttvar) emit(metrics pmetric.MetricSlice) {
 
 func newMetricTCPFlowRttvar(cfg TCPFlowRttvarMetricConfig) metricTCPFlowRttvar {
 	m := metricTCPFlowRttvar{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricTCPFlowSamples struct {
+	data          pmetric.Metric             // data buffer for generated metric.
+	config        TCPFlowSamplesMetricConfig // metric config provided by user.
+	capacity      int                        // max observed number of data points added to the metric.
+	aggDataPoints []int64                    // slice containing number of aggregated datapoints at each index
+}
+
+// init fills tcp.flow.samples metric with initial data.
+func (m *metricTCPFlowSamples) init() {
+	m.data.SetName("tcp.flow.samples")
+	m.data.SetDescription("RTT samples taken in the kernel (per the sampling mode and min_sample_interval).")
+	m.data.SetUnit("{sample}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricTCPFlowSamples) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, TCPFlowSamplesMetricAttributeKeyLocalAddress) {
+		dp.Attributes().PutStr("network.local.address", localAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, TCPFlowSamplesMetricAttributeKeyLocalPort) {
+		dp.Attributes().PutInt("network.local.port", localPortAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, TCPFlowSamplesMetricAttributeKeyPeerAddress) {
+		dp.Attributes().PutStr("network.peer.address", peerAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, TCPFlowSamplesMetricAttributeKeyPeerPort) {
+		dp.Attributes().PutInt("network.peer.port", peerPortAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, TCPFlowSamplesMetricAttributeKeyNetworkType) {
+		dp.Attributes().PutStr("network.type", networkTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricTCPFlowSamples) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricTCPFlowSamples) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricTCPFlowSamples(cfg TCPFlowSamplesMetricConfig) metricTCPFlowSamples {
+	m := metricTCPFlowSamples{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1745,9 +1745,9 @@ type metricTCPFlowSrttMax struct {
 	aggDataPoints []float64                  // slice containing number of aggregated datapoints at each index
 }
 
-// init fills tcp.flow.srtt.max metric with initial data.
+// init fills tcp.flow.srtt_max metric with initial data.
 func (m *metricTCPFlowSrttMax) init() {
-	m.data.SetName("tcp.flow.srtt.max")
+	m.data.SetName("tcp.flow.srtt_max")
 	m.data.SetDescription("Largest smoothed RTT sampled over the flow's life (maximum over flows when aggregated).")
 	m.data.SetUnit("s")
 	m.data.SetEmptyGauge()
@@ -1846,9 +1846,9 @@ type metricTCPFlowSrttMin struct {
 	aggDataPoints []float64                  // slice containing number of aggregated datapoints at each index
 }
 
-// init fills tcp.flow.srtt.min metric with initial data.
+// init fills tcp.flow.srtt_min metric with initial data.
 func (m *metricTCPFlowSrttMin) init() {
-	m.data.SetName("tcp.flow.srtt.min")
+	m.data.SetName("tcp.flow.srtt_min")
 	m.data.SetDescription("Smallest smoothed RTT sampled over the flow's life (minimum over flows when aggregated).")
 	m.data.SetUnit("s")
 	m.data.SetEmptyGauge()
@@ -2254,9 +2254,9 @@ type metricTCPFlowsClosedDuration struct {
 	capacity int                                // max observed number of data points added to the metric.
 }
 
-// init fills tcp.flows.closed.duration metric with initial data.
+// init fills tcp.flows.closed_duration metric with initial data.
 func (m *metricTCPFlowsClosedDuration) init() {
-	m.data.SetName("tcp.flows.closed.duration")
+	m.data.SetName("tcp.flows.closed_duration")
 	m.data.SetDescription("Total lifetime of the closed flows counted by tcp.flows.closed (divide for the mean).")
 	m.data.SetUnit("s")
 	m.data.SetEmptySum()
@@ -2372,8 +2372,8 @@ type MetricsBuilder struct {
 	metricTCPFlowRetransmits        metricTCPFlowRetransmits
 	metricTCPFlowRetransmittedBytes metricTCPFlowRetransmittedBytes
 	metricTCPFlowRto                metricTCPFlowRto
-	metricTCPFlowRttSamples         metricTCPFlowRttSamples
 	metricTCPFlowRttvar             metricTCPFlowRttvar
+	metricTCPFlowSamples            metricTCPFlowSamples
 	metricTCPFlowSendQueue          metricTCPFlowSendQueue
 	metricTCPFlowSendWindow         metricTCPFlowSendWindow
 	metricTCPFlowSrtt               metricTCPFlowSrtt
@@ -2420,8 +2420,8 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricTCPFlowRetransmits:        newMetricTCPFlowRetransmits(mbc.Metrics.TCPFlowRetransmits),
 		metricTCPFlowRetransmittedBytes: newMetricTCPFlowRetransmittedBytes(mbc.Metrics.TCPFlowRetransmittedBytes),
 		metricTCPFlowRto:                newMetricTCPFlowRto(mbc.Metrics.TCPFlowRto),
-		metricTCPFlowRttSamples:         newMetricTCPFlowRttSamples(mbc.Metrics.TCPFlowRttSamples),
 		metricTCPFlowRttvar:             newMetricTCPFlowRttvar(mbc.Metrics.TCPFlowRttvar),
+		metricTCPFlowSamples:            newMetricTCPFlowSamples(mbc.Metrics.TCPFlowSamples),
 		metricTCPFlowSendQueue:          newMetricTCPFlowSendQueue(mbc.Metrics.TCPFlowSendQueue),
 		metricTCPFlowSendWindow:         newMetricTCPFlowSendWindow(mbc.Metrics.TCPFlowSendWindow),
 		metricTCPFlowSrtt:               newMetricTCPFlowSrtt(mbc.Metrics.TCPFlowSrtt),
@@ -2527,8 +2527,8 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricTCPFlowRetransmits.emit(ils.Metrics())
 	mb.metricTCPFlowRetransmittedBytes.emit(ils.Metrics())
 	mb.metricTCPFlowRto.emit(ils.Metrics())
-	mb.metricTCPFlowRttSamples.emit(ils.Metrics())
 	mb.metricTCPFlowRttvar.emit(ils.Metrics())
+	mb.metricTCPFlowSamples.emit(ils.Metrics())
 	mb.metricTCPFlowSendQueue.emit(ils.Metrics())
 	mb.metricTCPFlowSendWindow.emit(ils.Metrics())
 	mb.metricTCPFlowSrtt.emit(ils.Metrics())
@@ -2621,14 +2621,14 @@ func (mb *MetricsBuilder) RecordTCPFlowRtoDataPoint(ts pcommon.Timestamp, val fl
 	mb.metricTCPFlowRto.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String())
 }
 
-// RecordTCPFlowRttSamplesDataPoint adds a data point to tcp.flow.rtt.samples metric.
-func (mb *MetricsBuilder) RecordTCPFlowRttSamplesDataPoint(ts pcommon.Timestamp, val int64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType) {
-	mb.metricTCPFlowRttSamples.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String())
-}
-
 // RecordTCPFlowRttvarDataPoint adds a data point to tcp.flow.rttvar metric.
 func (mb *MetricsBuilder) RecordTCPFlowRttvarDataPoint(ts pcommon.Timestamp, val float64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType) {
 	mb.metricTCPFlowRttvar.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String())
+}
+
+// RecordTCPFlowSamplesDataPoint adds a data point to tcp.flow.samples metric.
+func (mb *MetricsBuilder) RecordTCPFlowSamplesDataPoint(ts pcommon.Timestamp, val int64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType) {
+	mb.metricTCPFlowSamples.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String())
 }
 
 // RecordTCPFlowSendQueueDataPoint adds a data point to tcp.flow.send_queue metric.
@@ -2646,12 +2646,12 @@ func (mb *MetricsBuilder) RecordTCPFlowSrttDataPoint(ts pcommon.Timestamp, val f
 	mb.metricTCPFlowSrtt.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String())
 }
 
-// RecordTCPFlowSrttMaxDataPoint adds a data point to tcp.flow.srtt.max metric.
+// RecordTCPFlowSrttMaxDataPoint adds a data point to tcp.flow.srtt_max metric.
 func (mb *MetricsBuilder) RecordTCPFlowSrttMaxDataPoint(ts pcommon.Timestamp, val float64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType) {
 	mb.metricTCPFlowSrttMax.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String())
 }
 
-// RecordTCPFlowSrttMinDataPoint adds a data point to tcp.flow.srtt.min metric.
+// RecordTCPFlowSrttMinDataPoint adds a data point to tcp.flow.srtt_min metric.
 func (mb *MetricsBuilder) RecordTCPFlowSrttMinDataPoint(ts pcommon.Timestamp, val float64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType) {
 	mb.metricTCPFlowSrttMin.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String())
 }
@@ -2676,7 +2676,7 @@ func (mb *MetricsBuilder) RecordTCPFlowsClosedDataPoint(ts pcommon.Timestamp, va
 	mb.metricTCPFlowsClosed.recordDataPoint(mb.startTime, ts, val)
 }
 
-// RecordTCPFlowsClosedDurationDataPoint adds a data point to tcp.flows.closed.duration metric.
+// RecordTCPFlowsClosedDurationDataPoint adds a data point to tcp.flows.closed_duration metric.
 func (mb *MetricsBuilder) RecordTCPFlowsClosedDurationDataPoint(ts pcommon.Timestamp, val float64) {
 	mb.metricTCPFlowsClosedDuration.recordDataPoint(mb.startTime, ts, val)
 }

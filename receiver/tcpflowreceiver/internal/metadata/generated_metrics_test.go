@@ -76,13 +76,13 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["tcp.flow.retransmits"] = mb.metricTCPFlowRetransmits.config.AggregationStrategy
 			aggMap["tcp.flow.retransmitted_bytes"] = mb.metricTCPFlowRetransmittedBytes.config.AggregationStrategy
 			aggMap["tcp.flow.rto"] = mb.metricTCPFlowRto.config.AggregationStrategy
-			aggMap["tcp.flow.rtt.samples"] = mb.metricTCPFlowRttSamples.config.AggregationStrategy
 			aggMap["tcp.flow.rttvar"] = mb.metricTCPFlowRttvar.config.AggregationStrategy
+			aggMap["tcp.flow.samples"] = mb.metricTCPFlowSamples.config.AggregationStrategy
 			aggMap["tcp.flow.send_queue"] = mb.metricTCPFlowSendQueue.config.AggregationStrategy
 			aggMap["tcp.flow.send_window"] = mb.metricTCPFlowSendWindow.config.AggregationStrategy
 			aggMap["tcp.flow.srtt"] = mb.metricTCPFlowSrtt.config.AggregationStrategy
-			aggMap["tcp.flow.srtt.max"] = mb.metricTCPFlowSrttMax.config.AggregationStrategy
-			aggMap["tcp.flow.srtt.min"] = mb.metricTCPFlowSrttMin.config.AggregationStrategy
+			aggMap["tcp.flow.srtt_max"] = mb.metricTCPFlowSrttMax.config.AggregationStrategy
+			aggMap["tcp.flow.srtt_min"] = mb.metricTCPFlowSrttMin.config.AggregationStrategy
 			aggMap["tcp.flow.ssthresh"] = mb.metricTCPFlowSsthresh.config.AggregationStrategy
 			aggMap["tcp.flow.zero_window"] = mb.metricTCPFlowZeroWindow.config.AggregationStrategy
 
@@ -150,17 +150,17 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				mb.RecordTCPFlowRtoDataPoint(ts, 3, "local.address-val-2", 11, "peer.address-val-2", 10, AttributeNetworkTypeIpv6)
 			}
-
-			allMetricsCount++
-			mb.RecordTCPFlowRttSamplesDataPoint(ts, 1, "local.address-val", 10, "peer.address-val", 9, AttributeNetworkTypeIpv4)
-			if tt.name == "reaggregate_set" {
-				mb.RecordTCPFlowRttSamplesDataPoint(ts, 3, "local.address-val-2", 11, "peer.address-val-2", 10, AttributeNetworkTypeIpv6)
-			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordTCPFlowRttvarDataPoint(ts, 1, "local.address-val", 10, "peer.address-val", 9, AttributeNetworkTypeIpv4)
 			if tt.name == "reaggregate_set" {
 				mb.RecordTCPFlowRttvarDataPoint(ts, 3, "local.address-val-2", 11, "peer.address-val-2", 10, AttributeNetworkTypeIpv6)
+			}
+
+			allMetricsCount++
+			mb.RecordTCPFlowSamplesDataPoint(ts, 1, "local.address-val", 10, "peer.address-val", 9, AttributeNetworkTypeIpv4)
+			if tt.name == "reaggregate_set" {
+				mb.RecordTCPFlowSamplesDataPoint(ts, 3, "local.address-val-2", 11, "peer.address-val-2", 10, AttributeNetworkTypeIpv6)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -232,8 +232,8 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricTCPFlowRetransmits.aggDataPoints)
 				assert.Empty(t, mb.metricTCPFlowRetransmittedBytes.aggDataPoints)
 				assert.Empty(t, mb.metricTCPFlowRto.aggDataPoints)
-				assert.Empty(t, mb.metricTCPFlowRttSamples.aggDataPoints)
 				assert.Empty(t, mb.metricTCPFlowRttvar.aggDataPoints)
+				assert.Empty(t, mb.metricTCPFlowSamples.aggDataPoints)
 				assert.Empty(t, mb.metricTCPFlowSendQueue.aggDataPoints)
 				assert.Empty(t, mb.metricTCPFlowSendWindow.aggDataPoints)
 				assert.Empty(t, mb.metricTCPFlowSrtt.aggDataPoints)
@@ -828,70 +828,6 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.type")
 						assert.False(t, ok)
 					}
-				case "tcp.flow.rtt.samples":
-					if tt.name != "reaggregate_set" {
-						assert.False(t, validatedMetrics["tcp.flow.rtt.samples"], "Found a duplicate in the metrics slice: tcp.flow.rtt.samples")
-						validatedMetrics["tcp.flow.rtt.samples"] = true
-						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
-						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "RTT samples taken in the kernel (per the sampling mode and min_sample_interval).", mi.Description())
-						assert.Equal(t, "{sample}", mi.Unit())
-						assert.True(t, mi.Sum().IsMonotonic())
-						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
-						dp := mi.Sum().DataPoints().At(0)
-						assert.Equal(t, start, dp.StartTimestamp())
-						assert.Equal(t, ts, dp.Timestamp())
-						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
-						assert.Equal(t, int64(1), dp.IntValue())
-						localAddressAttrVal, ok := dp.Attributes().Get("network.local.address")
-						assert.True(t, ok)
-						assert.Equal(t, "local.address-val", localAddressAttrVal.Str())
-						localPortAttrVal, ok := dp.Attributes().Get("network.local.port")
-						assert.True(t, ok)
-						assert.EqualValues(t, 10, localPortAttrVal.Int())
-						peerAddressAttrVal, ok := dp.Attributes().Get("network.peer.address")
-						assert.True(t, ok)
-						assert.Equal(t, "peer.address-val", peerAddressAttrVal.Str())
-						peerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
-						assert.True(t, ok)
-						assert.EqualValues(t, 9, peerPortAttrVal.Int())
-						networkTypeAttrVal, ok := dp.Attributes().Get("network.type")
-						assert.True(t, ok)
-						assert.Equal(t, "ipv4", networkTypeAttrVal.Str())
-					} else {
-						assert.False(t, validatedMetrics["tcp.flow.rtt.samples"], "Found a duplicate in the metrics slice: tcp.flow.rtt.samples")
-						validatedMetrics["tcp.flow.rtt.samples"] = true
-						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
-						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "RTT samples taken in the kernel (per the sampling mode and min_sample_interval).", mi.Description())
-						assert.Equal(t, "{sample}", mi.Unit())
-						assert.True(t, mi.Sum().IsMonotonic())
-						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
-						dp := mi.Sum().DataPoints().At(0)
-						assert.Equal(t, start, dp.StartTimestamp())
-						assert.Equal(t, ts, dp.Timestamp())
-						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
-						switch aggMap["tcp.flow.rtt.samples"] {
-						case "sum":
-							assert.Equal(t, int64(4), dp.IntValue())
-						case "avg":
-							assert.Equal(t, int64(2), dp.IntValue())
-						case "min":
-							assert.Equal(t, int64(1), dp.IntValue())
-						case "max":
-							assert.Equal(t, int64(3), dp.IntValue())
-						}
-						_, ok := dp.Attributes().Get("network.local.address")
-						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("network.local.port")
-						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("network.peer.address")
-						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("network.peer.port")
-						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("network.type")
-						assert.False(t, ok)
-					}
 				case "tcp.flow.rttvar":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["tcp.flow.rttvar"], "Found a duplicate in the metrics slice: tcp.flow.rttvar")
@@ -940,6 +876,70 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
 						case "max":
 							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("network.local.address")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("network.local.port")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("network.peer.address")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("network.peer.port")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("network.type")
+						assert.False(t, ok)
+					}
+				case "tcp.flow.samples":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["tcp.flow.samples"], "Found a duplicate in the metrics slice: tcp.flow.samples")
+						validatedMetrics["tcp.flow.samples"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "RTT samples taken in the kernel (per the sampling mode and min_sample_interval).", mi.Description())
+						assert.Equal(t, "{sample}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						localAddressAttrVal, ok := dp.Attributes().Get("network.local.address")
+						assert.True(t, ok)
+						assert.Equal(t, "local.address-val", localAddressAttrVal.Str())
+						localPortAttrVal, ok := dp.Attributes().Get("network.local.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 10, localPortAttrVal.Int())
+						peerAddressAttrVal, ok := dp.Attributes().Get("network.peer.address")
+						assert.True(t, ok)
+						assert.Equal(t, "peer.address-val", peerAddressAttrVal.Str())
+						peerPortAttrVal, ok := dp.Attributes().Get("network.peer.port")
+						assert.True(t, ok)
+						assert.EqualValues(t, 9, peerPortAttrVal.Int())
+						networkTypeAttrVal, ok := dp.Attributes().Get("network.type")
+						assert.True(t, ok)
+						assert.Equal(t, "ipv4", networkTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["tcp.flow.samples"], "Found a duplicate in the metrics slice: tcp.flow.samples")
+						validatedMetrics["tcp.flow.samples"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "RTT samples taken in the kernel (per the sampling mode and min_sample_interval).", mi.Description())
+						assert.Equal(t, "{sample}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["tcp.flow.samples"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("network.local.address")
 						assert.False(t, ok)
@@ -1132,10 +1132,10 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.type")
 						assert.False(t, ok)
 					}
-				case "tcp.flow.srtt.max":
+				case "tcp.flow.srtt_max":
 					if tt.name != "reaggregate_set" {
-						assert.False(t, validatedMetrics["tcp.flow.srtt.max"], "Found a duplicate in the metrics slice: tcp.flow.srtt.max")
-						validatedMetrics["tcp.flow.srtt.max"] = true
+						assert.False(t, validatedMetrics["tcp.flow.srtt_max"], "Found a duplicate in the metrics slice: tcp.flow.srtt_max")
+						validatedMetrics["tcp.flow.srtt_max"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "Largest smoothed RTT sampled over the flow's life (maximum over flows when aggregated).", mi.Description())
@@ -1161,8 +1161,8 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.True(t, ok)
 						assert.Equal(t, "ipv4", networkTypeAttrVal.Str())
 					} else {
-						assert.False(t, validatedMetrics["tcp.flow.srtt.max"], "Found a duplicate in the metrics slice: tcp.flow.srtt.max")
-						validatedMetrics["tcp.flow.srtt.max"] = true
+						assert.False(t, validatedMetrics["tcp.flow.srtt_max"], "Found a duplicate in the metrics slice: tcp.flow.srtt_max")
+						validatedMetrics["tcp.flow.srtt_max"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "Largest smoothed RTT sampled over the flow's life (maximum over flows when aggregated).", mi.Description())
@@ -1171,7 +1171,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
-						switch aggMap["tcp.flow.srtt.max"] {
+						switch aggMap["tcp.flow.srtt_max"] {
 						case "sum":
 							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
 						case "avg":
@@ -1192,10 +1192,10 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.type")
 						assert.False(t, ok)
 					}
-				case "tcp.flow.srtt.min":
+				case "tcp.flow.srtt_min":
 					if tt.name != "reaggregate_set" {
-						assert.False(t, validatedMetrics["tcp.flow.srtt.min"], "Found a duplicate in the metrics slice: tcp.flow.srtt.min")
-						validatedMetrics["tcp.flow.srtt.min"] = true
+						assert.False(t, validatedMetrics["tcp.flow.srtt_min"], "Found a duplicate in the metrics slice: tcp.flow.srtt_min")
+						validatedMetrics["tcp.flow.srtt_min"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "Smallest smoothed RTT sampled over the flow's life (minimum over flows when aggregated).", mi.Description())
@@ -1221,8 +1221,8 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.True(t, ok)
 						assert.Equal(t, "ipv4", networkTypeAttrVal.Str())
 					} else {
-						assert.False(t, validatedMetrics["tcp.flow.srtt.min"], "Found a duplicate in the metrics slice: tcp.flow.srtt.min")
-						validatedMetrics["tcp.flow.srtt.min"] = true
+						assert.False(t, validatedMetrics["tcp.flow.srtt_min"], "Found a duplicate in the metrics slice: tcp.flow.srtt_min")
+						validatedMetrics["tcp.flow.srtt_min"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "Smallest smoothed RTT sampled over the flow's life (minimum over flows when aggregated).", mi.Description())
@@ -1231,7 +1231,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
-						switch aggMap["tcp.flow.srtt.min"] {
+						switch aggMap["tcp.flow.srtt_min"] {
 						case "sum":
 							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
 						case "avg":
@@ -1404,9 +1404,9 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
-				case "tcp.flows.closed.duration":
-					assert.False(t, validatedMetrics["tcp.flows.closed.duration"], "Found a duplicate in the metrics slice: tcp.flows.closed.duration")
-					validatedMetrics["tcp.flows.closed.duration"] = true
+				case "tcp.flows.closed_duration":
+					assert.False(t, validatedMetrics["tcp.flows.closed_duration"], "Found a duplicate in the metrics slice: tcp.flows.closed_duration")
+					validatedMetrics["tcp.flows.closed_duration"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
 					assert.Equal(t, "Total lifetime of the closed flows counted by tcp.flows.closed (divide for the mean).", mi.Description())
