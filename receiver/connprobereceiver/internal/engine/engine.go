@@ -21,6 +21,7 @@ import (
 
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/trace"
 )
 
 // Target is one probed host with its probe settings (all defaults already
@@ -251,18 +252,7 @@ func (e *Engine) Collect() []TargetSnapshot {
 
 // sleepUntil waits for the time or the context; false when cancelled.
 func sleepUntil(ctx context.Context, at time.Time) bool {
-	d := time.Until(at)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return trace.Sleep(ctx, time.Until(at))
 }
 
 // every runs fn at a fixed period from a random phase in [0, period), so

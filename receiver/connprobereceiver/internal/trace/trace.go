@@ -81,7 +81,7 @@ func Run(ctx context.Context, p Prober, opt Options) (Path, error) {
 		hop := Hop{TTL: ttl}
 		stop := false
 		for range probes {
-			if !lastSend.IsZero() && !sleepFor(ctx, opt.Pace-time.Since(lastSend)) {
+			if !lastSend.IsZero() && !Sleep(ctx, opt.Pace-time.Since(lastSend)) {
 				return path, ctx.Err()
 			}
 			lastSend = time.Now()
@@ -127,7 +127,7 @@ func Run(ctx context.Context, p Prober, opt Options) (Path, error) {
 func walkBack(ctx context.Context, p Prober, opt Options, path *Path, seq *uint16, lastSend *time.Time) {
 	for n := len(path.Hops); n >= 2 && path.Hops[n-2].Answered == 0 && ctx.Err() == nil; n = len(path.Hops) {
 		pace := max(opt.Pace, 100*time.Millisecond)
-		if !sleepFor(ctx, pace-time.Since(*lastSend)) {
+		if !Sleep(ctx, pace-time.Since(*lastSend)) {
 			return
 		}
 		*lastSend = time.Now()
@@ -148,7 +148,10 @@ func walkBack(ctx context.Context, p Prober, opt Options, path *Path, seq *uint1
 	}
 }
 
-func sleepFor(ctx context.Context, d time.Duration) bool {
+// Sleep waits for d or until ctx is done, and reports whether the full time
+// passed (false when cancelled). It paces traceroute probes and the engine's
+// schedulers alike.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
