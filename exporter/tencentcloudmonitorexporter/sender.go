@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/netstack-otel/netstack/internal/metricwalk"
 )
 
 // throttleDelay is the least wait after RequestLimitExceeded.
@@ -142,36 +144,28 @@ func requestsOf(md pmetric.Metrics) ([]request, error) {
 	var reqs []request
 	index := map[int64]int{}
 	var bad int
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				if m.Type() != pmetric.MetricTypeGauge {
-					bad++
-					continue
-				}
-				dps := m.Gauge().DataPoints()
-				for l := 0; l < dps.Len(); l++ {
-					dp := dps.At(l)
-					if dp.ValueType() != pmetric.NumberDataPointValueTypeInt || dp.IntValue() < 0 {
-						bad++
-						continue
-					}
-					ts := int64(dp.Timestamp()) / int64(time.Second)
-					idx, ok := index[ts]
-					if !ok || len(reqs[idx].metrics) == maxPairsPerRequest {
-						idx = len(reqs)
-						index[ts] = idx
-						reqs = append(reqs, request{ts: ts})
-					}
-					reqs[idx].metrics = append(reqs[idx].metrics, metricDatum{MetricName: m.Name(), Value: uint64(dp.IntValue())})
-				}
-			}
+	metricwalk.Metrics(md, func(m pmetric.Metric) {
+		if m.Type() != pmetric.MetricTypeGauge {
+			bad++
+			return
 		}
-	}
+		dps := m.Gauge().DataPoints()
+		for l := 0; l < dps.Len(); l++ {
+			dp := dps.At(l)
+			if dp.ValueType() != pmetric.NumberDataPointValueTypeInt || dp.IntValue() < 0 {
+				bad++
+				continue
+			}
+			ts := int64(dp.Timestamp()) / int64(time.Second)
+			idx, ok := index[ts]
+			if !ok || len(reqs[idx].metrics) == maxPairsPerRequest {
+				idx = len(reqs)
+				index[ts] = idx
+				reqs = append(reqs, request{ts: ts})
+			}
+			reqs[idx].metrics = append(reqs[idx].metrics, metricDatum{MetricName: m.Name(), Value: uint64(dp.IntValue())})
+		}
+	})
 	var err error
 	if bad > 0 {
 		err = fmt.Errorf("dropping %d queued points that are not non-negative integer gauges", bad)

@@ -34,4 +34,8 @@ func TestNumberPoints(t *testing.T) {
 	})
 	assert.Equal(t, []string{"g", "s", "s"}, got)
 	assert.Equal(t, 6.5, sum)
+
+	var all []string
+	Metrics(md, func(m pmetric.Metric) { all = append(all, m.Name()) })
+	assert.Equal(t, []string{"g", "s", "h"}, all, "Metrics visits every metric, histograms included")
 }

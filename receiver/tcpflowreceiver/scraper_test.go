@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 
+	"github.com/netstack-otel/netstack/internal/metricwalk"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
@@ -97,30 +98,22 @@ func TestScrapeGolden(t *testing.T) {
 // histPoints returns a histogram metric's points by attribute string.
 func histPoints(t *testing.T, md pmetric.Metrics, name string) map[string]pmetric.HistogramDataPoint {
 	out := map[string]pmetric.HistogramDataPoint{}
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				if m.Name() != name {
-					continue
-				}
-				require.Equal(t, pmetric.AggregationTemporalityCumulative, m.Histogram().AggregationTemporality())
-				dps := m.Histogram().DataPoints()
-				for d := 0; d < dps.Len(); d++ {
-					var key []string
-					dps.At(d).Attributes().Range(func(k string, v pcommon.Value) bool {
-						key = append(key, k+"="+v.AsString())
-						return true
-					})
-					slices.Sort(key)
-					out[strings.Join(key, " ")] = dps.At(d)
-				}
-			}
+	metricwalk.Metrics(md, func(m pmetric.Metric) {
+		if m.Name() != name {
+			return
 		}
-	}
+		require.Equal(t, pmetric.AggregationTemporalityCumulative, m.Histogram().AggregationTemporality())
+		dps := m.Histogram().DataPoints()
+		for d := 0; d < dps.Len(); d++ {
+			var key []string
+			dps.At(d).Attributes().Range(func(k string, v pcommon.Value) bool {
+				key = append(key, k+"="+v.AsString())
+				return true
+			})
+			slices.Sort(key)
+			out[strings.Join(key, " ")] = dps.At(d)
+		}
+	})
 	return out
 }
 
