@@ -13,33 +13,10 @@ import (
 
 // hold opens n established TCP pairs on loopback inside ns and a listener;
 // they are closed when the test ends.
-func hold(t testing.TB, ns *testnet.NS, network, addr string, n int) (ln net.Listener) {
+func hold(t testing.TB, ns *testnet.NS, network, addr string, n int) net.Listener {
 	t.Helper()
-	var conns []net.Conn
-	ns.Do(t, func() error {
-		var err error
-		if ln, err = net.Listen(network, addr); err != nil {
-			return err
-		}
-		for range n {
-			c, err := net.Dial(network, ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			conns = append(conns, c, s)
-		}
-		return nil
-	})
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-		ln.Close()
-	})
+	ln := ns.Listen(t, network, addr)
+	ns.Pairs(t, ln, n)
 	return ln
 }
 

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -161,3 +162,44 @@ func (n *NS) AddAddr(t testing.TB, ifc, cidr string) {
 
 // String names the namespace in test output.
 func (n *NS) String() string { return fmt.Sprintf("netns %s", n.Name) }
+
+// Listen opens a listener inside the namespace; it is closed when the test
+// ends.
+func (n *NS) Listen(t testing.TB, network, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	n.Do(t, func() (err error) {
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// Pairs makes count established connections to ln from inside the
+// namespace and accepts each, so both ends exist; all are closed when the
+// test ends.
+func (n *NS) Pairs(t testing.TB, ln net.Listener, count int) {
+	t.Helper()
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	n.Do(t, func() error {
+		for range count {
+			c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+			s, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			conns = append(conns, s)
+		}
+		return nil
+	})
+}

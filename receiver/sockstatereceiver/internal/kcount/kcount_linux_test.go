@@ -20,34 +20,8 @@ const (
 func TestKernelIteratorAndEvents(t *testing.T) {
 	testnet.RequireRoot(t)
 	ns := testnet.New(t)
-	var ln net.Listener
-	var conns []net.Conn
-	pairs := func(n int) {
-		ns.Do(t, func() error {
-			for range n {
-				c, err := net.Dial("tcp6", ln.Addr().String())
-				if err != nil {
-					return err
-				}
-				s, err := ln.Accept()
-				if err != nil {
-					return err
-				}
-				conns = append(conns, c, s)
-			}
-			return nil
-		})
-	}
-	ns.Do(t, func() (err error) {
-		ln, err = net.Listen("tcp6", "[::1]:0")
-		return err
-	})
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-		ln.Close()
-	})
+	ln := ns.Listen(t, "tcp6", "[::1]:0")
+	pairs := func(n int) { ns.Pairs(t, ln, n) }
 	pairs(6)
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 
