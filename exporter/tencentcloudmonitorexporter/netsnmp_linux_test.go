@@ -3,8 +3,6 @@ package tencentcloudmonitorexporter
 import (
 	"context"
 	"net"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,21 +32,6 @@ func (c *countingConsumer) ConsumeMetrics(ctx context.Context, md pmetric.Metric
 }
 
 // nstat returns `nstat -asz` (absolute, no history update, zeros too) in ns.
-func nstat(t *testing.T, ns *testnet.NS) map[string]uint64 {
-	t.Helper()
-	out := map[string]uint64{}
-	for _, line := range strings.Split(ns.Exec(t, "nstat", "-asz"), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		v, err := strconv.ParseUint(f[1], 10, 64)
-		require.NoError(t, err, line)
-		out[f[0]] = v
-	}
-	return out
-}
-
 // TestNetsnmpToTencentInNetns is the seed script's job end to end on a real
 // kernel: the netsnmp receiver reads a fresh network namespace, known TCP and
 // UDP traffic runs in it, and the sum of the per-minute values the fake
@@ -71,7 +54,7 @@ func TestNetsnmpToTencentInNetns(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, recv.Start(context.Background(), nil))
 	require.Eventually(t, func() bool { return next.n.Load() >= 1 }, 10*time.Second, 10*time.Millisecond, "baseline scrape")
-	before := nstat(t, ns)
+	before := ns.Nstat(t)
 
 	const conns, udpClosed, udpOpen = 5, 7, 3
 	ns.Do(t, func() error {
@@ -128,11 +111,11 @@ func TestNetsnmpToTencentInNetns(t *testing.T) {
 		return nil
 	})
 	time.Sleep(100 * time.Millisecond) // connections finish closing
-	after := nstat(t, ns)
+	after := ns.Nstat(t)
 	seen := next.n.Load()
 	require.Eventually(t, func() bool { return next.n.Load() >= seen+2 }, 10*time.Second, 10*time.Millisecond, "scrapes after the traffic")
 	require.NoError(t, recv.Shutdown(context.Background()))
-	final := nstat(t, ns)
+	final := ns.Nstat(t)
 	require.Equal(t, after, final, "counters changed after the traffic; the comparison would be unfair")
 	require.NoError(t, e.Shutdown(context.Background()))
 

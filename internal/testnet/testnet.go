@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -202,4 +203,30 @@ func (n *NS) Pairs(t testing.TB, ln net.Listener, count int) {
 		}
 		return nil
 	})
+}
+
+// Nstat runs `nstat -asz` in the namespace: absolute values, zeros
+// included, history neither used nor updated. It returns name -> value,
+// names as nstat prints them (it hides the non-counters such as
+// TcpCurrEstab).
+func (n *NS) Nstat(t testing.TB) map[string]uint64 {
+	t.Helper()
+	RequireTool(t, "nstat")
+	out := n.Exec(t, "env", "NSTAT_HISTORY="+t.TempDir()+"/hist", "nstat", "-asz")
+	vals := map[string]uint64{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		v, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			t.Fatalf("nstat line %q: %v", line, err)
+		}
+		vals[f[0]] = v
+	}
+	if len(vals) < 100 {
+		t.Fatalf("nstat printed too little in %s:\n%s", n, out)
+	}
+	return vals
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,25 +18,6 @@ import (
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/internal/testnet"
 )
-
-// nstatValues runs `nstat -az` in the namespace (absolute values, zeros
-// included, history neither read nor written) and returns name -> value.
-func nstatValues(t *testing.T, ns *testnet.NS) map[string]int64 {
-	t.Helper()
-	out := ns.Exec(t, "env", "NSTAT_HISTORY="+t.TempDir()+"/hist", "nstat", "-asz")
-	vals := map[string]int64{}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		v, err := strconv.ParseInt(f[1], 10, 64)
-		require.NoError(t, err, line)
-		vals[f[0]] = v
-	}
-	require.Greater(t, len(vals), 300, "nstat printed too little:\n%s", out)
-	return vals
-}
 
 func nstatFamily(md pmetric.Metrics) map[string]int64 {
 	out := map[string]int64{}
@@ -85,7 +65,7 @@ func TestKernelCountersMatchNstat(t *testing.T) {
 	md0, err := s.scrape(context.Background())
 	require.NoError(t, err)
 	before := nstatFamily(md0)
-	nstat0 := nstatValues(t, ns)
+	nstat0 := ns.Nstat(t)
 	p, i := attrs(md0)
 	assert.Equal(t, ns.Path, p)
 	assert.Equal(t, int64(ino), i)
@@ -102,14 +82,14 @@ func TestKernelCountersMatchNstat(t *testing.T) {
 	md1, err := s.scrape(context.Background())
 	require.NoError(t, err)
 	after := nstatFamily(md1)
-	nstat1 := nstatValues(t, ns)
+	nstat1 := ns.Nstat(t)
 
 	// Every counter nstat shows, with the same value, before and after.
 	for name, v := range nstat0 {
-		assert.Equal(t, v, before[name], "before: %s", name)
+		assert.Equal(t, int64(v), before[name], "before: %s", name)
 	}
 	for name, v := range nstat1 {
-		assert.Equal(t, v, after[name], "after: %s", name)
+		assert.Equal(t, int64(v), after[name], "after: %s", name)
 	}
 	assert.Len(t, after, len(nstat1)+7, "nstat hides exactly 7 non-counters; we export them as gauges")
 
