@@ -46,15 +46,9 @@ func newEnv(t *testing.T, ports ...int) *env {
 	return e
 }
 
-// dropRules drops pct% of the segments carrying data to port.
+// dropRules drops pct% of the data packets to port (every 100/pct-th).
 func dropRules(port, pct int) string {
-	return fmt.Sprintf(`table inet loss {
-	chain in {
-		type filter hook input priority 0;
-		tcp dport %d meta length > 200 numgen random mod 100 < %d drop
-	}
-}
-`, port, pct)
+	return testnet.DropEvery(port, 100/pct)
 }
 
 // dial connects from the client namespace.
