@@ -3,6 +3,7 @@ package tencentcloudmonitorexporter
 import (
 	"context"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,12 +32,12 @@ func (c *countingConsumer) ConsumeMetrics(ctx context.Context, md pmetric.Metric
 	return err
 }
 
-// nstat returns `nstat -asz` (absolute, no history update, zeros too) in ns.
 // TestNetsnmpToTencentInNetns is the seed script's job end to end on a real
 // kernel: the netsnmp receiver reads a fresh network namespace, known TCP and
 // UDP traffic runs in it, and the sum of the per-minute values the fake
 // server stored for each of the eleven names equals the change nstat shows
-// (and the traffic made); TcpCurrEstab equals nstat's value.
+// (and the traffic made); TcpCurrEstab, a gauge nstat hides, equals the
+// ESTABLISHED count `ss` shows for the pairs held open.
 func TestNetsnmpToTencentInNetns(t *testing.T) {
 	testnet.RequireRoot(t)
 	testnet.RequireTool(t, "nstat")
@@ -110,6 +111,10 @@ func TestNetsnmpToTencentInNetns(t *testing.T) {
 		}
 		return nil
 	})
+	// Pairs held open to the end: both ends are in ns, so TcpCurrEstab is
+	// twice their number.
+	const held = 3
+	ns.Pairs(t, ns.Listen(t, "tcp4", "127.0.0.1:0"), held)
 	time.Sleep(100 * time.Millisecond) // connections finish closing
 	after := ns.Nstat(t)
 	seen := next.n.Load()
@@ -136,10 +141,12 @@ func TestNetsnmpToTencentInNetns(t *testing.T) {
 		_, ok := lastTS[name]
 		assert.True(t, ok, "%s never sent", name)
 	}
-	assert.EqualValues(t, conns, sums["TcpActiveOpens"])
-	assert.EqualValues(t, conns, sums["TcpPassiveOpens"])
+	assert.EqualValues(t, conns+held, sums["TcpActiveOpens"])
+	assert.EqualValues(t, conns+held, sums["TcpPassiveOpens"])
 	assert.EqualValues(t, udpClosed, sums["UdpNoPorts"])
 	assert.EqualValues(t, udpClosed+udpOpen, sums["UdpOutDatagrams"])
 	assert.EqualValues(t, udpOpen, sums["UdpInDatagrams"])
-	assert.Equal(t, final["TcpCurrEstab"], lastVal["TcpCurrEstab"], "TcpCurrEstab of the last minute vs nstat")
+	estab := len(strings.Split(strings.TrimSpace(ns.Exec(t, "ss", "-tnH", "state", "established")), "\n"))
+	assert.EqualValues(t, 2*held, estab, "ESTABLISHED sockets ss shows")
+	assert.EqualValues(t, estab, lastVal["TcpCurrEstab"], "TcpCurrEstab of the last minute vs ss")
 }
