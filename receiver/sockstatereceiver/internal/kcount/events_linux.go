@@ -8,7 +8,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 )
 
 // Deltas are signed per-family, per-state changes of a namespace's TCP
@@ -36,16 +35,9 @@ func (o *eventObjects) programs() []*ebpf.Program {
 // OpenEvents loads and attaches the state-change programs. Counting starts
 // at attach time; add the deltas to a base from one iterator pass.
 func OpenEvents() (_ *Events, err error) {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("kcount: removing memlock limit: %w", err)
-	}
-	spec, err := loadSockstate()
-	if err != nil {
-		return nil, fmt.Errorf("kcount: loading BPF spec: %w", err)
-	}
 	e := &Events{}
-	if err := spec.LoadAndAssign(&e.objs, nil); err != nil {
-		return nil, fmt.Errorf("kcount: loading the state-change program (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, BTF, Linux >= 5.5): %w", err)
+	if err := load(&e.objs, "the state-change program", "5.5"); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {

@@ -58,16 +58,9 @@ func OpenIterator(ports []uint16) (_ *Iterator, err error) {
 	if len(ports) > MaxPorts {
 		return nil, fmt.Errorf("kcount: %d ports, at most %d", len(ports), MaxPorts)
 	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("kcount: removing memlock limit: %w", err)
-	}
-	spec, err := loadSockstate()
-	if err != nil {
-		return nil, fmt.Errorf("kcount: loading BPF spec: %w", err)
-	}
 	it := &Iterator{}
-	if err := spec.LoadAndAssign(&it.objs, nil); err != nil {
-		return nil, fmt.Errorf("kcount: loading iterator programs (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, BTF, Linux >= 5.9): %w", err)
+	if err := load(&it.objs, "iterator programs", "5.9"); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -94,6 +87,22 @@ func OpenIterator(ports []uint16) (_ *Iterator, err error) {
 		return nil, fmt.Errorf("kcount: attaching iter/udp: %w", err)
 	}
 	return it, nil
+}
+
+// load lifts the memlock limit and loads the programs and variables objs
+// names (what and minKernel are for the error) from the sockstate object.
+func load(objs any, what, minKernel string) error {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("kcount: removing memlock limit: %w", err)
+	}
+	spec, err := loadSockstate()
+	if err != nil {
+		return fmt.Errorf("kcount: loading BPF spec: %w", err)
+	}
+	if err := spec.LoadAndAssign(objs, nil); err != nil {
+		return fmt.Errorf("kcount: loading %s (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, BTF, Linux >= %s): %w", what, minKernel, err)
+	}
+	return nil
 }
 
 // Count runs the TCP and/or UDP iterator in the network namespace at nsPath
