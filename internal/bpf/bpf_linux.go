@@ -3,13 +3,11 @@
 package bpf
 
 import (
-	"bufio"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -115,62 +113,66 @@ func ProgramRunStats(p *ebpf.Program) (RunStats, error) {
 	return RunStats{RunTime: st.Runtime, RunCount: st.RunCount}, nil
 }
 
-// KernelHZ returns CONFIG_HZ of the running kernel from /proc/config.gz or
-// /boot/config-<release>; tcp_sock keeps some times (icsk_rto) in jiffies.
+// KernelHZ measures CONFIG_HZ of the running kernel: a small BPF program
+// reads jiffies and CLOCK_MONOTONIC together, twice, hzSpan apart, and the
+// rate is rounded to the nearest tick rate Kconfig offers. It needs no
+// /proc/config.gz or /boot/config-* (absent in most containers), only what
+// loading any BPF program needs (CAP_BPF). tcp_sock keeps some times
+// (icsk_rto) in jiffies.
 func KernelHZ() (int, error) {
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	release := unix.ByteSliceToString(uts.Release[:])
-	var errs []error
-	for _, p := range []string{"/proc/config.gz", "/boot/config-" + release} {
-		hz, err := hzFromFile(p)
-		if err == nil {
-			return hz, nil
-		}
-		errs = append(errs, err)
+	var objs hzObjects
+	if err := loadHzObjects(&objs, nil); err != nil {
+		return 0, fmt.Errorf("kernel HZ: loading the clock sampler: %w", err)
 	}
-	return 0, fmt.Errorf("kernel HZ unknown: %w", errors.Join(errs...))
-}
-
-func hzFromFile(path string) (int, error) {
-	f, err := os.Open(path)
+	defer objs.Close()
+	sample := func() (j, ns uint64, err error) {
+		// A socket filter runs on a packet: a minimal Ethernet header.
+		if _, err := objs.SampleClocks.Run(&ebpf.RunOptions{Data: make([]byte, 14)}); err != nil {
+			return 0, 0, fmt.Errorf("kernel HZ: running the clock sampler: %w", err)
+		}
+		if err := objs.SampleJiffies.Get(&j); err != nil {
+			return 0, 0, fmt.Errorf("kernel HZ: %w", err)
+		}
+		if err := objs.SampleNs.Get(&ns); err != nil {
+			return 0, 0, fmt.Errorf("kernel HZ: %w", err)
+		}
+		return j, ns, nil
+	}
+	j0, ns0, err := sample()
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", path, err)
-		}
-		defer gz.Close()
-		r = gz
-	}
-	hz, err := ParseHZ(r)
+	time.Sleep(hzSpan)
+	j1, ns1, err := sample()
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	return hz, nil
-}
-
-// ParseHZ finds CONFIG_HZ=<n> in a kernel config.
-func ParseHZ(r io.Reader) (int, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "CONFIG_HZ=")
-		if !ok {
-			continue
-		}
-		hz, err := strconv.Atoi(v)
-		if err != nil || hz <= 0 || hz > 100000 {
-			return 0, fmt.Errorf("bad CONFIG_HZ value %q", v)
-		}
-		return hz, nil
-	}
-	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, errors.New("no CONFIG_HZ line")
+	return NearestHZ(j1-j0, time.Duration(ns1-ns0))
+}
+
+// hzSpan is long enough that one jiffy of quantisation error (at HZ=100, 1
+// in 15) cannot round to a neighbouring tick rate.
+const hzSpan = 150 * time.Millisecond
+
+// tickRates are the CONFIG_HZ values kernel/Kconfig.hz offers (the choice
+// on every architecture we build for).
+var tickRates = []int{100, 250, 300, 1000}
+
+// NearestHZ turns jiffies counted over elapsed into the tick rate it was,
+// or an error when it is more than 10% from every rate Kconfig offers.
+func NearestHZ(jiffies uint64, elapsed time.Duration) (int, error) {
+	if elapsed <= 0 {
+		return 0, fmt.Errorf("kernel HZ: no time elapsed between two clock samples")
+	}
+	rate := float64(jiffies) / elapsed.Seconds()
+	best := 0
+	for _, hz := range tickRates {
+		if best == 0 || math.Abs(rate-float64(hz)) < math.Abs(rate-float64(best)) {
+			best = hz
+		}
+	}
+	if math.Abs(rate-float64(best)) > 0.1*float64(best) {
+		return 0, fmt.Errorf("kernel HZ: measured %.1f jiffies/s (%d in %v), not a tick rate Kconfig offers", rate, jiffies, elapsed)
+	}
+	return best, nil
 }

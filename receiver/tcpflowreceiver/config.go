@@ -184,6 +184,7 @@ func (cfg *Config) probeConfig(netnsCookie uint64) probe.Config {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxFlows:          uint32(cfg.MaxFlows),
 		NetnsCookie:       netnsCookie,
+		NetnsPath:         cfg.NetNS,
 		LocalPorts:        lp,
 		PeerPorts:         pp,
 		PeerCIDRs:         pc,

@@ -120,9 +120,13 @@ type Config struct {
 	IdleTimeout       time.Duration // evict flows idle this long (purgetime); 0 = never
 	MaxFlows          uint32        // table size
 	NetnsCookie       uint64        // only flows of this netns; 0 = all
-	LocalPorts        []uint16      // only these local ports; empty = all
-	PeerPorts         []uint16      // only these peer ports; empty = all
-	PeerCIDRs         []netip.Prefix
+	// NetnsPath is the namespace NetnsCookie names ("" = the caller's): where
+	// the socket-walk flow iterator, used on kernels that refuse the
+	// storage-map iterator, reads.
+	NetnsPath  string
+	LocalPorts []uint16 // only these local ports; empty = all
+	PeerPorts  []uint16 // only these peer ports; empty = all
+	PeerCIDRs  []netip.Prefix
 	// MaxPendingClosed bounds closed-flow records kept between reads.
 	MaxPendingClosed int
 }

@@ -42,13 +42,18 @@ const (
 // Probe owns the loaded programs, their links, the flow iterator and the
 // closed-flow ring buffer reader. Close releases everything in reverse order.
 type Probe struct {
-	objs   tcpflowObjects
-	links  []link.Link
-	iter   *link.Iter
-	rd     *ringbuf.Reader
-	hz     int
-	bootNs int64 // CLOCK_MONOTONIC ns at time.Now() below, to convert ktime
-	boot   time.Time
+	objs  objects
+	links []link.Link
+	iter  *link.Iter
+	// iterNetns is where the socket-walk iterator (dump_flows_tcp) must be
+	// opened; iterName which iterator was loaded.
+	iterNetns string
+	iterName  string
+	rd        *ringbuf.Reader
+	hz        int
+	hzErr     error
+	bootNs    int64 // CLOCK_MONOTONIC ns at time.Now() below, to convert ktime
+	boot      time.Time
 
 	iterBuf bytes.Buffer
 
@@ -85,13 +90,14 @@ func Open(cfg Config) (_ *Probe, err error) {
 	if p.maxPending <= 0 {
 		p.maxPending = 65536
 	}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+	if err := p.objs.load(spec); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("loading BPF programs (kernel too old or missing a feature: needs Linux >= 5.11 with tp_btf, sk_storage and bpf iterators): %w", err)
 		}
 		return nil, fmt.Errorf("loading BPF programs: %w", err)
 	}
+	p.iterName, p.iterNetns = p.objs.iterName, cfg.NetnsPath
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -104,13 +110,19 @@ func Open(cfg Config) (_ *Probe, err error) {
 		}
 		p.links = append(p.links, l)
 	}
-	if p.iter, err = link.AttachIter(link.IterOptions{Program: p.objs.DumpFlows, Map: p.objs.Flows}); err != nil {
+	iterOpts := link.IterOptions{Program: p.objs.DumpFlows}
+	if p.iterName == iterStorageMap {
+		iterOpts.Map = p.objs.Flows
+	}
+	if p.iter, err = link.AttachIter(iterOpts); err != nil {
 		return nil, fmt.Errorf("attaching flow iterator: %w", err)
 	}
 	if p.rd, err = ringbuf.NewReader(p.objs.Closed); err != nil {
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
-	p.hz, _ = bpf.KernelHZ() // RTO stays 0 without it; HZ() lets the caller say so
+	// Measured from the kernel's clocks (no kernel config file needed); RTO
+	// stays 0 if that fails, and HZ() lets the caller say so.
+	p.hz, p.hzErr = bpf.KernelHZ()
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return nil, fmt.Errorf("clock_gettime: %w", err)
@@ -198,23 +210,41 @@ func CIDRWords(p netip.Prefix) (addr, mask [2]uint64) {
 // HZ is the kernel tick rate used to convert RTO, 0 if unknown.
 func (p *Probe) HZ() int { return p.hz }
 
+// HZError says why HZ is 0.
+func (p *Probe) HZError() error { return p.hzErr }
+
 // Programs returns the attached programs by name, for run-time statistics.
 func (p *Probe) Programs() map[string]*ebpf.Program {
 	return map[string]*ebpf.Program{
 		"tcp_probe":           p.objs.TcpProbe,
 		"inet_sock_set_state": p.objs.InetSockSetState,
 		"tcp_retransmit_skb":  p.objs.TcpRetransmitSkb,
-		"dump_flows":          p.objs.DumpFlows,
+		p.iterName:            p.objs.DumpFlows,
 	}
 }
+
+// Iterator names the flow iterator in use: dump_flows walks the flow table
+// (storage map); dump_flows_tcp walks the namespace's TCP sockets, where the
+// kernel refuses the storage-map iterator.
+func (p *Probe) Iterator() string { return p.iterName }
 
 // Flows runs the iterator and calls fn for every tracked flow (KindLive) and
 // for every flow evicted by this pass (KindEvicted, its last record). The
 // Flow passed to fn is reused; copy it to keep it.
 func (p *Probe) Flows(fn func(*Flow)) error {
-	r, err := p.iter.Open()
+	var r io.ReadCloser
+	var err error
+	if p.iterName == iterStorageMap {
+		r, err = p.iter.Open()
+	} else {
+		// A socket iterator walks the namespace of the thread opening it.
+		err = netnsutil.Do(p.iterNetns, func() (err error) {
+			r, err = p.iter.Open()
+			return err
+		})
+	}
 	if err != nil {
-		return fmt.Errorf("opening flow iterator: %w", err)
+		return fmt.Errorf("opening flow iterator %s: %w", p.iterName, err)
 	}
 	p.iterBuf.Reset()
 	_, err = p.iterBuf.ReadFrom(r)
@@ -423,7 +453,68 @@ func (p *Probe) Close() error {
 	for i := len(p.links) - 1; i >= 0; i-- {
 		errs = append(errs, p.links[i].Close())
 	}
-	errs = append(errs, p.objs.Close())
+	errs = append(errs, p.objs.close())
+	return errors.Join(errs...)
+}
+
+// objects are the loaded maps, variables and programs. Of the two flow
+// iterators only one is loaded: dump_flows where the kernel allows the
+// storage-map iterator, else dump_flows_tcp.
+type objects struct {
+	tcpflowMaps
+	tcpflowVariables
+	TcpProbe         *ebpf.Program `ebpf:"tcp_probe"`
+	InetSockSetState *ebpf.Program `ebpf:"inet_sock_set_state"`
+	TcpRetransmitSkb *ebpf.Program `ebpf:"tcp_retransmit_skb"`
+	DumpFlows        *ebpf.Program // the iterator named iterName
+	iterName         string
+}
+
+const (
+	iterStorageMap = "dump_flows"
+	iterSockets    = "dump_flows_tcp"
+)
+
+// load loads spec with the storage-map iterator, or, if the kernel refuses
+// that one program with EPERM (seen in sandboxes that allow iter/tcp), with
+// the socket-walk iterator instead.
+func (o *objects) load(spec *ebpf.CollectionSpec) error {
+	var refused error
+	for _, name := range []string{iterStorageMap, iterSockets} {
+		s := spec.Copy()
+		for _, other := range []string{iterStorageMap, iterSockets} {
+			if other != name {
+				delete(s.Programs, other)
+			}
+		}
+		coll, err := ebpf.NewCollection(s)
+		if err != nil {
+			if name == iterStorageMap && errors.Is(err, unix.EPERM) {
+				refused = err
+				continue
+			}
+			return errors.Join(err, refused)
+		}
+		o.DumpFlows, o.iterName = coll.DetachProgram(name), name
+		err = coll.Assign(o)
+		coll.Close()
+		if err != nil {
+			o.DumpFlows.Close()
+			return err
+		}
+		return nil
+	}
+	return refused
+}
+
+func (o *objects) close() error {
+	var errs []error
+	for _, p := range []*ebpf.Program{o.DumpFlows, o.TcpRetransmitSkb, o.InetSockSetState, o.TcpProbe} {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
+	}
+	errs = append(errs, o.tcpflowMaps.Close())
 	return errors.Join(errs...)
 }
 

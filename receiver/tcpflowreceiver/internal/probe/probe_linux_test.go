@@ -133,7 +133,7 @@ func TestLossyTransfer(t *testing.T) {
 	// Drop only segments carrying data, so the handshake and FINs are never
 	// retransmitted and totals taken at idle equal those at close.
 	e.server.Nft(t, dropRules(5001, 2))
-	p := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie})
+	p := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
 
 	c := e.dial(t, 5001)
 	local := netip.MustParseAddrPort(c.LocalAddr().String())
@@ -171,6 +171,12 @@ func TestLossyTransfer(t *testing.T) {
 	ssRTT, err := strconv.ParseFloat(strings.Split(ss["rtt"], "/")[0], 64)
 	require.NoError(t, err)
 	require.InEpsilon(t, ssRTT, f.SRTT.Seconds()*1e3, 0.10, "srtt %v vs ss rtt %vms", f.SRTT, ssRTT)
+	// RTO is kept in jiffies: converted with the HZ measured from the
+	// kernel's clocks it equals tcp_info's (the kernel's own conversion).
+	require.Positive(t, p.HZ(), "kernel HZ not measured: %v", p.HZError())
+	ssRTO, err := strconv.ParseFloat(ss["rto"], 64)
+	require.NoError(t, err, "ss rto field %q", ss["rto"])
+	require.InDelta(t, ssRTO, float64(f.RTO.Microseconds())/1e3, 0.001, "rto %v vs ss rto %vms (HZ %d)", f.RTO, ssRTO, p.HZ())
 	require.Zero(t, f.Lost, "lost_out at idle")
 
 	var byType uint64
@@ -277,10 +283,10 @@ func localOf(c *net.TCPConn) netip.AddrPort { return netip.MustParseAddrPort(c.L
 // and refusals are counted.
 func TestFilters(t *testing.T) {
 	e := newEnv(t, 6001, 6002)
-	byPort := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, PeerPorts: []uint16{6001}})
-	byCIDR := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("10.77.0.2/32")}})
-	otherCIDR := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16"), netip.MustParsePrefix("fd00::/8")}})
-	byLocalPort := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, LocalPorts: []uint16{1}})
+	byPort := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, NetnsPath: e.client.Path, PeerPorts: []uint16{6001}})
+	byCIDR := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, NetnsPath: e.client.Path, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("10.77.0.2/32")}})
+	otherCIDR := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, NetnsPath: e.client.Path, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16"), netip.MustParsePrefix("fd00::/8")}})
+	byLocalPort := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, NetnsPath: e.client.Path, LocalPorts: []uint16{1}})
 	otherNetns := open(t, Config{MaxFlows: 64, NetnsCookie: 1 << 62}) // no such netns (cookies are sequential; the server netns is e.cookie+1)
 
 	a, b := e.dial(t, 6001), e.dial(t, 6002)
@@ -304,7 +310,7 @@ func TestFilters(t *testing.T) {
 // flows are evicted with a last record and the eviction is counted.
 func TestMaxFlowsAndIdle(t *testing.T) {
 	e := newEnv(t, 7001)
-	p := open(t, Config{MaxFlows: 2, NetnsCookie: e.cookie, IdleTimeout: 300 * time.Millisecond})
+	p := open(t, Config{MaxFlows: 2, NetnsCookie: e.cookie, NetnsPath: e.client.Path, IdleTimeout: 300 * time.Millisecond})
 	var conns []*net.TCPConn
 	for i := 0; i < 5; i++ {
 		c := e.dial(t, 7001)
@@ -345,8 +351,8 @@ func TestMaxFlowsAndIdle(t *testing.T) {
 func TestCwndChangeMode(t *testing.T) {
 	e := newEnv(t, 8001)
 	e.server.Nft(t, dropRules(8001, 1))
-	every := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
-	onChange := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, OnCwndChange: true})
+	every := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
+	onChange := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path, OnCwndChange: true})
 	c := e.dial(t, 8001)
 	send(t, c, 8<<20)
 	waitFor(t, "data acknowledged", func() bool {
@@ -368,8 +374,8 @@ func TestIPv6(t *testing.T) {
 	testnet.Link(t, cl, sv, "fd77::1/64", "fd77::2/64")
 	cookie, err := NetnsCookie(cl.Path)
 	require.NoError(t, err)
-	v6 := open(t, Config{MaxFlows: 8, NetnsCookie: cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("fd77::/16")}})
-	v4 := open(t, Config{MaxFlows: 8, NetnsCookie: cookie, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}})
+	v6 := open(t, Config{MaxFlows: 8, NetnsCookie: cookie, NetnsPath: cl.Path, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("fd77::/16")}})
+	v4 := open(t, Config{MaxFlows: 8, NetnsCookie: cookie, NetnsPath: cl.Path, PeerCIDRs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}})
 	sink := flowtest.NewSink(t, sv, "tcp6", "[fd77::2]:9300")
 	var c net.Conn
 	cl.Do(t, func() (err error) { c, err = net.Dial("tcp6", "[fd77::2]:9300"); return err })
@@ -392,7 +398,7 @@ func TestIPv6(t *testing.T) {
 func TestBlackholeLoss(t *testing.T) {
 	testnet.RequireTool(t, "ss")
 	e := newEnv(t, 5002)
-	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
+	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
 	c := e.dial(t, 5002)
 	local := localOf(c)
 	send(t, c, 256<<10)
@@ -435,7 +441,7 @@ func TestBlackholeLoss(t *testing.T) {
 // recovers it, and the retransmit is classified so.
 func TestTailLossProbe(t *testing.T) {
 	e := newEnv(t, 5003)
-	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
+	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
 	c := e.dial(t, 5003)
 	local := localOf(c)
 	send(t, c, 100)
@@ -469,8 +475,8 @@ func TestHandshakeRetransmits(t *testing.T) {
 	e := newEnv(t, 5004)
 	serverCookie, err := NetnsCookie(e.server.Path)
 	require.NoError(t, err)
-	cp := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
-	sp := open(t, Config{MaxFlows: 8, NetnsCookie: serverCookie})
+	cp := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
+	sp := open(t, Config{MaxFlows: 8, NetnsCookie: serverCookie, NetnsPath: e.server.Path})
 	e.client.Nft(t, "table inet once {\n chain in {\n  type filter hook input priority 0;\n  tcp sport 5004 tcp flags & (syn|ack) == syn|ack numgen inc mod 1000000 == 0 drop\n }\n}\n")
 	c := e.dial(t, 5004) // ~1 s: the SYN retransmit timer
 	send(t, c, 1000)
@@ -499,7 +505,7 @@ func TestHandshakeRetransmits(t *testing.T) {
 func TestZeroWindow(t *testing.T) {
 	testnet.RequireTool(t, "ss")
 	e := newEnv(t)
-	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie})
+	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
 	var ln net.Listener
 	e.server.Do(t, func() (err error) { ln, err = net.Listen("tcp4", serverIP+":5005"); return err })
 	defer ln.Close()

@@ -81,6 +81,7 @@ const (
 	tcpflowMapFlows             = "flows"
 	tcpflowMapRttHist           = "rtt_hist"
 	tcpflowProgDumpFlows        = "dump_flows"
+	tcpflowProgDumpFlowsTcp     = "dump_flows_tcp"
 	tcpflowProgInetSockSetState = "inet_sock_set_state"
 	tcpflowProgTcpProbe         = "tcp_probe"
 	tcpflowProgTcpRetransmitSkb = "tcp_retransmit_skb"
@@ -144,6 +145,7 @@ type tcpflowSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpflowProgramSpecs struct {
 	DumpFlows        *ebpf.ProgramSpec `ebpf:"dump_flows"`
+	DumpFlowsTcp     *ebpf.ProgramSpec `ebpf:"dump_flows_tcp"`
 	InetSockSetState *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
 	TcpProbe         *ebpf.ProgramSpec `ebpf:"tcp_probe"`
 	TcpRetransmitSkb *ebpf.ProgramSpec `ebpf:"tcp_retransmit_skb"`
@@ -241,6 +243,7 @@ type tcpflowVariables struct {
 // It can be passed to loadTcpflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpflowPrograms struct {
 	DumpFlows        *ebpf.Program `ebpf:"dump_flows"`
+	DumpFlowsTcp     *ebpf.Program `ebpf:"dump_flows_tcp"`
 	InetSockSetState *ebpf.Program `ebpf:"inet_sock_set_state"`
 	TcpProbe         *ebpf.Program `ebpf:"tcp_probe"`
 	TcpRetransmitSkb *ebpf.Program `ebpf:"tcp_retransmit_skb"`
@@ -249,6 +252,7 @@ type tcpflowPrograms struct {
 func (p *tcpflowPrograms) Close() error {
 	return _TcpflowClose(
 		p.DumpFlows,
+		p.DumpFlowsTcp,
 		p.InetSockSetState,
 		p.TcpProbe,
 		p.TcpRetransmitSkb,

@@ -469,14 +469,9 @@ int BPF_PROG(tcp_retransmit_skb, struct sock *sk, const struct sk_buff *skb)
 /* Scrape: one record per tracked flow, values read live from the socket.
  * Flows idle for longer than cfg_idle_timeout_us are emitted one last time
  * (kind 1) and removed from the table. */
-SEC("iter/bpf_sk_storage_map")
-int dump_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
+static __always_inline void emit_flow(struct seq_file *seq, struct sock *sk, struct flow *f)
 {
-	struct sock *sk = ctx->sk;
-	struct flow *f = ctx->value;
 	struct flow_rec r = {};
-	if (!sk || !f)
-		return 0;
 	fill_rec(&r, sk, f, 0);
 	if (cfg_idle_timeout_us && r.idle_us >= cfg_idle_timeout_us) {
 		r.kind = 1;
@@ -485,6 +480,36 @@ int dump_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
 			count(C_EVICTED);
 		}
 	}
-	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	bpf_seq_write(seq, &r, sizeof(r));
+}
+
+/* Walks the flow table itself: cost grows with tracked flows only. */
+SEC("iter/bpf_sk_storage_map")
+int dump_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sock *sk = ctx->sk;
+	struct flow *f = ctx->value;
+	if (!sk || !f)
+		return 0;
+	emit_flow(ctx->meta->seq, sk, f);
+	return 0;
+}
+
+/* The same records from a walk of the reading thread's network namespace's
+ * TCP sockets, for kernels (or sandboxes) that refuse the storage-map
+ * iterator: it visits every socket, not only tracked ones. */
+SEC("iter/tcp")
+int dump_flows_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	if (!skc)
+		return 0;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0; // timewait and request sockets have no storage
+	struct flow *f = bpf_sk_storage_get(&flows, tp, 0, 0);
+	if (!f)
+		return 0;
+	emit_flow(ctx->meta->seq, (struct sock *)tp, f);
 	return 0;
 }
