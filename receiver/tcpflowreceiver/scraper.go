@@ -109,11 +109,19 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 		}
 		return fmt.Errorf("tcpflow eBPF probe: %w (set fallback: disable to run without it)", err)
 	}
+	var iter string
+	if p, ok := s.src.(interface{ Iterator() string }); ok {
+		iter = p.Iterator()
+	}
 	s.set.Logger.Info("tcpflow receiver: eBPF probe attached",
-		zap.String("netns", s.where()), zap.String("sampling", s.cfg.Sampling),
+		zap.String("netns", s.where()), zap.String("flow_iterator", iter), zap.String("sampling", s.cfg.Sampling),
 		zap.Int("max_flows", s.cfg.MaxFlows), zap.String("aggregation", s.cfg.Aggregation))
 	if s.src.HZ() == 0 {
-		s.set.Logger.Warn("tcpflow receiver: kernel HZ unknown (no /proc/config.gz or /boot/config-*), tcp.flow.rto not reported")
+		var cause error
+		if p, ok := s.src.(interface{ HZError() error }); ok {
+			cause = p.HZError()
+		}
+		s.set.Logger.Warn("tcpflow receiver: kernel HZ could not be measured, tcp.flow.rto not reported", zap.Error(cause))
 	}
 	return nil
 }
