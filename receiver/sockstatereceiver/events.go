@@ -17,25 +17,31 @@ import (
 // instead of walking every socket. Those counts are the deltas since
 // attach added to a base from one iterator pass at start; every resync
 // interval another pass replaces the base and the difference is reported as
-// drift. Timewait and request sockets have no tracepoint: they come from a
-// sock_diag dump filtered to their states (the kernel walks its hash but
-// only reports those). UDP is counted by its iterator each scrape (UDP
-// sockets are few); UDP-Lite, RAW and listeners come from sock_diag.
+// drift. Timewait and request sockets have no tracepoint: where the kernel
+// allows fentry/fexit, hooks on the functions that hash and unhash them keep
+// their deltas the same way (kcount.MiniHooks), so a scrape reads counters
+// only; elsewhere they come from a sock_diag dump filtered to their states
+// (the kernel walks its hash but only reports those). UDP is counted by its
+// iterator each scrape (UDP sockets are few); UDP-Lite, RAW and listeners
+// come from sock_diag.
 type eventsCounter struct {
 	iter     *iteratorCounter
 	ev       *kcount.Events
+	hooks    *kcount.MiniHooks // nil: timewait and request sockets by filtered dump
 	netns    uint32
 	interval time.Duration
 	logger   *zap.Logger
 	now      func() time.Time
 
 	base       kcount.Deltas
+	miniBase   kcount.Deltas // of timewait/request sockets, with hooks
 	lastResync time.Time
 	drift      int64
 	resynced   bool // a resync after the seed has happened: drift is meaningful
 	force      bool // resync at the next count: the counts went inconsistent
 
 	deltas kcount.Deltas
+	mini2  kcount.Deltas
 	counts kcount.Counts
 	ports  kcount.PortCounts
 	mini   kcount.Mini
@@ -59,6 +65,11 @@ func openEvents(tg target, ports []uint16, interval time.Duration, logger *zap.L
 		return nil, err
 	}
 	c := &eventsCounter{iter: it, ev: ev, netns: uint32(ino), interval: interval, logger: logger, now: time.Now}
+	if c.hooks, err = kcount.OpenMiniHooks(); err != nil {
+		logger.Info("sockstate events: timewait and request sockets counted by a filtered sock_diag dump per scrape (fentry/fexit hooks unavailable)", zap.Error(err))
+	} else {
+		logger.Info("sockstate events: timewait and request sockets counted in the kernel by fentry/fexit hooks; a scrape reads counters only", zap.Strings("hooks", c.hooks.Hooks()))
+	}
 	if err := c.resync(); err != nil {
 		c.close()
 		return nil, fmt.Errorf("seeding from an iterator pass: %w", err)
@@ -72,9 +83,14 @@ func (*eventsCounter) method() Method { return MethodEvents }
 // resync counts TCP with the iterator and makes its full sockets the new
 // base.
 func (c *eventsCounter) resync() error {
-	var before, after kcount.Deltas
+	var before, after, miniBefore, miniAfter kcount.Deltas
 	if err := c.ev.Deltas(c.netns, &before); err != nil {
 		return err
+	}
+	if c.hooks != nil {
+		if err := c.hooks.Deltas(c.netns, &miniBefore); err != nil {
+			return err
+		}
 	}
 	if err := c.iter.it.Count(c.iter.tg.nsPath, true, false, &c.counts, nil, &c.mini); err != nil {
 		return err
@@ -82,17 +98,27 @@ func (c *eventsCounter) resync() error {
 	if err := c.ev.Deltas(c.netns, &after); err != nil {
 		return err
 	}
+	if c.hooks != nil {
+		if err := c.hooks.Deltas(c.netns, &miniAfter); err != nil {
+			return err
+		}
+	}
 	var drift int64
 	for fi := range 2 {
 		for st := range kcount.NStates {
 			full := int64(c.counts[tcp][fi][st] - c.mini[fi][st])
+			mini := int64(c.mini[fi][st])
 			if c.lastResync != (time.Time{}) {
 				drift += abs(full - (c.base[fi][st] + after[fi][st]))
+				if c.hooks != nil {
+					drift += abs(mini - (c.miniBase[fi][st] + miniAfter[fi][st]))
+				}
 			}
 			// A change during the pass is in the iterator's count or in
 			// the deltas; taking the deltas from before the pass keeps it
 			// once.
 			c.base[fi][st] = full - before[fi][st]
+			c.miniBase[fi][st] = mini - miniBefore[fi][st]
 		}
 	}
 	c.drift, c.resynced, c.lastResync = drift, true, c.now()
@@ -122,21 +148,23 @@ func (c *eventsCounter) count(t *tally) error {
 	if err := c.ev.Deltas(c.netns, &c.deltas); err != nil {
 		return err
 	}
-	for fi := range 2 {
-		for st := range kcount.NStates {
-			v := c.base[fi][st] + c.deltas[fi][st]
-			if v == 0 {
-				continue
-			}
-			if v < 0 || st == 0 || st >= int(sockdiag.NewSynRecv) {
-				c.force = true
-				return fmt.Errorf("state-change counting went wrong (state %d count %d); resyncing at the next scrape", st, v)
-			}
-			t.conns[tcp][fi][st] += uint64(v)
-		}
-	}
-	if err := c.countUnhooked(t); err != nil {
+	if err := c.addDeltas(t, &c.base, &c.deltas); err != nil {
 		return err
+	}
+	if c.hooks == nil {
+		if err := c.countUnhooked(t); err != nil {
+			return err
+		}
+	} else {
+		if n, err := c.hooks.Dropped(); err != nil || n != 0 {
+			return errors.Join(err, fmt.Errorf("%d timewait/request socket changes were lost (delta map full); counts are wrong until the next resync", n))
+		}
+		if err := c.hooks.Deltas(c.netns, &c.mini2); err != nil {
+			return err
+		}
+		if err := c.addDeltas(t, &c.miniBase, &c.mini2); err != nil {
+			return err
+		}
 	}
 	// UDP (and, when configured, the per-port breakdown) need a walk.
 	walkTCP := t.ports[0] != nil
@@ -154,6 +182,25 @@ func (c *eventsCounter) count(t *tally) error {
 		return err
 	}
 	return c.iter.diag.countTransports(t, udplite, raw)
+}
+
+// addDeltas adds base+deltas per family and state to the TCP counts; a
+// negative or impossible count forces a resync at the next scrape.
+func (c *eventsCounter) addDeltas(t *tally, base, deltas *kcount.Deltas) error {
+	for fi := range 2 {
+		for st := range kcount.NStates {
+			v := base[fi][st] + deltas[fi][st]
+			if v == 0 {
+				continue
+			}
+			if v < 0 || st == 0 || st >= int(sockdiag.NewSynRecv) {
+				c.force = true
+				return fmt.Errorf("state-change counting went wrong (state %d count %d); resyncing at the next scrape", st, v)
+			}
+			t.conns[tcp][fi][st] += uint64(v)
+		}
+	}
+	return nil
 }
 
 // unhookedStates selects timewait sockets (by substate: TIME_WAIT, or
@@ -190,4 +237,13 @@ func (c *eventsCounter) lastDrift() (int64, bool) { return c.drift, c.resynced }
 
 func (c *eventsCounter) listeners(fn func(*sockdiag.Msg) error) error { return c.iter.listeners(fn) }
 
-func (c *eventsCounter) close() error { return errors.Join(c.ev.Close(), c.iter.close()) }
+// hooked reports whether timewait and request sockets are counted by hooks.
+func (c *eventsCounter) hooked() bool { return c.hooks != nil }
+
+func (c *eventsCounter) close() error {
+	var err error
+	if c.hooks != nil {
+		err = c.hooks.Close()
+	}
+	return errors.Join(err, c.ev.Close(), c.iter.close())
+}

@@ -2,7 +2,9 @@ package sockstatereceiver
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,7 +12,9 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
 
+	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/internal/testnet"
+	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/kcount"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
 
@@ -152,6 +156,203 @@ func TestKernelEventsTrackChanges(t *testing.T) {
 	ev.single.(*eventsCounter).force = true
 	scrapeCounts(t, ev)
 	drift, ok := ev.single.(*eventsCounter).lastDrift()
+	require.True(t, ok)
+	require.Zero(t, drift)
+}
+
+// TestKernelEventsHooksUnderChurn needs the fentry/fexit hooks for timewait
+// and request sockets (refused on some hosts and sandboxes; the kernel
+// matrix's guest allows them). Under churn (pairs opened and closed in every
+// order, a SYN flood whose request sockets time out, orphaned FIN_WAIT2
+// sockets expiring, TIME_WAIT sockets killed by port reuse) with scrapes
+// running all along, every count equals a sock_diag dump and ss at each
+// quiescent point, and a forced resync finds no drift.
+func TestKernelEventsHooksUnderChurn(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireTool(t, "ss")
+	h, err := kcount.OpenMiniHooks()
+	if err != nil {
+		t.Skipf("needs fentry/fexit on the kernel's timewait and request-socket functions, refused here (%v); the kernel matrix (test/kernels) runs it", err)
+	}
+	require.NoError(t, h.Close())
+
+	p := newPopulation(t)
+	p.ns.Sysctl(t, "net.ipv4.tcp_fin_timeout", "1")   // orphans' FIN_WAIT2 timewait sockets expire after 1 s
+	p.ns.Sysctl(t, "net.ipv4.tcp_synack_retries", "1") // request sockets time out after ~3 s
+	p.ns.Sysctl(t, "net.ipv4.tcp_syn_retries", "1")
+	const floodPort = 7002
+	p.ns.Nft(t, fmt.Sprintf(`table inet flood {
+	chain in {
+		type filter hook input priority 0;
+		tcp sport %d tcp flags & (syn | ack) == syn | ack drop
+	}
+}`, floodPort))
+	ev := startScraper(t, MethodEvents, p.ns.Path)
+	diag := startScraper(t, MethodSockDiag, p.ns.Path)
+	require.True(t, ev.single.(*eventsCounter).hooked(), "hooks loaded in the probe above but not by the receiver")
+
+	settle := func(stage string) map[countKey]int64 {
+		t.Helper()
+		var want, got, ss map[countKey]int64
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			want = scrapeCounts(t, diag)
+			got = scrapeCounts(t, ev)
+			ss = ssCounts(t, p.ns)
+			if sameCounts(got, want, nil) && sameCounts(ss, want, map[string]bool{"udplite": true}) {
+				t.Logf("%s: %d TCP states agree with sock_diag and ss", stage, len(got))
+				return got
+			}
+		}
+		t.Fatalf("%s: events %v\nsockdiag %v\nss %v", stage, got, want, ss)
+		return nil
+	}
+
+	lo := netip.MustParseAddr("127.0.0.1")
+	var flood []int
+	var reusePorts []uint16
+	var ln int
+	var lport uint16
+	done := make(chan error, 1)
+	go func() {
+		done <- netnsutil.Do(p.ns.Path, func() error {
+			var err error
+			if ln, lport, err = p.listen(unix.AF_INET, netip.AddrPortFrom(lo, 0), 1024); err != nil {
+				return err
+			}
+			if _, _, err := p.listen(unix.AF_INET, netip.AddrPortFrom(lo, floodPort), 1024); err != nil {
+				return err
+			}
+			dst := sockaddr(netip.AddrPortFrom(lo, lport))
+			for i := range 300 {
+				c, err := p.socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+				if err != nil {
+					return err
+				}
+				if err := unix.SetsockoptInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+					return err
+				}
+				if err := unix.Bind(c, sockaddr(netip.AddrPortFrom(lo, 0))); err != nil {
+					return err
+				}
+				if err := unix.Connect(c, dst); err != nil {
+					return err
+				}
+				s, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC)
+				if err != nil {
+					return err
+				}
+				p.fds = append(p.fds, s)
+				switch i % 4 {
+				case 0, 1: // client closes first: client TIME_WAIT (its port reused below)
+					unix.Close(c)
+					if err := waitState(s, tcpCloseWait); err != nil {
+						return err
+					}
+					unix.Close(s)
+					p.forget(c, s)
+				case 2: // orphaned FIN_WAIT2 (expires after tcp_fin_timeout)
+					unix.Close(c)
+					p.forget(c)
+				case 3: // server closes first: server TIME_WAIT
+					unix.Close(s)
+					unix.Close(c)
+					p.forget(c, s)
+				}
+				if i%10 == 0 { // a SYN no SYN-ACK reaches: a request socket
+					f, err := p.socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+					if err != nil {
+						return err
+					}
+					if err := unix.Connect(f, sockaddr(netip.AddrPortFrom(lo, floodPort))); err != nil && err != unix.EINPROGRESS {
+						return err
+					}
+					flood = append(flood, f)
+				}
+			}
+			return nil
+		})
+	}()
+	// Scrapes run during the churn and must not fail.
+	scrapes := 0
+	for running := true; running; scrapes++ {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			running = false
+		default:
+			scrapeCounts(t, ev)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Logf("%d scrapes during churn", scrapes)
+	got := settle("after churn")
+	require.Positive(t, got[countKey{"tcp", "syn_received", "ipv4"}], "the flood left request sockets")
+	require.Positive(t, got[countKey{"tcp", "time_wait", "ipv4"}])
+
+	// Orphans expire (1 s) and request sockets time out (~3 s): the kill
+	// and drop hooks take them out.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		ss := ssCounts(t, p.ns)
+		if ss[countKey{"tcp", "fin_wait_2", "ipv4"}] == popFinWait2 && ss[countKey{"tcp", "syn_received", "ipv4"}] == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "orphans and request sockets never expired: %v", ss)
+	}
+	got = settle("after orphans and request sockets expired")
+	require.Zero(t, got[countKey{"tcp", "syn_received", "ipv4"}])
+	require.Equal(t, int64(popFinWait2), got[countKey{"tcp", "fin_wait_2", "ipv4"}], "only the population's full FIN_WAIT2 sockets")
+	tw := got[countKey{"tcp", "time_wait", "ipv4"}]
+
+	// TIME_WAIT sockets killed by reuse: a new connection bound to the port
+	// of a client-side TIME_WAIT socket (SO_REUSEADDR, tcp_tw_reuse on
+	// loopback, timestamps over a second old) takes it over.
+	time.Sleep(1100 * time.Millisecond)
+	out := p.ns.Exec(t, "ss", "-Htan4", "state", "time-wait", "dport", "=", fmt.Sprint(lport))
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 {
+			if ap, err := netip.ParseAddrPort(f[2]); err == nil {
+				reusePorts = append(reusePorts, ap.Port())
+			}
+		}
+	}
+	require.NotEmpty(t, reusePorts, "client-side TIME_WAIT sockets: %q", out)
+	if len(reusePorts) > 20 {
+		reusePorts = reusePorts[:20]
+	}
+	p.ns.Do(t, func() error {
+		for _, port := range reusePorts {
+			c, err := p.socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+			if err != nil {
+				return err
+			}
+			if err := unix.SetsockoptInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+				return err
+			}
+			if err := unix.Bind(c, sockaddr(netip.AddrPortFrom(lo, port))); err != nil {
+				return fmt.Errorf("bind to TIME_WAIT port %d: %w", port, err)
+			}
+			if err := unix.Connect(c, sockaddr(netip.AddrPortFrom(lo, lport))); err != nil {
+				return fmt.Errorf("connect from TIME_WAIT port %d: %w", port, err)
+			}
+			s, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC)
+			if err != nil {
+				return err
+			}
+			p.fds = append(p.fds, s)
+		}
+		for _, f := range flood {
+			unix.Close(f)
+			p.forget(f)
+		}
+		return nil
+	})
+	got = settle("after TIME_WAIT sockets were reused")
+	require.Equal(t, tw-int64(len(reusePorts)), got[countKey{"tcp", "time_wait", "ipv4"}], "%d TIME_WAIT sockets taken over", len(reusePorts))
+
+	ec := ev.single.(*eventsCounter)
+	ec.force = true
+	scrapeCounts(t, ev)
+	drift, ok := ec.lastDrift()
 	require.True(t, ok)
 	require.Zero(t, drift)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // Deltas are signed per-family, per-state changes of a namespace's TCP
@@ -36,7 +37,7 @@ func (o *eventObjects) programs() []*ebpf.Program {
 // at attach time; add the deltas to a base from one iterator pass.
 func OpenEvents() (_ *Events, err error) {
 	e := &Events{}
-	if err := load(&e.objs, "the state-change program", "5.5"); err != nil {
+	if err := load(&e.objs, "the state-change program", "5.5", nil); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -61,9 +62,14 @@ type evKey struct {
 
 // Deltas reads the deltas of the namespace with inode netns into out.
 func (e *Events) Deltas(netns uint32, out *Deltas) error {
-	for fi, fam := range [2]uint32{2, 10} {
+	return readDeltas(e.objs.TcpDeltas, netns, out)
+}
+
+// readDeltas reads one namespace's per-family deltas from a delta map.
+func readDeltas(m *ebpf.Map, netns uint32, out *Deltas) error {
+	for fi, fam := range [2]uint32{unix.AF_INET, unix.AF_INET6} {
 		var v [NStates]int64
-		err := e.objs.TcpDeltas.Lookup(evKey{netns, fam}, &v)
+		err := m.Lookup(evKey{netns, fam}, &v)
 		switch {
 		case errors.Is(err, ebpf.ErrKeyNotExist):
 			v = [NStates]int64{}

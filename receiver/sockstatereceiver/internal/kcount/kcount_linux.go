@@ -59,7 +59,7 @@ func OpenIterator(ports []uint16) (_ *Iterator, err error) {
 		return nil, fmt.Errorf("kcount: %d ports, at most %d", len(ports), MaxPorts)
 	}
 	it := &Iterator{}
-	if err := load(&it.objs, "iterator programs", "5.9"); err != nil {
+	if err := load(&it.objs, "iterator programs", "5.9", nil); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -91,13 +91,19 @@ func OpenIterator(ports []uint16) (_ *Iterator, err error) {
 
 // load lifts the memlock limit and loads the programs and variables objs
 // names (what and minKernel are for the error) from the sockstate object.
-func load(objs any, what, minKernel string) error {
+// prepare, if not nil, adjusts the spec first (attach targets, constants).
+func load(objs any, what, minKernel string, prepare func(*ebpf.CollectionSpec) error) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("kcount: removing memlock limit: %w", err)
 	}
 	spec, err := loadSockstate()
 	if err != nil {
 		return fmt.Errorf("kcount: loading BPF spec: %w", err)
+	}
+	if prepare != nil {
+		if err := prepare(spec); err != nil {
+			return err
+		}
 	}
 	if err := spec.LoadAndAssign(objs, nil); err != nil {
 		return fmt.Errorf("kcount: loading %s (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, BTF, Linux >= %s): %w", what, minKernel, err)

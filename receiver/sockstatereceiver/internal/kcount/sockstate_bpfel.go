@@ -24,20 +24,35 @@ type sockstateEvVal struct {
 	C [16]int64
 }
 
+type sockstateTwSeen struct {
+	_        structs.HostLayout
+	Tw       uint64
+	Substate uint32
+	_        [4]byte
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sockstateMapTcpDeltas   = "tcp_deltas"
-	sockstateProgCountTcp   = "count_tcp"
-	sockstateProgCountUdp   = "count_udp"
-	sockstateProgOnSetState = "on_set_state"
-	sockstateVarEvDropped   = "ev_dropped"
-	sockstateVarIterCounts  = "iter_counts"
-	sockstateVarIterMini    = "iter_mini"
-	sockstateVarIterUnknown = "iter_unknown"
-	sockstateVarPortCounts  = "port_counts"
-	sockstateVarPortSlot    = "port_slot"
+	sockstateMapMiniDeltas      = "mini_deltas"
+	sockstateMapTcpDeltas       = "tcp_deltas"
+	sockstateMapTwScratch       = "tw_scratch"
+	sockstateProgCountTcp       = "count_tcp"
+	sockstateProgCountUdp       = "count_udp"
+	sockstateProgEhashInsert    = "ehash_insert"
+	sockstateProgOnSetState     = "on_set_state"
+	sockstateProgReqskDropped   = "reqsk_dropped"
+	sockstateProgTwHashed       = "tw_hashed"
+	sockstateProgTwKilled       = "tw_killed"
+	sockstateProgTwProcessEnter = "tw_process_enter"
+	sockstateProgTwProcessExit  = "tw_process_exit"
+	sockstateVarEvDropped       = "ev_dropped"
+	sockstateVarIterCounts      = "iter_counts"
+	sockstateVarIterMini        = "iter_mini"
+	sockstateVarIterUnknown     = "iter_unknown"
+	sockstateVarPortCounts      = "port_counts"
+	sockstateVarPortSlot        = "port_slot"
 )
 
 // loadSockstate returns the embedded CollectionSpec for sockstate.
@@ -82,16 +97,24 @@ type sockstateSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockstateProgramSpecs struct {
-	CountTcp   *ebpf.ProgramSpec `ebpf:"count_tcp"`
-	CountUdp   *ebpf.ProgramSpec `ebpf:"count_udp"`
-	OnSetState *ebpf.ProgramSpec `ebpf:"on_set_state"`
+	CountTcp       *ebpf.ProgramSpec `ebpf:"count_tcp"`
+	CountUdp       *ebpf.ProgramSpec `ebpf:"count_udp"`
+	EhashInsert    *ebpf.ProgramSpec `ebpf:"ehash_insert"`
+	OnSetState     *ebpf.ProgramSpec `ebpf:"on_set_state"`
+	ReqskDropped   *ebpf.ProgramSpec `ebpf:"reqsk_dropped"`
+	TwHashed       *ebpf.ProgramSpec `ebpf:"tw_hashed"`
+	TwKilled       *ebpf.ProgramSpec `ebpf:"tw_killed"`
+	TwProcessEnter *ebpf.ProgramSpec `ebpf:"tw_process_enter"`
+	TwProcessExit  *ebpf.ProgramSpec `ebpf:"tw_process_exit"`
 }
 
 // sockstateMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockstateMapSpecs struct {
-	TcpDeltas *ebpf.MapSpec `ebpf:"tcp_deltas"`
+	MiniDeltas *ebpf.MapSpec `ebpf:"mini_deltas"`
+	TcpDeltas  *ebpf.MapSpec `ebpf:"tcp_deltas"`
+	TwScratch  *ebpf.MapSpec `ebpf:"tw_scratch"`
 }
 
 // sockstateVariableSpecs contains global variables before they are loaded into the kernel.
@@ -126,12 +149,16 @@ func (o *sockstateObjects) Close() error {
 //
 // It can be passed to loadSockstateObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockstateMaps struct {
-	TcpDeltas *ebpf.Map `ebpf:"tcp_deltas"`
+	MiniDeltas *ebpf.Map `ebpf:"mini_deltas"`
+	TcpDeltas  *ebpf.Map `ebpf:"tcp_deltas"`
+	TwScratch  *ebpf.Map `ebpf:"tw_scratch"`
 }
 
 func (m *sockstateMaps) Close() error {
 	return _SockstateClose(
+		m.MiniDeltas,
 		m.TcpDeltas,
+		m.TwScratch,
 	)
 }
 
@@ -151,16 +178,28 @@ type sockstateVariables struct {
 //
 // It can be passed to loadSockstateObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockstatePrograms struct {
-	CountTcp   *ebpf.Program `ebpf:"count_tcp"`
-	CountUdp   *ebpf.Program `ebpf:"count_udp"`
-	OnSetState *ebpf.Program `ebpf:"on_set_state"`
+	CountTcp       *ebpf.Program `ebpf:"count_tcp"`
+	CountUdp       *ebpf.Program `ebpf:"count_udp"`
+	EhashInsert    *ebpf.Program `ebpf:"ehash_insert"`
+	OnSetState     *ebpf.Program `ebpf:"on_set_state"`
+	ReqskDropped   *ebpf.Program `ebpf:"reqsk_dropped"`
+	TwHashed       *ebpf.Program `ebpf:"tw_hashed"`
+	TwKilled       *ebpf.Program `ebpf:"tw_killed"`
+	TwProcessEnter *ebpf.Program `ebpf:"tw_process_enter"`
+	TwProcessExit  *ebpf.Program `ebpf:"tw_process_exit"`
 }
 
 func (p *sockstatePrograms) Close() error {
 	return _SockstateClose(
 		p.CountTcp,
 		p.CountUdp,
+		p.EhashInsert,
 		p.OnSetState,
+		p.ReqskDropped,
+		p.TwHashed,
+		p.TwKilled,
+		p.TwProcessEnter,
+		p.TwProcessExit,
 	)
 }
 

@@ -1,0 +1,160 @@
+//go:build linux
+
+package kcount
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+)
+
+// MiniHooks keeps per-namespace deltas of the sockets no tracepoint covers,
+// through fentry/fexit on the kernel functions that hash and unhash them:
+// timewait sockets by substate (TIME_WAIT, or FIN_WAIT2 for orphans) and
+// request sockets (as SYN_RECV). With Events it makes a TCP count O(1).
+// Kernels or sandboxes that refuse fentry make OpenMiniHooks fail; callers
+// then dump those sockets with sock_diag.
+type MiniHooks struct {
+	objs  miniObjects
+	links []link.Link
+	hooks []string
+}
+
+type miniObjects struct {
+	TwHashed       *ebpf.Program  `ebpf:"tw_hashed"`
+	TwKilled       *ebpf.Program  `ebpf:"tw_killed"`
+	TwProcessEnter *ebpf.Program  `ebpf:"tw_process_enter"`
+	TwProcessExit  *ebpf.Program  `ebpf:"tw_process_exit"`
+	EhashInsert    *ebpf.Program  `ebpf:"ehash_insert"`
+	ReqskDropped   *ebpf.Program  `ebpf:"reqsk_dropped"`
+	MiniDeltas     *ebpf.Map      `ebpf:"mini_deltas"`
+	TwScratch      *ebpf.Map      `ebpf:"tw_scratch"`
+	EvDropped      *ebpf.Variable `ebpf:"ev_dropped"`
+}
+
+func (o *miniObjects) programs() []*ebpf.Program {
+	return []*ebpf.Program{o.TwHashed, o.TwKilled, o.TwProcessEnter, o.TwProcessExit, o.EhashInsert, o.ReqskDropped}
+}
+
+// miniTargets are, per program, the kernel functions it can attach to, the
+// current name first (renamed or split between releases).
+var miniTargets = []struct {
+	prog  string
+	funcs []string
+}{
+	{"tw_hashed", []string{"inet_twsk_hashdance_schedule", "inet_twsk_hashdance"}}, // 6.9 renamed it
+	{"tw_killed", []string{"inet_twsk_kill"}},
+	{"tw_process_enter", []string{"tcp_timewait_state_process"}},
+	{"tw_process_exit", []string{"tcp_timewait_state_process"}},
+	{"ehash_insert", []string{"inet_ehash_insert"}},
+	// The request timer calls the inner function directly since 6.10.
+	{"reqsk_dropped", []string{"__inet_csk_reqsk_queue_drop", "inet_csk_reqsk_queue_drop"}},
+}
+
+// kernelBTF is the running kernel's BTF (a variable for tests).
+var kernelBTF = btf.LoadKernelSpec
+
+// OpenMiniHooks resolves the hooked functions in the kernel's BTF, loads the
+// fentry/fexit programs (the trial that fails with EPERM where tracing
+// programs are refused) and attaches them. Counting starts at attach time.
+// Hooks names what was attached.
+func OpenMiniHooks() (_ *MiniHooks, err error) {
+	kspec, err := kernelBTF()
+	if err != nil {
+		return nil, fmt.Errorf("kcount: kernel BTF: %w", err)
+	}
+	m := &MiniHooks{}
+	prepare := func(spec *ebpf.CollectionSpec) error {
+		for _, t := range miniTargets {
+			fn, err := findFunc(kspec, t.funcs)
+			if err != nil {
+				return err
+			}
+			ps := spec.Programs[t.prog]
+			if ps == nil {
+				return fmt.Errorf("kcount: program %s missing from the object", t.prog)
+			}
+			ps.AttachTo = fn.Name
+			kind := "fentry"
+			if ps.AttachType == ebpf.AttachTraceFExit {
+				kind = "fexit"
+			}
+			m.hooks = append(m.hooks, kind+"/"+fn.Name)
+		}
+		return nil
+	}
+	if err := load(&m.objs, "the timewait/request-socket fentry programs", "5.17", prepare); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	for _, p := range m.objs.programs() {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+		if err != nil {
+			return nil, fmt.Errorf("kcount: attaching %s: %w", p, err)
+		}
+		m.links = append(m.links, l)
+	}
+	return m, nil
+}
+
+// findFunc returns the first of names the kernel's BTF has as a function.
+func findFunc(kspec *btf.Spec, names []string) (*btf.Func, error) {
+	for _, n := range names {
+		var fn *btf.Func
+		if err := kspec.TypeByName(n, &fn); err == nil {
+			return fn, nil
+		} else if !errors.Is(err, btf.ErrNotFound) {
+			return nil, fmt.Errorf("kcount: looking up %s in kernel BTF: %w", n, err)
+		}
+	}
+	return nil, fmt.Errorf("kcount: kernel BTF has none of %v (inlined or renamed)", names)
+}
+
+// Hooks names the attached programs as type/function, e.g.
+// "fentry/inet_twsk_hashdance".
+func (m *MiniHooks) Hooks() []string { return m.hooks }
+
+// Deltas reads the deltas of the namespace with inode netns into out: per
+// family, TIME_WAIT and FIN_WAIT2 for timewait sockets, SYN_RECV for request
+// sockets.
+func (m *MiniHooks) Deltas(netns uint32, out *Deltas) error {
+	return readDeltas(m.objs.MiniDeltas, netns, out)
+}
+
+// Dropped returns how many updates found the delta map full.
+func (m *MiniHooks) Dropped() (uint64, error) {
+	var n uint64
+	if err := m.objs.EvDropped.Get(&n); err != nil {
+		return 0, fmt.Errorf("kcount: %w", err)
+	}
+	return n, nil
+}
+
+// Programs returns the attached programs, e.g. for run-time statistics.
+func (m *MiniHooks) Programs() []*ebpf.Program { return m.objs.programs() }
+
+// Close detaches and unloads everything.
+func (m *MiniHooks) Close() error {
+	var errs []error
+	for i := len(m.links) - 1; i >= 0; i-- {
+		errs = append(errs, m.links[i].Close())
+	}
+	for _, p := range m.objs.programs() {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
+	}
+	for _, mp := range []*ebpf.Map{m.objs.MiniDeltas, m.objs.TwScratch} {
+		if mp != nil {
+			errs = append(errs, mp.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
