@@ -14,7 +14,8 @@ CONFIG    ?= config/default.yaml
 export PATH := $(TOOLS):$(PATH)
 
 # Debian packages the kernel tests, BPF generation and recipe tests use.
-APT_PKGS := clang-16 llvm-16 libbpf-dev bpftool nftables iputils-ping fping prometheus prometheus-node-exporter iproute2 util-linux curl bc python3 systemd
+APT_PKGS := clang-16 llvm-16 libbpf-dev bpftool nftables iputils-ping fping prometheus prometheus-node-exporter iproute2 util-linux curl bc python3 systemd \
+	qemu-system-x86 busybox-static cpio kmod tcpdump file procps
 
 GO_SOURCES := $(shell find . -path ./_build -prune -o -name '*.go' -print) go.mod go.sum
 
@@ -22,6 +23,7 @@ GO_SOURCES := $(shell find . -path ./_build -prune -o -name '*.go' -print) go.mo
 help:
 	@echo "make run       build the distribution and run it on $(CONFIG) (metrics on http://127.0.0.1:8889/metrics)"
 	@echo "make test      everything CI checks: generated code, lint, unit+kernel tests, distribution build and smoke test"
+	@echo "make test-kernels  the kernel tests and smoke test on Debian 12's 6.1 kernel under qemu (part of make test)"
 	@echo "make build     build $(DIST) with ocb"
 	@echo "make generate  regenerate mdatagen and bpf2go output"
 	@echo "make lint      gofmt, go vet, staticcheck"
@@ -91,7 +93,12 @@ lint: tools
 .PHONY: gotest
 gotest: deps
 	@if [ "$$(id -u)" != 0 ]; then echo "NOTE: not root: kernel tests will be skipped (they need network namespaces)"; fi
-	$(GO) test -race -count=1 -timeout 12m ./...
+	@mkdir -p _build
+	@# The host kernel's line of the kernel matrix (test-kernels prints it again
+	@# beside the guest's).
+	@rc=0; $(GO) test -race -count=1 -timeout 12m ./... 2>&1 | tee _build/gotest.log || rc=$$?; \
+	if [ $$rc = 0 ]; then echo "kernel $$(uname -r): PASS" | tee _build/kernel-host.txt; \
+	else echo "kernel $$(uname -r): FAIL" | tee _build/kernel-host.txt; grep -E '^(--- FAIL|FAIL)' _build/gotest.log | sed 's/^/  /'; fi; exit $$rc
 
 .PHONY: smoke
 smoke: $(DIST)
@@ -108,8 +115,16 @@ disttest: $(DIST)
 	test/deploy/e2e.sh $(DIST)
 	test/dashboards/run.sh $(DIST)
 
+# The kernel matrix: every kernel test and the smoke test again on Debian
+# 12's 6.1 kernel under qemu (test/kernels/run.sh); the host's line comes
+# from gotest.
+.PHONY: test-kernels
+test-kernels: deps $(DIST)
+	@cat _build/kernel-host.txt 2>/dev/null || echo "kernel $$(uname -r): not run here (make gotest runs the host's kernel tests)"
+	test/kernels/run.sh $(DIST)
+
 .PHONY: test
-test: check-generated lint gotest smoke disttest
+test: check-generated lint gotest smoke disttest test-kernels
 
 # ---- build / run ---------------------------------------------------------
 

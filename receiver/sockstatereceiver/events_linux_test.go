@@ -177,7 +177,7 @@ func TestKernelEventsHooksUnderChurn(t *testing.T) {
 	require.NoError(t, h.Close())
 
 	p := newPopulation(t)
-	p.ns.Sysctl(t, "net.ipv4.tcp_fin_timeout", "1")   // orphans' FIN_WAIT2 timewait sockets expire after 1 s
+	p.ns.Sysctl(t, "net.ipv4.tcp_fin_timeout", "1")    // orphans' FIN_WAIT2 timewait sockets expire after 1 s
 	p.ns.Sysctl(t, "net.ipv4.tcp_synack_retries", "1") // request sockets time out after ~3 s
 	p.ns.Sysctl(t, "net.ipv4.tcp_syn_retries", "1")
 	const floodPort = 7002
