@@ -123,6 +123,11 @@ test-kernels: deps $(DIST)
 	@cat _build/kernel-host.txt 2>/dev/null || echo "kernel $$(uname -r): not run here (make gotest runs the host's kernel tests)"
 	test/kernels/run.sh $(DIST)
 
+# bench/sockstate.sh inside the 6.1 guest, where fentry loads (not part of make test).
+.PHONY: bench-kernels
+bench-kernels: deps
+	BENCH="$${SIZES:-100000}" GUEST_TIMEOUT=3000 test/kernels/run.sh /bin/true
+
 .PHONY: test
 test: check-generated lint gotest smoke disttest test-kernels
 

@@ -24,8 +24,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd bench/sockstate && go build -o "$work/holder" ./holder && go build -o "$work/gopsutil" ./gopsutil)
-go test -c -o "$work/sockstate.test" ./receiver/sockstatereceiver >/dev/null
+if [ -n "${BENCH_PREBUILT:-}" ]; then
+  # Binaries built elsewhere (the kernel matrix's guest has no Go toolchain).
+  cp "$BENCH_PREBUILT"/{holder,gopsutil,sockstate.test} "$work/"
+else
+  for t in bc ss nsenter; do command -v "$t" >/dev/null || { echo "bench/sockstate.sh needs $t (make deps installs it)" >&2; exit 1; }; done
+  (cd bench/sockstate && go build -o "$work/holder" ./holder && go build -o "$work/gopsutil" ./gopsutil)
+  go test -c -o "$work/sockstate.test" ./receiver/sockstatereceiver >/dev/null
+fi
 
 ratio=NA
 for size in "${sizes[@]}"; do
@@ -63,10 +69,17 @@ for size in "${sizes[@]}"; do
   printf '%-30s %14s\n' "ss -ant | grep | awk" "$ss_us"
   printf '%-30s %14s   (%s connections)\n' "gopsutil ConnectionsWithContext" "${gp_us:-NA}" "$(get gopsutil_conns)"
   echo "kernel floor, sock_diag TCP dump that only counts: one pass per family $(get floor_sockdiag_tcp_dump_cpu_us) µs, both families in one pass $(get floor_sockdiag_tcp_dump_one_pass_cpu_us) µs"
-  echo "events' remaining filtered walk (timewait + request sockets, one pass): $(get events_filtered_walk_cpu_us) µs"
+  if [ "$(get events_hooked)" = true ]; then
+    echo "events: timewait and request sockets from fentry/fexit hooks (no walk); a sock_diag walk of them would cost $(get events_filtered_walk_cpu_us) µs"
+  else
+    echo "events' remaining filtered walk (timewait + request sockets, one pass; fentry refused here): $(get events_filtered_walk_cpu_us) µs"
+  fi
   echo "peak RSS growth empty -> $size sockets: $(get rss_growth_kib) KiB"
   echo "events: $(get events_ns_per_state_change) ns per state change over $(get events_state_changes) changes;" \
        "connect/accept/close x1000: $(get churn_ms_without_events) ms without, $(get churn_ms_with_events) ms with (ratio $(get churn_ratio_with_over_without), median of 20 interleaved pairs); drift found by a resync after that churn: $(get events_drift_after_churn)"
+  if [ "$(get hooks)" = attached ]; then
+    echo "timewait/request-socket hooks: $(get hook_ns_per_event) ns per hook event over $(get hook_events) events (bpf_stats)"
+  fi
   ratio=$(echo "scale=5; $(get ours_events_cpu_us)/$ss_us" | bc)
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true; pids=()

@@ -129,6 +129,19 @@ func (n *NS) Nft(t testing.TB, ruleset string) {
 	}
 }
 
+// Netem puts a netem qdisc with the given parameters (e.g. "delay", "20ms",
+// "5ms") on an interface of the namespace. It skips the test, naming the
+// facility, where the kernel has no usable sch_netem (some hosts and
+// sandboxes refuse it; the kernel matrix's guest has it).
+func (n *NS) Netem(t testing.TB, ifc string, params ...string) {
+	t.Helper()
+	RequireTool(t, "tc")
+	out, err := n.Try(append([]string{"tc", "qdisc", "add", "dev", ifc, "root", "netem"}, params...)...)
+	if err != nil {
+		t.Skipf("needs sch_netem (tc qdisc add ... netem: %v: %s); the kernel matrix (test/kernels) runs it", err, strings.TrimSpace(out))
+	}
+}
+
 // DropEvery returns an input-hook ruleset (for Nft, in the receiving
 // namespace) that drops every nth TCP packet carrying data (longer than 200
 // bytes) to port; handshakes, pure ACKs and FINs pass. The drop is counted,

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
@@ -65,6 +66,9 @@ func TestBenchSockstate(t *testing.T) {
 				total += uint64(v)
 			}
 		})
+		if ec, ok := s.single.(*eventsCounter); ok {
+			out("events_hooked", ec.hooked())
+		}
 		require.NoError(t, s.shutdown(context.Background()))
 		out("ours_"+string(m)+"_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
 		out("ours_"+string(m)+"_user_share", fmt.Sprintf("%.3f", float64(u)/float64(u+sy)))
@@ -209,20 +213,39 @@ func benchStateChanges(t *testing.T, ns string, out func(string, any)) {
 	}
 	const perRun = 1000
 	var with, without []time.Duration
-	var runTime time.Duration
-	var runCnt uint64
+	var runTime, hookTime time.Duration
+	var runCnt, hookCnt uint64
+	var hookErr error
+	sum := func(progs []*ebpf.Program, d *time.Duration, n *uint64) {
+		for _, p := range progs {
+			st, err := bpf.ProgramRunStats(p)
+			require.NoError(t, err)
+			*d += st.RunTime
+			*n += st.RunCount
+		}
+	}
 	for range 20 {
 		without = append(without, churn(perRun))
 		ev, err := kcount.OpenEvents()
 		require.NoError(t, err)
+		// The timewait/request-socket hooks, where fentry is allowed: the
+		// events method runs with them.
+		hooks, err := kcount.OpenMiniHooks()
+		hookErr = err
 		with = append(with, churn(perRun))
-		for _, p := range ev.Programs() {
-			st, err := bpf.ProgramRunStats(p)
-			require.NoError(t, err)
-			runTime += st.RunTime
-			runCnt += st.RunCount
+		sum(ev.Programs(), &runTime, &runCnt)
+		if hooks != nil {
+			sum(hooks.Programs(), &hookTime, &hookCnt)
+			require.NoError(t, hooks.Close())
 		}
 		require.NoError(t, ev.Close())
+	}
+	if hookErr != nil {
+		out("hooks", "unavailable")
+	} else {
+		out("hooks", "attached")
+		out("hook_events", hookCnt)
+		out("hook_ns_per_event", fmt.Sprintf("%.0f", float64(hookTime.Nanoseconds())/float64(max(hookCnt, 1))))
 	}
 	median := func(d []time.Duration) time.Duration {
 		slices.Sort(d)

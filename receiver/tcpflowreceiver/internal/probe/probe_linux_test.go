@@ -26,6 +26,7 @@ type env struct {
 	client, server *testnet.NS
 	cookie         uint64 // client netns
 	serverAddr     netip.Addr
+	serverIf       string // the server's end of the veth
 }
 
 const (
@@ -36,7 +37,7 @@ const (
 func newEnv(t *testing.T, ports ...int) *env {
 	testnet.RequireRoot(t)
 	e := &env{client: testnet.New(t), server: testnet.New(t), serverAddr: netip.MustParseAddr(serverIP)}
-	testnet.Link(t, e.client, e.server, clientIP+"/24", serverIP+"/24")
+	_, e.serverIf = testnet.Link(t, e.client, e.server, clientIP+"/24", serverIP+"/24")
 	var err error
 	e.cookie, err = NetnsCookie(e.client.Path)
 	require.NoError(t, err)
@@ -260,6 +261,53 @@ func TestLossyTransfer(t *testing.T) {
 	require.Equal(t, uint64(1), cnt.Closed)
 	require.Zero(t, cnt.RingFull)
 	require.Zero(t, cnt.Tracked)
+}
+
+// TestDelayAndLoss: through a link with a real 20 ms delay (netem on the
+// server's egress, so on every ACK) and every 50th data segment dropped, a
+// bulk transfer's srtt, rttvar, cwnd, ssthresh and retransmits equal ss -ti's
+// once all data is acknowledged.
+func TestDelayAndLoss(t *testing.T) {
+	testnet.RequireTool(t, "ss")
+	e := newEnv(t, 5005)
+	e.server.Netem(t, e.serverIf, "delay", "20ms")
+	e.server.Nft(t, dropRules(5005, 2))
+	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
+	c := e.dial(t, 5005)
+	local := localOf(c)
+	send(t, c, 4<<20)
+	var f *Flow
+	var ss map[string]string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f = find(flows(t, p), local)
+		if f != nil && f.SendQueue == 0 && f.InFlight == 0 {
+			ss = e.ssInfo(t, local)
+			if again := find(flows(t, p), local); again != nil && *again == *f {
+				break // no ACK between the two reads: ss saw the same state
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "transfer never completed")
+		time.Sleep(50 * time.Millisecond)
+	}
+	rtt := strings.Split(ss["rtt"], "/")
+	require.Len(t, rtt, 2, "ss rtt field %q", ss["rtt"])
+	ssSRTT, err := strconv.ParseFloat(rtt[0], 64)
+	require.NoError(t, err)
+	ssVar, err := strconv.ParseFloat(rtt[1], 64)
+	require.NoError(t, err)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+	require.GreaterOrEqual(t, f.SRTT, 20*time.Millisecond, "srtt below the netem delay")
+	require.InDelta(t, ssSRTT, ms(f.SRTT), 0.0011, "srtt %v vs ss %vms", f.SRTT, ssSRTT)
+	require.InDelta(t, ssVar, ms(f.RTTVar), 0.0011, "rttvar %v vs ss %vms", f.RTTVar, ssVar)
+	require.Equal(t, atoi(t, ss["cwnd"]), uint64(f.Cwnd), "cwnd vs ss")
+	require.Contains(t, ss, "ssthresh", "no loss seen: ssthresh still infinite")
+	require.Equal(t, atoi(t, ss["ssthresh"]), uint64(f.Ssthresh), "ssthresh vs ss")
+	retrans := strings.Split(ss["retrans"], "/")
+	require.Len(t, retrans, 2, "ss retrans field %q", ss["retrans"])
+	require.Positive(t, f.Retransmits)
+	require.Equal(t, atoi(t, retrans[1]), f.Retransmits, "retransmits vs ss")
+	t.Logf("20 ms netem + loss: srtt %v rttvar %v cwnd %d ssthresh %d retrans %d (ss rtt:%s cwnd:%s)", f.SRTT, f.RTTVar, f.Cwnd, f.Ssthresh, f.Retransmits, ss["rtt"], ss["cwnd"])
 }
 
 func send(t *testing.T, c *net.TCPConn, n int) {
