@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 )
@@ -35,6 +36,24 @@ func RequireTool(t testing.TB, name string) {
 	if _, err := exec.LookPath(name); err != nil {
 		t.Fatalf("%s not found: run `make deps` (installs the tools the kernel tests compare against)", name)
 	}
+}
+
+// Emulated reports whether the tests run in the kernel matrix's guest under
+// software emulation (qemu TCG; test/kernels marks its kernel command line):
+// every packet costs tens to hundreds of µs there, with much jitter, so
+// timing comparisons made at µs precision natively need wider bounds.
+func Emulated() bool {
+	b, err := os.ReadFile("/proc/cmdline")
+	return err == nil && strings.Contains(string(b), "netstack.emulated=1")
+}
+
+// Scaled returns a time bound that holds natively, widened tenfold under
+// emulation (see Emulated).
+func Scaled(d time.Duration) time.Duration {
+	if Emulated() {
+		return 10 * d
+	}
+	return d
 }
 
 // NS is a network namespace created for one test.

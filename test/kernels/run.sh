@@ -98,6 +98,9 @@ for p in $packages; do
 done
 
 cp /bin/busybox "$root/bin/busybox"
+# sh is bash, as on a host: busybox's sh would run its own applets (ip,
+# sysctl…) in preference to the real tools a test calls through sh -c.
+ln -s /usr/bin/bash "$root/bin/sh"
 for app in $(/bin/busybox --list); do
 	[ -e "$root/bin/$app" ] || ln -s busybox "$root/bin/$app"
 done
@@ -123,6 +126,10 @@ for t in "${tools[@]}"; do
 	copy_bin "$(realpath "$p")"
 	[ "$(realpath "$p")" = "$p" ] || { mkdir -p "$root$(dirname "$p")"; ln -sf "$(realpath "$p")" "$root$p"; }
 done
+# Debian's kmod as /sbin/modprobe, the kernel's module loader (busybox's
+# modprobe applet only lives in /bin).
+copy_bin "$(realpath "$(command -v kmod)")"
+for m in modprobe insmod rmmod lsmod depmod; do ln -sf "$(realpath "$(command -v kmod)")" "$root/sbin/$m"; done
 # tc's netem distribution tables; iproute2's name tables.
 cp -r /usr/lib/x86_64-linux-gnu/tc "$root/usr/lib/x86_64-linux-gnu/" 2>/dev/null || true
 cp -r /usr/share/iproute2 "$root/usr/share/" 2>/dev/null || { mkdir -p "$root/usr/share"; cp -r /etc/iproute2 "$root/etc/" 2>/dev/null || true; }
@@ -133,7 +140,7 @@ nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 EOF
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n' >"$root/etc/hosts"
-echo 'hosts: files' >"$root/etc/nsswitch.conf"
+echo 'hosts: files dns' >"$root/etc/nsswitch.conf"
 
 # Kernel modules: the whole tree, so that modprobe and the kernel's own
 # module autoloading (request_module -> /sbin/modprobe) work as on a host.
@@ -162,20 +169,22 @@ set +e
 timeout --foreground "$timeout_s" qemu-system-x86_64 \
 	-accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem" \
 	-kernel "$vmlinuz" -initrd "$work/initrd.cpio" \
-	-append "console=ttyS0 quiet panic=-1 rdinit=/init" \
+	-append "console=ttyS0 quiet panic=-1 rdinit=/init netstack.emulated=1" \
 	-nographic -no-reboot -nic none \
-	-serial "file:$console" -serial "file:$out" -monitor none
+	-serial "file:$console" -serial "file:$out" -serial "file:$work/full.log" -monitor none
 qrc=$?
 set -e
 elapsed=$(($(date +%s) - start))
 
 # ---- 4. verdict ------------------------------------------------------------
+# The guest's verbose test logs, kept for reading after the run.
+mkdir -p "$repo/_build" && tr -d '\r' <"$work/full.log" >"$repo/_build/kernel-guest-$release.log" || true
 guest_release=$(sed -n 's/^UNAME //p' "$out" | tr -d '\r' | head -1)
 guest_release=${guest_release:-$release}
 # Everything the guest printed goes to our stdout (it is the test log).
 tr -d '\r' <"$out" | grep -v '^UNAME '
 if grep -q '^ALL PASS' "$out"; then
-	echo "kernel $guest_release: PASS (guest run ${elapsed}s)"
+	echo "kernel $guest_release: PASS (guest run ${elapsed}s; verbose log: _build/kernel-guest-$release.log)"
 	exit 0
 fi
 echo "kernel $guest_release: FAIL (guest run ${elapsed}s, qemu exit $qrc)"

@@ -317,7 +317,11 @@ func TestRTTAgreesWithIputilsPing(t *testing.T) {
 		require.GreaterOrEqual(t, len(theirs), 95)
 		mo, mt := median(ours), median(theirs)
 		t.Logf("%s: median RTT ours %v, iputils ping %v, diff %v", fam.dst, mo, mt, mo-mt)
-		assert.InDelta(t, float64(mt), float64(mo), float64(50*time.Microsecond))
+		tol := 50 * time.Microsecond
+		if testnet.Emulated() {
+			tol = max(tol, mt/2) // emulated packets: hundreds of µs, jittery
+		}
+		assert.InDelta(t, float64(mt), float64(mo), float64(tol))
 	}
 }
 
@@ -330,10 +334,18 @@ func TestRTTUnderNetemDelay(t *testing.T) {
 	testnet.RequireTool(t, "ping")
 	c := newChain(t)
 	c.server.Netem(t, c.serverIfc, "delay", "20ms", "5ms")
+	// Neighbour resolution crosses the delay too: done before measuring.
+	c.client.Exec(t, "ping", "-n", "-c", "1", "-W", "2", serverV4)
 	mk := maker(t, c.client)
 	conn, err := ping.Open(mk, unix.AF_INET, ping.Options{})
 	require.NoError(t, err)
 	defer conn.Close()
+	// The path's own cost adds to the delay: µs natively, up to a few ms
+	// under emulation (test/kernels).
+	slack := 2 * time.Millisecond
+	if testnet.Emulated() {
+		slack = 8 * time.Millisecond
+	}
 	const n = 100
 	cmd := c.client.Command("ping", "-n", "-c", fmt.Sprint(n), "-i", "0.02", "-s", "56", serverV4)
 	var out strings.Builder
@@ -360,16 +372,23 @@ func TestRTTUnderNetemDelay(t *testing.T) {
 	}
 	require.Len(t, ours, n, "netem adds delay, not loss")
 	require.Len(t, theirs, n)
-	for _, d := range ours {
-		// netem's jitter is uniform in ±5 ms; the rest of the path (a few
-		// µs natively, more under emulation) only adds.
-		require.True(t, d >= 15*time.Millisecond && d < 27*time.Millisecond, "RTT %v outside 20 ms ± 5 ms", d)
+	// netem's jitter is uniform in ±5 ms: no RTT can be shorter than 15 ms;
+	// the rest of the path only adds (µs natively; under emulation a
+	// stalled vCPU can add tens of ms to a few samples, so there the bound
+	// is on the 90th percentile).
+	sorted := slices.Clone(ours)
+	slices.Sort(sorted)
+	require.GreaterOrEqual(t, sorted[0], 15*time.Millisecond, "RTT below the netem delay's range")
+	top := sorted[len(sorted)-1]
+	if testnet.Emulated() {
+		top = sorted[len(sorted)*9/10]
 	}
+	require.Less(t, top, 25*time.Millisecond+slack, "RTTs above 20 ms ± 5 ms (+%v): %v", slack, sorted[len(sorted)-10:])
 	mo, mt := median(ours), median(theirs)
 	t.Logf("netem 20ms±5ms: median RTT ours %v, iputils ping %v, diff %v", mo, mt, mo-mt)
-	assert.InDelta(t, float64(20*time.Millisecond), float64(mo), float64(2*time.Millisecond), "median RTT vs the netem delay")
+	assert.InDelta(t, float64(20*time.Millisecond+slack/4), float64(mo), float64(slack), "median RTT vs the netem delay")
 	// Two medians of 100 uniform samples each differ by ~0.5 ms (1 sigma).
-	assert.InDelta(t, float64(mt), float64(mo), float64(2*time.Millisecond), "median RTT vs iputils ping's")
+	assert.InDelta(t, float64(mt), float64(mo), float64(slack), "median RTT vs iputils ping's")
 }
 
 func TestResolveErrorsAndIPv6OnlyName(t *testing.T) {
@@ -485,7 +504,7 @@ func TestResolveInNamespaceProbesEveryAddress(t *testing.T) {
 	require.NoError(t, s.DNS.Err)
 	assert.Equal(t, 2, s.DNS.Addrs)
 	assert.Greater(t, s.DNS.Duration, time.Duration(0))
-	assert.Less(t, s.DNS.Duration, 100*time.Millisecond)
+	assert.Less(t, s.DNS.Duration, testnet.Scaled(100*time.Millisecond))
 	require.Len(t, s.Addrs, 2)
 	assert.Equal(t, serverV4, s.Addrs[0].Addr.String())
 	assert.Equal(t, serverV6, s.Addrs[1].Addr.String())

@@ -115,7 +115,7 @@ func atoi(t *testing.T, s string) uint64 {
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testnet.Scaled(10 * time.Second))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -275,10 +275,10 @@ func TestDelayAndLoss(t *testing.T) {
 	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
 	c := e.dial(t, 5005)
 	local := localOf(c)
-	send(t, c, 4<<20)
+	send(t, c, 1<<20)
 	var f *Flow
 	var ss map[string]string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testnet.Scaled(30 * time.Second))
 	for {
 		f = find(flows(t, p), local)
 		if f != nil && f.SendQueue == 0 && f.InFlight == 0 {
@@ -567,7 +567,7 @@ func TestZeroWindow(t *testing.T) {
 	}()
 	c := e.dial(t, 5005)
 	local := localOf(c)
-	require.NoError(t, c.SetWriteDeadline(time.Now().Add(500*time.Millisecond)))
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(testnet.Scaled(500*time.Millisecond))))
 	buf := make([]byte, 64<<10)
 	for {
 		if _, err := c.Write(buf); err != nil {
