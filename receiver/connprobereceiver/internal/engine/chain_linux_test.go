@@ -430,7 +430,9 @@ func TestRateLimitedHopIsNotAChange(t *testing.T) {
 		TraceProbesPerHop: 3, TraceTimeout: 100 * time.Millisecond,
 	}}})
 	require.NoError(t, e.Start())
-	time.Sleep(1500 * time.Millisecond)
+	// Enough traces for the hops' ICMP rate limits to bite (fewer fit in a
+	// second under emulation).
+	time.Sleep(testnet.Scaled(1500 * time.Millisecond))
 	e.Shutdown()
 	tr := e.Collect()[0].Addrs[0].Trace
 	require.NotNil(t, tr)
