@@ -197,9 +197,13 @@ func TestLossMatchesNftCounters(t *testing.T) {
 		icmpv6 type echo-request numgen random mod 10 < 3 counter drop comment "drop6"
 	}
 }`)
+	// Only nft may lose a packet: the timeout (and so the interval) is far
+	// above any RTT, widened under emulation where a stalled vCPU can hold
+	// an answer for 100 ms.
+	interval, timeout := testnet.Scaled(60*time.Millisecond), testnet.Scaled(150*time.Millisecond)
 	e := New(Config{Netns: c.client.Path, Targets: []Target{
-		{Name: "v4", Host: serverV4, PingInterval: 60 * time.Millisecond, PingCount: 10, PingPayload: 41, PingTimeout: 150 * time.Millisecond, PingSpacing: time.Millisecond},
-		{Name: "v6", Host: serverV6, PingInterval: 60 * time.Millisecond, PingCount: 10, PingPayload: 41, PingTimeout: 150 * time.Millisecond, PingSpacing: time.Millisecond},
+		{Name: "v4", Host: serverV4, PingInterval: interval, PingCount: 10, PingPayload: 41, PingTimeout: timeout, PingSpacing: time.Millisecond},
+		{Name: "v6", Host: serverV6, PingInterval: interval, PingCount: 10, PingPayload: 41, PingTimeout: timeout, PingSpacing: time.Millisecond},
 	}})
 	require.NoError(t, e.Start())
 	var windows [2]PingWindow
@@ -215,7 +219,7 @@ func TestLossMatchesNftCounters(t *testing.T) {
 		}
 	}
 	for range 8 {
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(testnet.Scaled(250 * time.Millisecond))
 		add(e.Collect())
 	}
 	e.Shutdown()

@@ -11,10 +11,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/flowtest"
@@ -557,19 +559,26 @@ func TestZeroWindow(t *testing.T) {
 	e := newEnv(t)
 	p := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
 	var ln net.Listener
-	e.server.Do(t, func() (err error) { ln, err = net.Listen("tcp4", serverIP+":5005"); return err })
+	// A small receive buffer set on the listener, so the accepted socket
+	// starts with it: set after accept, the window already advertised
+	// cannot shrink and the receiver drops data instead (seen on 6.1).
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) }); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	e.server.Do(t, func() (err error) { ln, err = lc.Listen(context.Background(), "tcp4", serverIP+":5005"); return err })
 	defer ln.Close()
 	held := make(chan net.Conn, 1)
 	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(4096)
-		}
+		c, _ := ln.Accept()
 		held <- c // never read until the end
 	}()
 	c := e.dial(t, 5005)
 	local := localOf(c)
-	require.NoError(t, c.SetWriteDeadline(time.Now().Add(testnet.Scaled(500*time.Millisecond))))
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(500*time.Millisecond)))
 	buf := make([]byte, 64<<10)
 	for {
 		if _, err := c.Write(buf); err != nil {
@@ -577,10 +586,15 @@ func TestZeroWindow(t *testing.T) {
 		}
 	}
 	var f *Flow
-	waitFor(t, "zero window", func() bool {
+	for deadline := time.Now().Add(testnet.Scaled(10 * time.Second)); ; time.Sleep(20 * time.Millisecond) {
 		f = find(flows(t, p), local)
-		return f != nil && f.ZeroWindow > 0 && f.SendWindow == 0
-	})
+		if f != nil && f.ZeroWindow > 0 && f.SendWindow == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for a zero window: flow %+v; ss: %v", f, e.ssInfo(t, local))
+		}
+	}
 	ss := e.ssInfo(t, local)
 	// ss prints snd_wnd only when it is not zero.
 	require.NotContains(t, ss, "snd_wnd", "ss sees a zero send window too")
