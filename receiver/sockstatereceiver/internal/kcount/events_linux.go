@@ -19,8 +19,57 @@ type Deltas = [2][NStates]int64
 // kernel through sock:inet_sock_set_state. Timewait and request sockets are
 // not covered (no tracepoint); Iterator.Count reports them apart.
 type Events struct {
-	objs  eventObjects
-	links []link.Link
+	tracing
+	objs eventObjects
+}
+
+// tracing is loaded tracing programs, their links, and the maps and drop
+// counter they own: what Events and MiniHooks share.
+type tracing struct {
+	progs   []*ebpf.Program
+	maps    []*ebpf.Map
+	dropped *ebpf.Variable
+	links   []link.Link
+}
+
+// attach attaches every program (fentry, fexit, tp_btf) to its target.
+func (t *tracing) attach() error {
+	for _, p := range t.progs {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+		if err != nil {
+			return fmt.Errorf("kcount: attaching %s: %w", p, err)
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+// Dropped returns how many updates found a delta map full (the counts are
+// then wrong until the next resync).
+func (t *tracing) Dropped() (uint64, error) {
+	var n uint64
+	if err := t.dropped.Get(&n); err != nil {
+		return 0, fmt.Errorf("kcount: %w", err)
+	}
+	return n, nil
+}
+
+// Programs returns the attached programs, e.g. for run-time statistics.
+func (t *tracing) Programs() []*ebpf.Program { return t.progs }
+
+// Close detaches and unloads everything.
+func (t *tracing) Close() error {
+	var errs []error
+	for i := len(t.links) - 1; i >= 0; i-- {
+		errs = append(errs, t.links[i].Close())
+	}
+	for _, p := range t.progs {
+		errs = append(errs, p.Close())
+	}
+	for _, m := range t.maps {
+		errs = append(errs, m.Close())
+	}
+	return errors.Join(errs...)
 }
 
 type eventObjects struct {
@@ -40,17 +89,10 @@ func OpenEvents() (_ *Events, err error) {
 	if err := load(&e.objs, "the state-change program", "5.5", nil); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			e.Close()
-		}
-	}()
-	for _, p := range e.objs.programs() {
-		l, err := link.AttachTracing(link.TracingOptions{Program: p})
-		if err != nil {
-			return nil, fmt.Errorf("kcount: attaching %s: %w", p, err)
-		}
-		e.links = append(e.links, l)
+	e.tracing = tracing{progs: e.objs.programs(), maps: []*ebpf.Map{e.objs.TcpDeltas}, dropped: e.objs.EvDropped}
+	if err := e.attach(); err != nil {
+		e.Close()
+		return nil, err
 	}
 	return e, nil
 }
@@ -79,34 +121,4 @@ func readDeltas(m *ebpf.Map, netns uint32, out *Deltas) error {
 		out[fi] = v
 	}
 	return nil
-}
-
-// Dropped returns how many updates found the delta map full (the counts
-// are then wrong until the next resync).
-func (e *Events) Dropped() (uint64, error) {
-	var n uint64
-	if err := e.objs.EvDropped.Get(&n); err != nil {
-		return 0, fmt.Errorf("kcount: %w", err)
-	}
-	return n, nil
-}
-
-// Programs returns the attached programs, e.g. for run-time statistics.
-func (e *Events) Programs() []*ebpf.Program { return e.objs.programs() }
-
-// Close detaches and unloads everything.
-func (e *Events) Close() error {
-	var errs []error
-	for i := len(e.links) - 1; i >= 0; i-- {
-		errs = append(errs, e.links[i].Close())
-	}
-	for _, p := range e.objs.programs() {
-		if p != nil {
-			errs = append(errs, p.Close())
-		}
-	}
-	if e.objs.TcpDeltas != nil {
-		errs = append(errs, e.objs.TcpDeltas.Close())
-	}
-	return errors.Join(errs...)
 }

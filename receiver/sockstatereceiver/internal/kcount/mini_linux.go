@@ -8,7 +8,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"github.com/cilium/ebpf/link"
 )
 
 // MiniHooks keeps per-namespace deltas of the sockets no tracepoint covers,
@@ -18,8 +17,8 @@ import (
 // Kernels or sandboxes that refuse fentry make OpenMiniHooks fail; callers
 // then dump those sockets with sock_diag.
 type MiniHooks struct {
+	tracing
 	objs  miniObjects
-	links []link.Link
 	hooks []string
 }
 
@@ -61,7 +60,7 @@ var kernelBTF = btf.LoadKernelSpec
 // fentry/fexit programs (the trial that fails with EPERM where tracing
 // programs are refused) and attaches them. Counting starts at attach time.
 // Hooks names what was attached.
-func OpenMiniHooks() (_ *MiniHooks, err error) {
+func OpenMiniHooks() (*MiniHooks, error) {
 	kspec, err := kernelBTF()
 	if err != nil {
 		return nil, fmt.Errorf("kcount: kernel BTF: %w", err)
@@ -89,17 +88,10 @@ func OpenMiniHooks() (_ *MiniHooks, err error) {
 	if err := load(&m.objs, "the timewait/request-socket fentry programs", "5.17", prepare); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			m.Close()
-		}
-	}()
-	for _, p := range m.objs.programs() {
-		l, err := link.AttachTracing(link.TracingOptions{Program: p})
-		if err != nil {
-			return nil, fmt.Errorf("kcount: attaching %s: %w", p, err)
-		}
-		m.links = append(m.links, l)
+	m.tracing = tracing{progs: m.objs.programs(), maps: []*ebpf.Map{m.objs.MiniDeltas, m.objs.TwScratch}, dropped: m.objs.EvDropped}
+	if err := m.attach(); err != nil {
+		m.Close()
+		return nil, err
 	}
 	return m, nil
 }
@@ -126,35 +118,4 @@ func (m *MiniHooks) Hooks() []string { return m.hooks }
 // sockets.
 func (m *MiniHooks) Deltas(netns uint32, out *Deltas) error {
 	return readDeltas(m.objs.MiniDeltas, netns, out)
-}
-
-// Dropped returns how many updates found the delta map full.
-func (m *MiniHooks) Dropped() (uint64, error) {
-	var n uint64
-	if err := m.objs.EvDropped.Get(&n); err != nil {
-		return 0, fmt.Errorf("kcount: %w", err)
-	}
-	return n, nil
-}
-
-// Programs returns the attached programs, e.g. for run-time statistics.
-func (m *MiniHooks) Programs() []*ebpf.Program { return m.objs.programs() }
-
-// Close detaches and unloads everything.
-func (m *MiniHooks) Close() error {
-	var errs []error
-	for i := len(m.links) - 1; i >= 0; i-- {
-		errs = append(errs, m.links[i].Close())
-	}
-	for _, p := range m.objs.programs() {
-		if p != nil {
-			errs = append(errs, p.Close())
-		}
-	}
-	for _, mp := range []*ebpf.Map{m.objs.MiniDeltas, m.objs.TwScratch} {
-		if mp != nil {
-			errs = append(errs, mp.Close())
-		}
-	}
-	return errors.Join(errs...)
 }
