@@ -257,7 +257,7 @@ fi
 
 # Self-metrics at the end.
 echo "soak: self-metrics at the end:"
-grep -E '^(tcp_flow_probe_dropped_total|tcp_flows_evicted_total|tcp_flows_closed_total|tcp_flow_probe_events_total|connprobe_errors_total|sockstate_events_drift)' \
+grep -E '^(tcp_flow_probe_dropped_total|tcp_flow_evicted_total|tcp_flow_closed_total|tcp_flow_probe_events_total|connprobe_errors_total|sockstate_events_drift)' \
   "$work/final.prom" | sed 's/^/  /' | head -30
 curl -fsS "http://127.0.0.1:$tele/metrics" 2>/dev/null | grep -E '^otelcol_scraper_errored_metric_points|^otelcol_exporter_send_failed' | sed 's/^/  /'
 tail -1 "$work/trafficgen.log" | sed 's/^/soak: /'
