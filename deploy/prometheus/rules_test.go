@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/netstack-otel/netstack/internal/metricdocs"
 )
 
 type ruleFile struct {
@@ -105,6 +107,23 @@ func TestAlertsHaveFiringAndQuietCases(t *testing.T) {
 	for _, name := range alertNames(t) {
 		require.True(t, firing[name], "tests/alerts_test.yaml: no case where %s fires", name)
 		require.True(t, quiet[name], "tests/alerts_test.yaml: no case where %s stays quiet", name)
+	}
+}
+
+// Every netstack series the rules query is a documented metric, under the
+// name the prometheus exporter gives it.
+func TestRulesUseDocumentedMetrics(t *testing.T) {
+	ms, err := metricdocs.Load(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	names := metricdocs.Index(ms)
+	for _, file := range []string{"rules.yaml", "alerts.yaml"} {
+		var f ruleFile
+		readYAML(t, file, &f)
+		for _, g := range f.Groups {
+			for _, r := range g.Rules {
+				require.Empty(t, names.Missing(r.Expr), "%s: %s%s uses series no receiver documents", file, r.Alert, r.Record)
+			}
+		}
 	}
 }
 
