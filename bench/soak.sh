@@ -28,13 +28,14 @@ set -euo pipefail
 cd "${SOAK_REPO:-$(dirname "$0")/..}" # SOAK_REPO: run a copy of this script from elsewhere
 # shellcheck source=../test/dashboards/lib.sh
 . test/dashboards/lib.sh
+. bench/lib.sh
+need --root ip:iproute2 nstat:iproute2 ping:iputils-ping curl prometheus timeout:coreutils
 bin=$(realpath "${1:-_build/otelcol-netstack}")
 duration=${DURATION:-30m}
 churn=${CHURN:-2000}
 sample=${SAMPLE:-60}
 interval=10 # collection_interval of every receiver, seconds
 
-[ "$(id -u)" = 0 ] || { echo "soak: needs root (network namespaces, eBPF)"; exit 1; }
 [ -x "$bin" ] || { echo "soak: no binary at $bin (make build)"; exit 1; }
 case $duration in
   *h) secs=$(( ${duration%h} * 3600 )) ;; *m) secs=$(( ${duration%m} * 60 )) ;;

@@ -11,6 +11,8 @@
 # Usage: sudo bench/sockstate.sh [sizes...]   (default: 100000 300000; root; not part of make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
+need --root ip:iproute2 ss:iproute2 bc
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(100000 300000)
 work=$(mktemp -d)
 ns=sockbench-$$ ; empty=sockbench-empty-$$
