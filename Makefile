@@ -114,6 +114,7 @@ disttest: $(DIST)
 	test/deploy/validate-configs.sh $(DIST)
 	test/deploy/e2e.sh $(DIST)
 	test/dashboards/run.sh $(DIST)
+	test/alerts/run.sh $(DIST)
 
 # The kernel matrix: every kernel test and the smoke test again on Debian
 # 12's 6.1 kernel under qemu (test/kernels/run.sh); the host's line comes
