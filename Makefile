@@ -28,6 +28,7 @@ help:
 	@echo "make generate  regenerate mdatagen and bpf2go output"
 	@echo "make lint      gofmt, go vet, staticcheck"
 	@echo "make bench     go benchmarks (side-by-side scripts: bench/*.sh)"
+	@echo "make test-zabbix  deploy/zabbix template against a real Zabbix 6.0 (not in make test)"
 
 # ---- tools ---------------------------------------------------------------
 
@@ -131,6 +132,22 @@ bench-kernels: deps
 
 .PHONY: test
 test: check-generated lint gotest smoke disttest test-kernels
+
+# deploy/zabbix against a real Zabbix 6.0 (Debian's server, PostgreSQL and
+# frontend, all private to the run; about 1 minute once installed). Not part
+# of `make test`: the packages pull in PHP and PostgreSQL.
+ZABBIX_PKGS := zabbix-server-pgsql zabbix-frontend-php php-cli php-pgsql postgresql
+
+.PHONY: test-zabbix
+test-zabbix: $(DIST)
+	@missing=$$(for p in $(ZABBIX_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	test/zabbix/run.sh $(DIST)
 
 # ---- build / run ---------------------------------------------------------
 
