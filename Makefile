@@ -45,15 +45,21 @@ $(TOOL_BINS) &: internal/tools/go.mod internal/tools/go.sum
 .PHONY: tools
 tools: $(TOOL_BINS)
 
-.PHONY: deps
-deps: tools
-	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# $(call apt_install,PACKAGES): installs those of the Debian packages that
+# are missing (idempotent; sudo when not root).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq; \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+.PHONY: deps
+deps: tools
+	$(call apt_install,$(APT_PKGS))
 	@# BPF programs attach through tracefs on some kernels.
 	@if [ "$$(id -u)" = 0 ] && [ -d /sys/kernel/tracing ] && ! mountpoint -q /sys/kernel/tracing; then \
 		mount -t tracefs tracefs /sys/kernel/tracing || true; fi
@@ -140,13 +146,7 @@ ZABBIX_PKGS := zabbix-server-pgsql zabbix-frontend-php php-cli php-pgsql postgre
 
 .PHONY: test-zabbix
 test-zabbix: $(DIST)
-	@missing=$$(for p in $(ZABBIX_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:" $$missing; \
-		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq; \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	$(call apt_install,$(ZABBIX_PKGS))
 	test/zabbix/run.sh $(DIST)
 
 # ---- build / run ---------------------------------------------------------

@@ -42,10 +42,7 @@ cleanup() {
   local rc=$?
   stop_pids
   ip netns del "$ns" 2>/dev/null || true
-  if [ "$rc" != 0 ]; then
-    echo "--- collector log (last 20 lines)"; tail -n 20 "$work/collector.log" 2>/dev/null | cut -c1-300 || true
-    echo "--- prometheus log (last 10 lines)"; tail -n 10 "$work/prometheus.log" 2>/dev/null || true
-  fi
+  show_logs "$rc"
   rm -rf "$work"
   exit "$rc"
 }
@@ -69,28 +66,9 @@ LISTEN_PORT=8080 udp_port=5353 # inside the namespace: nothing else there
 
 sed -E 's/^( *)for: .*/\1for: 2s/' "$repo/deploy/prometheus/alerts.yaml" >"$work/alerts.yaml"
 cp "$repo/deploy/prometheus/rules.yaml" "$work/rules.yaml"
-cat >"$work/prometheus.yml" <<EOF_PROM
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [rules.yaml, alerts.yaml]
-scrape_configs:
-  - job_name: netstack
-    static_configs: [{targets: ["127.0.0.1:$PROM_EXPORTER_PORT"]}]
-  - job_name: otelcol
-    static_configs: [{targets: ["127.0.0.1:$TELEMETRY_PORT"]}]
-EOF_PROM
-
 "$bin" --config "$here/config.yaml" >"$work/collector.log" 2>&1 &
 cpid=$!; pids+=("$cpid")
-prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
-  --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 150); do
-  curl -fsS "http://127.0.0.1:$prom_port/-/ready" >/dev/null 2>&1 && break
-  kill -0 "$cpid" 2>/dev/null || { echo "alerts: FAIL: the collector exited"; exit 1; }
-  sleep 0.2
-done
+start_prometheus alerts "$prom_port" rules.yaml alerts.yaml
 
 ip netns exec "$ns" python3 "$here/provoke.py" listen-overflow "$LISTEN_PORT" 90 &
 pids+=("$!")
