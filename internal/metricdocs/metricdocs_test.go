@@ -74,3 +74,21 @@ func TestLoadRepository(t *testing.T) {
 		require.Contains(t, n.OTel, name)
 	}
 }
+
+// Parse never panics; what it accepts has a type for every metric.
+func FuzzParse(f *testing.F) {
+	f.Add("### a.b\n\n| By | Sum | Int | Cumulative | true | Development |\n")
+	f.Add("### a.b\n| 1 | Gauge | Double | Development |\n#### Attributes\n| network.type | x |\n## Resource Attributes\n| host.name | y |\n")
+	f.Add("### tcp.flow.rtt\n| s | Histogram | Double | Cumulative | - | Development |\n### x\n")
+	f.Add("| | Sum |\n### \n###a\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		ms, err := Parse(strings.NewReader(doc), "fuzz.md")
+		if err != nil {
+			return
+		}
+		for _, m := range ms {
+			require.NotEmpty(t, m.Type, m.Name)
+			require.NotEmpty(t, m.PrometheusNames())
+		}
+	})
+}

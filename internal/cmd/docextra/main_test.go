@@ -33,3 +33,20 @@ func TestInsertEmpty(t *testing.T) {
 	_, err := insert([]byte("### a\n"), []byte(" \n"))
 	require.ErrorContains(t, err, "empty")
 }
+
+// insert never panics, keeps every byte of doc and extra, and is idempotent.
+func FuzzInsert(f *testing.F) {
+	f.Add("# x\n\n## Optional Metrics\n", "### h\n")
+	f.Add("## Resource Attributes\n## Optional Metrics\n", "x")
+	f.Add("", "\n")
+	f.Fuzz(func(t *testing.T, doc, extra string) {
+		out, err := insert([]byte(doc), []byte(extra))
+		if err != nil {
+			return
+		}
+		require.GreaterOrEqual(t, len(out), len(doc))
+		again, err := insert(out, []byte(extra))
+		require.NoError(t, err)
+		require.Equal(t, string(out), string(again))
+	})
+}
