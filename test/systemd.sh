@@ -44,7 +44,7 @@ wait_serves() { for _ in $(seq 1 100); do serves "$1" && return 0; sleep 0.1; do
 hup_config "$port1"
 "$bin" --config "$tmp/hup.yaml" >"$tmp/hup.log" 2>&1 &
 hpid=$!
-trap 'kill $hpid 2>/dev/null; wait $hpid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $hpid 2>/dev/null || true; wait $hpid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 wait_serves "$port1" || { tail -5 "$tmp/hup.log"; echo "systemd: FAIL: collector did not serve on $port1"; exit 1; }
 hup_config "$port2"
 kill -HUP "$hpid"
