@@ -43,7 +43,14 @@ pgbin=/usr/lib/postgresql/15/bin
 cleanup() {
   local rc=$?
   stop_pids
-  [ -f "$work/zabbix_server.pid" ] && kill "$(cat "$work/zabbix_server.pid")" 2>/dev/null && sleep 1
+  if [ -f "$work/zabbix_server.pid" ]; then
+    # zabbix_server runs in a session of its own: stop the whole group (the
+    # HA manager outlives a TERM to the main process alone).
+    zpid=$(cat "$work/zabbix_server.pid")
+    kill -- -"$zpid" 2>/dev/null || true
+    for _ in $(seq 50); do pgrep -g "$zpid" >/dev/null || break; sleep 0.2; done
+    kill -KILL -- -"$zpid" 2>/dev/null || true
+  fi
   [ -d "$work/pg" ] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
   rm -f "$webconf"
   ip netns del "$ns" 2>/dev/null || true
