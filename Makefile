@@ -28,6 +28,7 @@ help:
 	@echo "make generate  regenerate mdatagen and bpf2go output"
 	@echo "make lint      gofmt, go vet, staticcheck"
 	@echo "make bench     go benchmarks (side-by-side scripts: bench/*.sh)"
+	@echo "make test-zabbix  deploy/zabbix template against a real Zabbix 6.0 (not in make test)"
 
 # ---- tools ---------------------------------------------------------------
 
@@ -44,15 +45,21 @@ $(TOOL_BINS) &: internal/tools/go.mod internal/tools/go.sum
 .PHONY: tools
 tools: $(TOOL_BINS)
 
-.PHONY: deps
-deps: tools
-	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# $(call apt_install,PACKAGES): installs those of the Debian packages that
+# are missing (idempotent; sudo when not root).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq; \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+.PHONY: deps
+deps: tools
+	$(call apt_install,$(APT_PKGS))
 	@# BPF programs attach through tracefs on some kernels.
 	@if [ "$$(id -u)" = 0 ] && [ -d /sys/kernel/tracing ] && ! mountpoint -q /sys/kernel/tracing; then \
 		mount -t tracefs tracefs /sys/kernel/tracing || true; fi
@@ -114,6 +121,7 @@ disttest: $(DIST)
 	test/deploy/validate-configs.sh $(DIST)
 	test/deploy/e2e.sh $(DIST)
 	test/dashboards/run.sh $(DIST)
+	test/alerts/run.sh $(DIST)
 
 # The kernel matrix: every kernel test and the smoke test again on Debian
 # 12's 6.1 kernel under qemu (test/kernels/run.sh); the host's line comes
@@ -130,6 +138,16 @@ bench-kernels: deps
 
 .PHONY: test
 test: check-generated lint gotest smoke disttest test-kernels
+
+# deploy/zabbix against a real Zabbix 6.0 (Debian's server, PostgreSQL and
+# frontend, all private to the run; about 1 minute once installed). Not part
+# of `make test`: the packages pull in PHP and PostgreSQL.
+ZABBIX_PKGS := zabbix-server-pgsql zabbix-frontend-php php-cli php-pgsql postgresql
+
+.PHONY: test-zabbix
+test-zabbix: $(DIST)
+	$(call apt_install,$(ZABBIX_PKGS))
+	test/zabbix/run.sh $(DIST)
 
 # ---- build / run ---------------------------------------------------------
 

@@ -9,6 +9,8 @@
 # Usage: bench/connprobe.sh [seconds]   (root; not part of make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
+need --root ip:iproute2 nft:nftables fping tcpdump /usr/bin/time:time
 secs=${1:-60}
 c=cpb-c-$$ t=cpb-t-$$
 work=$(mktemp -d)

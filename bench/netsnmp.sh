@@ -5,6 +5,8 @@
 # Usage: bench/netsnmp.sh [iterations]   (not part of make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
+need nstat:iproute2 bc python3 curl
 n=${1:-300}
 work=$(mktemp -d); trap 'kill $ne_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 ne_pid=

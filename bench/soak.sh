@@ -28,13 +28,14 @@ set -euo pipefail
 cd "${SOAK_REPO:-$(dirname "$0")/..}" # SOAK_REPO: run a copy of this script from elsewhere
 # shellcheck source=../test/dashboards/lib.sh
 . test/dashboards/lib.sh
+. bench/lib.sh
+need --root ip:iproute2 nstat:iproute2 ping:iputils-ping curl prometheus timeout:coreutils
 bin=$(realpath "${1:-_build/otelcol-netstack}")
 duration=${DURATION:-30m}
 churn=${CHURN:-2000}
 sample=${SAMPLE:-60}
 interval=10 # collection_interval of every receiver, seconds
 
-[ "$(id -u)" = 0 ] || { echo "soak: needs root (network namespaces, eBPF)"; exit 1; }
 [ -x "$bin" ] || { echo "soak: no binary at $bin (make build)"; exit 1; }
 case $duration in
   *h) secs=$(( ${duration%h} * 3600 )) ;; *m) secs=$(( ${duration%m} * 60 )) ;;
@@ -257,7 +258,7 @@ fi
 
 # Self-metrics at the end.
 echo "soak: self-metrics at the end:"
-grep -E '^(tcp_flow_probe_dropped_total|tcp_flows_evicted_total|tcp_flows_closed_total|tcp_flow_probe_events_total|connprobe_errors_total|sockstate_events_drift)' \
+grep -E '^(tcp_flow_probe_dropped_total|tcp_flow_evicted_total|tcp_flow_closed_total|tcp_flow_probe_events_total|connprobe_errors_total|sockstate_events_drift)' \
   "$work/final.prom" | sed 's/^/  /' | head -30
 curl -fsS "http://127.0.0.1:$tele/metrics" 2>/dev/null | grep -E '^otelcol_scraper_errored_metric_points|^otelcol_exporter_send_failed' | sed 's/^/  /'
 tail -1 "$work/trafficgen.log" | sed 's/^/soak: /'

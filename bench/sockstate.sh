@@ -11,6 +11,8 @@
 # Usage: sudo bench/sockstate.sh [sizes...]   (default: 100000 300000; root; not part of make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
+need --root ip:iproute2 ss:iproute2 nsenter:util-linux bc
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(100000 300000)
 work=$(mktemp -d)
 ns=sockbench-$$ ; empty=sockbench-empty-$$
@@ -28,7 +30,6 @@ if [ -n "${BENCH_PREBUILT:-}" ]; then
   # Binaries built elsewhere (the kernel matrix's guest has no Go toolchain).
   cp "$BENCH_PREBUILT"/{holder,gopsutil,sockstate.test} "$work/"
 else
-  for t in bc ss nsenter; do command -v "$t" >/dev/null || { echo "bench/sockstate.sh needs $t (make deps installs it)" >&2; exit 1; }; done
   (cd bench/sockstate && go build -o "$work/holder" ./holder && go build -o "$work/gopsutil" ./gopsutil)
   go test -c -o "$work/sockstate.test" ./receiver/sockstatereceiver >/dev/null
 fi

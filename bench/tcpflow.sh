@@ -11,6 +11,8 @@
 # Usage: bench/tcpflow.sh [pairs] [seconds-per-run]   (root; not part of make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
+need --root
 pairs=${1:-10}
 secs=${2:-1}
 bin=$(mktemp)

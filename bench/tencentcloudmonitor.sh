@@ -7,6 +7,8 @@
 # Usage: bench/tencentcloudmonitor.sh [iterations]   (default 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
+need awk:mawk
 N=${1:-1000}
 out=$(go test -run XXX -bench 'BenchmarkExport$|BenchmarkSDKFloor$' -benchtime "${N}x" ./exporter/tencentcloudmonitorexporter/)
 echo "$out" | grep '^Benchmark'

@@ -71,9 +71,9 @@ echo "smoke: ok system_network_tcp_segments_total grew $first -> $second"
 # necessarily as active ones); otherwise it must say why it is off.
 if [ "$(id -u)" = 0 ]; then
   grep -q 'tcpflow receiver: eBPF probe attached' "$log" || fail "tcpflow did not attach as root"
-  check_ge 1 tcp_flows_closed_total
+  check_ge 1 tcp_flow_closed_total
   check_ge 1 tcp_flow_probe_events_total
-  check_ge 0 tcp_flows_active
+  check_ge 0 tcp_flow_active
 else
   grep -q 'tcpflow receiver disabled' "$log" || fail "tcpflow neither attached nor said why"
 fi

@@ -177,7 +177,7 @@ func TestRequestMarshal(t *testing.T) {
 
 func TestStateNames(t *testing.T) {
 	want := map[State]string{Established: "established", SynRecv: "syn_received", NewSynRecv: "syn_received",
-		FinWait1: "fin_wait_1", TimeWait: "time_wait", Close: "close", Listen: "listen", Closing: "closing"}
+		FinWait1: "fin_wait_1", TimeWait: "time_wait", Close: "closed", Listen: "listen", Closing: "closing"}
 	for s, n := range want {
 		require.Equal(t, n, s.String())
 	}

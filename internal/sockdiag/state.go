@@ -37,7 +37,7 @@ var stateNames = [NumStates]string{
 	FinWait1:    "fin_wait_1",
 	FinWait2:    "fin_wait_2",
 	TimeWait:    "time_wait",
-	Close:       "close",
+	Close:       "closed",
 	CloseWait:   "close_wait",
 	LastAck:     "last_ack",
 	Listen:      "listen",

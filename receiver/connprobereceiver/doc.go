@@ -1,4 +1,5 @@
 //go:generate mdatagen metadata.yaml
+//go:generate go run ../../internal/cmd/docextra documentation.md histograms.md
 
 // Package connprobereceiver probes target hosts continuously: ICMP echo
 // bursts over one shared socket per address family, traceroutes with

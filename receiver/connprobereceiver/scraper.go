@@ -247,7 +247,7 @@ func (s *connScraper) recordAddr(now pcommon.Timestamp, name string, a engine.Ad
 	}
 	if tr := a.Trace; tr != nil {
 		s.mb.RecordConnprobeTraceHopsDataPoint(now, int64(len(tr.Path)), name, addr, nt)
-		s.mb.RecordConnprobeTracePathIDDataPoint(now, int64(tr.PathID), name, addr, nt)
+		s.mb.RecordConnprobeTracePathDataPoint(now, 1, name, addr, nt, fmt.Sprintf("%016x", tr.PathID))
 		s.mb.RecordConnprobeTraceRouteChangesDataPoint(now, int64(tr.RouteChanges), name, addr, nt)
 		for _, h := range tr.Hops {
 			if len(h.RTTs) == 0 {

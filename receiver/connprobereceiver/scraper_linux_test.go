@@ -60,7 +60,7 @@ func TestScraperLoopbackAndReload(t *testing.T) {
 	for _, name := range []string{
 		"connprobe.ping.rtt.min", "connprobe.ping.rtt.avg", "connprobe.ping.rtt.max", "connprobe.ping.rtt.stddev",
 		"connprobe.ping.loss", "connprobe.ping.packets", "connprobe.ping.duration",
-		"connprobe.trace.hops", "connprobe.trace.path_id", "connprobe.trace.route_changes", "connprobe.trace.probes", "connprobe.trace.hop.rtt",
+		"connprobe.trace.hops", "connprobe.trace.path", "connprobe.trace.route_changes", "connprobe.trace.probes", "connprobe.trace.hop.rtt",
 		"connprobe.tcp.port.state",
 	} {
 		assert.Contains(t, m, name)

@@ -83,7 +83,7 @@ func TestKernelPopulation(t *testing.T) {
 			}
 			// Listen queues: the full one holds 3 with limit 2, like ss's Recv-Q/Send-Q.
 			size, limit := map[string]int64{}, map[string]int64{}
-			eachPoint(md, "system.network.tcp.listen.queue.size", func(a map[string]any, v int64) {
+			eachPoint(md, "system.network.tcp.listen.queue.usage", func(a map[string]any, v int64) {
 				size[fmt.Sprintf("%s/%d", a["network.type"], a["network.local.port"])] = v
 			})
 			eachPoint(md, "system.network.tcp.listen.queue.limit", func(a map[string]any, v int64) {
@@ -144,7 +144,7 @@ func TestKernelAllNetNS(t *testing.T) {
 		path, _ := rms.At(i).Resource().Attributes().Get("netns.path")
 		one := pmetric.NewMetrics()
 		rms.At(i).CopyTo(one.ResourceMetrics().AppendEmpty())
-		udpClose[path.Str()] = connCounts(t, one)[countKey{"udp", "close", "ipv4"}]
+		udpClose[path.Str()] = connCounts(t, one)[countKey{"udp", "closed", "ipv4"}]
 	}
 	require.Equal(t, int64(3), udpClose[a.Path])
 	require.Equal(t, int64(5), udpClose[b.Path])

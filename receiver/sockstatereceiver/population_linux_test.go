@@ -274,7 +274,7 @@ func (p *population) waitSettled(t *testing.T) {
 // ssStates maps ss's state column to semconv names.
 var ssStates = map[string]string{
 	"ESTAB": "established", "SYN-SENT": "syn_sent", "SYN-RECV": "syn_received", "FIN-WAIT-1": "fin_wait_1",
-	"FIN-WAIT-2": "fin_wait_2", "TIME-WAIT": "time_wait", "UNCONN": "close", "CLOSE-WAIT": "close_wait",
+	"FIN-WAIT-2": "fin_wait_2", "TIME-WAIT": "time_wait", "UNCONN": "closed", "CLOSE-WAIT": "close_wait",
 	"LAST-ACK": "last_ack", "LISTEN": "listen", "CLOSING": "closing",
 }
 

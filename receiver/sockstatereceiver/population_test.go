@@ -27,10 +27,10 @@ func newPopulationWant() map[countKey]int64 {
 		w("tcp", "close_wait", popFinWait2)
 		w("tcp", "syn_sent", 1)
 		w("tcp", "syn_received", 1)
-		w("udp", "close", 1)
+		w("udp", "closed", 1)
 		w("udp", "established", 1)
-		w("udplite", "close", 1)
-		w("raw", "close", 1)
+		w("udplite", "closed", 1)
+		w("raw", "closed", 1)
 	}
 	return want
 }

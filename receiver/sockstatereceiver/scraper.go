@@ -211,7 +211,7 @@ func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c counter, 
 			s.mb.RecordSockstateEventsDriftDataPoint(now, v)
 		}
 	}
-	if mc.SystemNetworkTCPListenQueueSize.Enabled || mc.SystemNetworkTCPListenQueueLimit.Enabled {
+	if mc.SystemNetworkTCPListenQueueUsage.Enabled || mc.SystemNetworkTCPListenQueueLimit.Enabled {
 		if err := s.recordListeners(now, c); err != nil {
 			addPartial(2, fmt.Errorf("listing listeners: %w", err))
 		}
@@ -271,7 +271,7 @@ func (s *sockScraper) recordListeners(now pcommon.Timestamp, c counter) error {
 			fam = metadata.AttributeNetworkTypeIpv6
 		}
 		addr := m.SrcAddr().String()
-		s.mb.RecordSystemNetworkTCPListenQueueSizeDataPoint(now, int64(m.RQueue), addr, int64(m.SPort), fam)
+		s.mb.RecordSystemNetworkTCPListenQueueUsageDataPoint(now, int64(m.RQueue), addr, int64(m.SPort), fam)
 		s.mb.RecordSystemNetworkTCPListenQueueLimitDataPoint(now, int64(m.WQueue), addr, int64(m.SPort), fam)
 		return nil
 	})
@@ -289,11 +289,11 @@ func (s *sockScraper) recordListeners(now pcommon.Timestamp, c counter) error {
 	return err
 }
 
-// sockstatTransports maps sockstat line prefixes (without a trailing 6).
-var sockstatTransports = map[string]metadata.AttributeSockstatTransport{
-	"TCP": metadata.AttributeSockstatTransportTCP, "UDP": metadata.AttributeSockstatTransportUDP,
-	"UDPLITE": metadata.AttributeSockstatTransportUdplite, "RAW": metadata.AttributeSockstatTransportRaw,
-	"FRAG": metadata.AttributeSockstatTransportFrag,
+// sockstatTransports maps sockstat line prefixes (without a trailing 6);
+// FRAG (IP reassembly) is not a transport and has metrics of its own.
+var sockstatTransports = map[string]metadata.AttributeNetworkTransport{
+	"TCP": metadata.AttributeNetworkTransportTCP, "UDP": metadata.AttributeNetworkTransportUDP,
+	"UDPLITE": metadata.AttributeNetworkTransportUdplite, "RAW": metadata.AttributeNetworkTransportRaw,
 }
 
 func (s *sockScraper) recordSockstat(now pcommon.Timestamp, tg target) error {
@@ -335,8 +335,10 @@ func (s *sockScraper) recordSockstat(now pcommon.Timestamp, tg target) error {
 				s.mb.RecordSystemNetworkSocketAllocatedDataPoint(now, v)
 			case ok && name == "mem":
 				s.mb.RecordSystemNetworkSocketMemoryUsageDataPoint(now, v*s.pageSize, tr)
-			case ok && name == "memory":
-				s.mb.RecordSystemNetworkSocketMemoryUsageDataPoint(now, v, tr)
+			case sec == "FRAG" && name == "inuse":
+				s.mb.RecordSystemNetworkIPFragmentQueueCountDataPoint(now, v, fam.attr)
+			case sec == "FRAG" && name == "memory":
+				s.mb.RecordSystemNetworkIPFragmentMemoryUsageDataPoint(now, v, fam.attr)
 			}
 		})
 		if perr != nil {

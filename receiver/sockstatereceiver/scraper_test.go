@@ -131,7 +131,7 @@ func TestAutoPicksBestWorkingMethodAndListenerBounds(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(7), connCounts(t, md)[countKey{"tcp", "established", "ipv4"}])
 	size := map[string]int64{}
-	eachPoint(md, "system.network.tcp.listen.queue.size", func(a map[string]any, v int64) {
+	eachPoint(md, "system.network.tcp.listen.queue.usage", func(a map[string]any, v int64) {
 		size[netip.AddrPortFrom(netip.MustParseAddr(a["network.local.address"].(string)), uint16(a["network.local.port"].(int64))).String()] = v
 	})
 	// Port 22 is not listed; 8080 is over max_listeners.

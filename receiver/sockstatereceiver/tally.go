@@ -77,7 +77,7 @@ var stateAttr = [sockdiag.NumStates]metadata.AttributeNetworkConnectionState{
 	sockdiag.FinWait1:    metadata.AttributeNetworkConnectionStateFinWait1,
 	sockdiag.FinWait2:    metadata.AttributeNetworkConnectionStateFinWait2,
 	sockdiag.TimeWait:    metadata.AttributeNetworkConnectionStateTimeWait,
-	sockdiag.Close:       metadata.AttributeNetworkConnectionStateClose,
+	sockdiag.Close:       metadata.AttributeNetworkConnectionStateClosed,
 	sockdiag.CloseWait:   metadata.AttributeNetworkConnectionStateCloseWait,
 	sockdiag.LastAck:     metadata.AttributeNetworkConnectionStateLastAck,
 	sockdiag.Listen:      metadata.AttributeNetworkConnectionStateListen,

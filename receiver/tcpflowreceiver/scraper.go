@@ -168,15 +168,15 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	for _, sr := range s.agg.update(s.flows, s.closed) {
 		s.record(now, sr)
 	}
-	s.mb.RecordTCPFlowsClosedDataPoint(now, int64(s.closedN))
-	s.mb.RecordTCPFlowsClosedDurationDataPoint(now, s.closedS)
+	s.mb.RecordTCPFlowClosedDataPoint(now, int64(s.closedN))
+	s.mb.RecordTCPFlowClosedLifetimeDataPoint(now, s.closedS)
 
 	c, err := s.src.Counters()
 	if err != nil {
 		errs.AddPartial(1, err)
 	} else {
-		s.mb.RecordTCPFlowsActiveDataPoint(now, int64(c.Tracked))
-		s.mb.RecordTCPFlowsEvictedDataPoint(now, int64(c.Evicted))
+		s.mb.RecordTCPFlowActiveDataPoint(now, int64(c.Tracked))
+		s.mb.RecordTCPFlowEvictedDataPoint(now, int64(c.Evicted))
 		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.TableFull), metadata.AttributeReasonTableFull)
 		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.RingFull), metadata.AttributeReasonRingFull)
 		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.PendingLost), metadata.AttributeReasonPendingFull)

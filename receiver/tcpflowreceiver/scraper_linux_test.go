@@ -93,7 +93,7 @@ func TestScrapeKernel(t *testing.T) {
 	rtt := histPoints(t, md, "tcp.flow.rtt")["network.type=ipv4"]
 	require.GreaterOrEqual(t, rtt.Count(), uint64(points(md, "tcp.flow.samples")[flowKey]), "srtt histogram holds at least the samples read before it")
 	require.Positive(t, rtt.Count())
-	require.Equal(t, 1.0, points(md, "tcp.flows.active")[""])
+	require.Equal(t, 1.0, points(md, "tcp.flow.active")[""])
 	res := md.ResourceMetrics().At(0).Resource().Attributes()
 	p, _ := res.Get("netns.path")
 	require.Equal(t, cl.Path, p.Str())
@@ -108,20 +108,20 @@ func TestScrapeKernel(t *testing.T) {
 	for time.Now().Before(deadline) {
 		md, err = scrapers[AggregationLocalPort].scrape(context.Background())
 		require.NoError(t, err)
-		if points(md, "tcp.flows.closed")[""] == 1 {
+		if points(md, "tcp.flow.closed")[""] == 1 {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	require.Equal(t, 1.0, points(md, "tcp.flows.closed")[""])
+	require.Equal(t, 1.0, points(md, "tcp.flow.closed")[""])
 	life := histPoints(t, md, "tcp.flow.lifetime")["network.peer.port=9100 network.type=ipv4"]
 	require.Equal(t, uint64(1), life.Count(), "lifetime histogram counts the closed flow once: %v", histPoints(t, md, "tcp.flow.lifetime"))
-	require.InDelta(t, points(md, "tcp.flows.closed_duration")[""], life.Sum(), 1e-9, "same lifetime as tcp.flows.closed_duration")
+	require.InDelta(t, points(md, "tcp.flow.closed_lifetime")[""], life.Sum(), 1e-9, "same lifetime as tcp.flow.closed_lifetime")
 	require.Positive(t, life.Sum())
 	md, err = scrapers[AggregationLocalPort].scrape(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), histPoints(t, md, "tcp.flow.lifetime")["network.peer.port=9100 network.type=ipv4"].Count(), "not counted again by the next scrape")
-	require.Equal(t, 0.0, points(md, "tcp.flows.active")[""])
+	require.Equal(t, 0.0, points(md, "tcp.flow.active")[""])
 	require.Equal(t, float64(1<<20+2), points(md, "tcp.flow.bytes")["network.peer.port=9100 network.type=ipv4 network.io.direction=transmit "], "final sum kept after close (+FIN)")
 }
 

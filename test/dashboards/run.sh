@@ -11,7 +11,7 @@
 #  - BINARY on test/dashboards/config.yaml (every receiver; connprobe probes
 #    127.0.0.1 and ::1 only; tcpflow needs root: CAP_BPF + CAP_PERFMON);
 #  - Debian's prometheus (2.42) with a temporary TSDB, scraping the
-#    Prometheus exporter and the Collector's own telemetry every second;
+#    Prometheus exporter and the Collector's own telemetry every second (lib.sh start_prometheus);
 # then evaluates every panel query and every label_values() variable through
 # /api/v1/query (test/dashboards/querycheck) and fails naming each panel that
 # returns no series. Everything it started is stopped on exit.
@@ -36,10 +36,7 @@ pids=()
 cleanup() {
   local rc=$?
   stop_pids
-  if [ "$rc" != 0 ]; then
-    echo "--- collector log (last 30 lines)"; tail -n 30 "$work/collector.log" 2>/dev/null | cut -c1-300 || true
-    echo "--- prometheus log (last 10 lines)"; tail -n 10 "$work/prometheus.log" 2>/dev/null || true
-  fi
+  show_logs "$rc"
   rm -rf "$work"
   exit "$rc"
 }
@@ -57,26 +54,7 @@ pids+=("$!")
 "$bin" --config "$here/config.yaml" >"$work/collector.log" 2>&1 &
 cpid=$!; pids+=("$cpid")
 
-cat >"$work/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: netstack
-    static_configs: [{targets: ["127.0.0.1:$PROM_EXPORTER_PORT"]}]
-  - job_name: otelcol
-    static_configs: [{targets: ["127.0.0.1:$TELEMETRY_PORT"]}]
-EOF
-prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
-  --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
-pids+=("$!")
-
-for _ in $(seq 1 150); do
-  curl -fsS "http://127.0.0.1:$prom_port/-/ready" >/dev/null 2>&1 && break
-  kill -0 "$cpid" 2>/dev/null || { echo "dashboards: FAIL: the collector exited"; exit 1; }
-  sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$prom_port/-/ready" >/dev/null || { echo "dashboards: FAIL: prometheus never became ready"; exit 1; }
+start_prometheus dashboards "$prom_port"
 
 # Let rate() windows fill: data from several scrapes of every receiver.
 sleep 8

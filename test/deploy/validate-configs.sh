@@ -27,4 +27,16 @@ for cfg in "${configs[@]}"; do
     echo "validate-configs: FAIL $name:"; echo "$out" | tail -n 20; status=1
   fi
 done
+# The container image's config: valid, and every port the Dockerfile
+# EXPOSEs is bound on all of the container's addresses.
+docker_cfg=$repo/deploy/docker/config.yaml
+if out=$("$bin" validate --config "$docker_cfg" 2>&1); then
+  echo "validate-configs: ok   deploy/docker/config.yaml"
+else
+  echo "validate-configs: FAIL deploy/docker/config.yaml:"; echo "$out" | tail -n 20; status=1
+fi
+for port in $(awk '$1 == "EXPOSE" {$1 = ""; print}' "$repo/deploy/docker/Dockerfile"); do
+  grep -q "endpoint: 0.0.0.0:$port\$" "$docker_cfg" ||
+    { echo "validate-configs: FAIL deploy/docker/config.yaml does not bind EXPOSEd port $port on 0.0.0.0"; status=1; }
+done
 exit "$status"

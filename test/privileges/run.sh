@@ -44,7 +44,7 @@ has_metric() { grep -Eq "^$1(\{| )" "$tmp/out"; }
 has_log() { grep -q -- "$1" "$tmp/log"; }
 
 run with-caps +net_raw,+bpf,+perfmon
-for m in system_network_tcp_active_opens_total system_network_connection_count tcp_flows_active connprobe_ping_rtt_avg_seconds; do
+for m in system_network_tcp_active_opens_total system_network_connection_count tcp_flow_active connprobe_ping_rtt_avg_seconds; do
   has_metric "$m" || fail with-caps "metric $m missing"
 done
 has_log 'eBPF probe attached' || fail with-caps "tcpflow did not attach its eBPF probe"
@@ -54,7 +54,7 @@ run no-caps ""
 for m in system_network_tcp_active_opens_total system_network_connection_count; do
   has_metric "$m" || fail no-caps "metric $m missing"
 done
-has_metric tcp_flows_active && fail no-caps "tcpflow reported flows without CAP_BPF"
+has_metric tcp_flow_active && fail no-caps "tcpflow reported flows without CAP_BPF"
 has_log 'tcpflow receiver disabled' || fail no-caps "tcpflow did not say it is disabled"
 has_log 'CAP_BPF' || fail no-caps "no message naming CAP_BPF"
 has_log 'CAP_NET_RAW' || fail no-caps "no message naming CAP_NET_RAW"

@@ -612,25 +612,26 @@ func (ms *ConnprobeTraceHopsMetricConfig) Validate() error {
 	return nil
 }
 
-// ConnprobeTracePathIDMetricAttributeKey specifies the key of an attribute for the connprobe.trace.path_id metric.
-type ConnprobeTracePathIDMetricAttributeKey string
+// ConnprobeTracePathMetricAttributeKey specifies the key of an attribute for the connprobe.trace.path metric.
+type ConnprobeTracePathMetricAttributeKey string
 
 const (
-	ConnprobeTracePathIDMetricAttributeKeyTarget        ConnprobeTracePathIDMetricAttributeKey = "connprobe.target"
-	ConnprobeTracePathIDMetricAttributeKeyServerAddress ConnprobeTracePathIDMetricAttributeKey = "server.address"
-	ConnprobeTracePathIDMetricAttributeKeyNetworkType   ConnprobeTracePathIDMetricAttributeKey = "network.type"
+	ConnprobeTracePathMetricAttributeKeyTarget        ConnprobeTracePathMetricAttributeKey = "connprobe.target"
+	ConnprobeTracePathMetricAttributeKeyServerAddress ConnprobeTracePathMetricAttributeKey = "server.address"
+	ConnprobeTracePathMetricAttributeKeyNetworkType   ConnprobeTracePathMetricAttributeKey = "network.type"
+	ConnprobeTracePathMetricAttributeKeyPathID        ConnprobeTracePathMetricAttributeKey = "connprobe.trace.path_id"
 )
 
-// ConnprobeTracePathIDMetricConfig provides config for the connprobe.trace.path_id metric.
-type ConnprobeTracePathIDMetricConfig struct {
+// ConnprobeTracePathMetricConfig provides config for the connprobe.trace.path metric.
+type ConnprobeTracePathMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
 	enabledSetByUser bool
 
-	AggregationStrategy string                                   `mapstructure:"aggregation_strategy"`
-	EnabledAttributes   []ConnprobeTracePathIDMetricAttributeKey `mapstructure:"attributes"`
+	AggregationStrategy string                                 `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []ConnprobeTracePathMetricAttributeKey `mapstructure:"attributes"`
 }
 
-func (ms *ConnprobeTracePathIDMetricConfig) Unmarshal(parser *confmap.Conf) error {
+func (ms *ConnprobeTracePathMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	if parser == nil {
 		return nil
 	}
@@ -644,12 +645,12 @@ func (ms *ConnprobeTracePathIDMetricConfig) Unmarshal(parser *confmap.Conf) erro
 	return nil
 }
 
-func (ms *ConnprobeTracePathIDMetricConfig) Validate() error {
+func (ms *ConnprobeTracePathMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case ConnprobeTracePathIDMetricAttributeKeyTarget, ConnprobeTracePathIDMetricAttributeKeyServerAddress, ConnprobeTracePathIDMetricAttributeKeyNetworkType:
+		case ConnprobeTracePathMetricAttributeKeyTarget, ConnprobeTracePathMetricAttributeKeyServerAddress, ConnprobeTracePathMetricAttributeKeyNetworkType, ConnprobeTracePathMetricAttributeKeyPathID:
 		default:
-			return fmt.Errorf("metric connprobe.trace.path_id doesn't have an attribute %v, valid attributes: [connprobe.target, server.address, network.type]", val)
+			return fmt.Errorf("metric connprobe.trace.path doesn't have an attribute %v, valid attributes: [connprobe.target, server.address, network.type, connprobe.trace.path_id]", val)
 		}
 	}
 
@@ -777,7 +778,7 @@ type MetricsConfig struct {
 	ConnprobeTCPPortState       ConnprobeTCPPortStateMetricConfig       `mapstructure:"connprobe.tcp.port.state"`
 	ConnprobeTraceHopRtt        ConnprobeTraceHopRttMetricConfig        `mapstructure:"connprobe.trace.hop.rtt"`
 	ConnprobeTraceHops          ConnprobeTraceHopsMetricConfig          `mapstructure:"connprobe.trace.hops"`
-	ConnprobeTracePathID        ConnprobeTracePathIDMetricConfig        `mapstructure:"connprobe.trace.path_id"`
+	ConnprobeTracePath          ConnprobeTracePathMetricConfig          `mapstructure:"connprobe.trace.path"`
 	ConnprobeTraceProbes        ConnprobeTraceProbesMetricConfig        `mapstructure:"connprobe.trace.probes"`
 	ConnprobeTraceRouteChanges  ConnprobeTraceRouteChangesMetricConfig  `mapstructure:"connprobe.trace.route_changes"`
 }
@@ -844,10 +845,10 @@ func DefaultMetricsConfig() MetricsConfig {
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []ConnprobeTraceHopsMetricAttributeKey{ConnprobeTraceHopsMetricAttributeKeyTarget, ConnprobeTraceHopsMetricAttributeKeyServerAddress, ConnprobeTraceHopsMetricAttributeKeyNetworkType},
 		},
-		ConnprobeTracePathID: ConnprobeTracePathIDMetricConfig{
+		ConnprobeTracePath: ConnprobeTracePathMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []ConnprobeTracePathIDMetricAttributeKey{ConnprobeTracePathIDMetricAttributeKeyTarget, ConnprobeTracePathIDMetricAttributeKeyServerAddress, ConnprobeTracePathIDMetricAttributeKeyNetworkType},
+			EnabledAttributes:   []ConnprobeTracePathMetricAttributeKey{ConnprobeTracePathMetricAttributeKeyTarget, ConnprobeTracePathMetricAttributeKeyServerAddress, ConnprobeTracePathMetricAttributeKeyNetworkType, ConnprobeTracePathMetricAttributeKeyPathID},
 		},
 		ConnprobeTraceProbes: ConnprobeTraceProbesMetricConfig{
 			Enabled:             true,

@@ -86,10 +86,10 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []ConnprobeTraceHopsMetricAttributeKey{ConnprobeTraceHopsMetricAttributeKeyTarget, ConnprobeTraceHopsMetricAttributeKeyServerAddress, ConnprobeTraceHopsMetricAttributeKeyNetworkType},
 					},
-					ConnprobeTracePathID: ConnprobeTracePathIDMetricConfig{
+					ConnprobeTracePath: ConnprobeTracePathMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []ConnprobeTracePathIDMetricAttributeKey{ConnprobeTracePathIDMetricAttributeKeyTarget, ConnprobeTracePathIDMetricAttributeKeyServerAddress, ConnprobeTracePathIDMetricAttributeKeyNetworkType},
+						EnabledAttributes:   []ConnprobeTracePathMetricAttributeKey{ConnprobeTracePathMetricAttributeKeyTarget, ConnprobeTracePathMetricAttributeKeyServerAddress, ConnprobeTracePathMetricAttributeKeyNetworkType, ConnprobeTracePathMetricAttributeKeyPathID},
 					},
 					ConnprobeTraceProbes: ConnprobeTraceProbesMetricConfig{
 						Enabled:             true,
@@ -172,10 +172,10 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []ConnprobeTraceHopsMetricAttributeKey{ConnprobeTraceHopsMetricAttributeKeyTarget, ConnprobeTraceHopsMetricAttributeKeyServerAddress, ConnprobeTraceHopsMetricAttributeKeyNetworkType},
 					},
-					ConnprobeTracePathID: ConnprobeTracePathIDMetricConfig{
+					ConnprobeTracePath: ConnprobeTracePathMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []ConnprobeTracePathIDMetricAttributeKey{ConnprobeTracePathIDMetricAttributeKeyTarget, ConnprobeTracePathIDMetricAttributeKeyServerAddress, ConnprobeTracePathIDMetricAttributeKeyNetworkType},
+						EnabledAttributes:   []ConnprobeTracePathMetricAttributeKey{ConnprobeTracePathMetricAttributeKeyTarget, ConnprobeTracePathMetricAttributeKeyServerAddress, ConnprobeTracePathMetricAttributeKeyNetworkType, ConnprobeTracePathMetricAttributeKeyPathID},
 					},
 					ConnprobeTraceProbes: ConnprobeTraceProbesMetricConfig{
 						Enabled:             false,
@@ -198,7 +198,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ConnprobeDNSDurationMetricConfig{}, ConnprobeErrorsMetricConfig{}, ConnprobePingLossMetricConfig{}, ConnprobePingPacketsMetricConfig{}, ConnprobePingRttAvgMetricConfig{}, ConnprobePingRttMaxMetricConfig{}, ConnprobePingRttMinMetricConfig{}, ConnprobePingRttStddevMetricConfig{}, ConnprobeTCPConnectDurationMetricConfig{}, ConnprobeTCPPortStateMetricConfig{}, ConnprobeTraceHopRttMetricConfig{}, ConnprobeTraceHopsMetricConfig{}, ConnprobeTracePathIDMetricConfig{}, ConnprobeTraceProbesMetricConfig{}, ConnprobeTraceRouteChangesMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ConnprobeDNSDurationMetricConfig{}, ConnprobeErrorsMetricConfig{}, ConnprobePingLossMetricConfig{}, ConnprobePingPacketsMetricConfig{}, ConnprobePingRttAvgMetricConfig{}, ConnprobePingRttMaxMetricConfig{}, ConnprobePingRttMinMetricConfig{}, ConnprobePingRttStddevMetricConfig{}, ConnprobeTCPConnectDurationMetricConfig{}, ConnprobeTCPPortStateMetricConfig{}, ConnprobeTraceHopRttMetricConfig{}, ConnprobeTraceHopsMetricConfig{}, ConnprobeTracePathMetricConfig{}, ConnprobeTraceProbesMetricConfig{}, ConnprobeTraceRouteChangesMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -347,14 +347,14 @@ func TestConnprobeTraceHopsMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
-func TestConnprobeTracePathIDMetricsConfig_Validate(t *testing.T) {
-	cfg := DefaultMetricsConfig().ConnprobeTracePathID
+func TestConnprobeTracePathMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().ConnprobeTracePath
 	require.NoError(t, cfg.Validate())
 
-	cfg.EnabledAttributes = []ConnprobeTracePathIDMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric connprobe.trace.path_id doesn't have an attribute invalid, valid attributes: [connprobe.target, server.address, network.type]")
+	cfg.EnabledAttributes = []ConnprobeTracePathMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric connprobe.trace.path doesn't have an attribute invalid, valid attributes: [connprobe.target, server.address, network.type, connprobe.trace.path_id]")
 
-	cfg = DefaultMetricsConfig().ConnprobeTracePathID
+	cfg = DefaultMetricsConfig().ConnprobeTracePath
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
+	conventions "go.opentelemetry.io/otel/semconv/v1.38.0"
 	"slices"
 	"time"
 )
@@ -214,9 +215,9 @@ var MetricsInfo = metricsInfo{
 		Name:       "connprobe.trace.hops",
 		Attributes: []string{"target", "server_address", "network_type"},
 	},
-	ConnprobeTracePathID: metricInfo{
-		Name:       "connprobe.trace.path_id",
-		Attributes: []string{"target", "server_address", "network_type"},
+	ConnprobeTracePath: metricInfo{
+		Name:       "connprobe.trace.path",
+		Attributes: []string{"target", "server_address", "network_type", "path_id"},
 	},
 	ConnprobeTraceProbes: metricInfo{
 		Name:       "connprobe.trace.probes",
@@ -241,7 +242,7 @@ type metricsInfo struct {
 	ConnprobeTCPPortState       metricInfo
 	ConnprobeTraceHopRtt        metricInfo
 	ConnprobeTraceHops          metricInfo
-	ConnprobeTracePathID        metricInfo
+	ConnprobeTracePath          metricInfo
 	ConnprobeTraceProbes        metricInfo
 	ConnprobeTraceRouteChanges  metricInfo
 }
@@ -1118,7 +1119,7 @@ type metricConnprobeTCPPortState struct {
 func (m *metricConnprobeTCPPortState) init() {
 	m.data.SetName("connprobe.tcp.port.state")
 	m.data.SetDescription("State of the port at the last scan; 1 for the current state, 0 for the others.")
-	m.data.SetUnit("1")
+	m.data.SetUnit("{state}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
@@ -1404,24 +1405,24 @@ func newMetricConnprobeTraceHops(cfg ConnprobeTraceHopsMetricConfig) metricConnp
 	return m
 }
 
-type metricConnprobeTracePathID struct {
-	data          pmetric.Metric                   // data buffer for generated metric.
-	config        ConnprobeTracePathIDMetricConfig // metric config provided by user.
-	capacity      int                              // max observed number of data points added to the metric.
-	aggDataPoints []int64                          // slice containing number of aggregated datapoints at each index
+type metricConnprobeTracePath struct {
+	data          pmetric.Metric                 // data buffer for generated metric.
+	config        ConnprobeTracePathMetricConfig // metric config provided by user.
+	capacity      int                            // max observed number of data points added to the metric.
+	aggDataPoints []int64                        // slice containing number of aggregated datapoints at each index
 }
 
-// init fills connprobe.trace.path_id metric with initial data.
-func (m *metricConnprobeTracePathID) init() {
-	m.data.SetName("connprobe.trace.path_id")
-	m.data.SetDescription("Hash of the current hop list (63-bit FNV-1a; a non-answering hop hashes as an asterisk); changes exactly when the path changes.")
-	m.data.SetUnit("1")
+// init fills connprobe.trace.path metric with initial data.
+func (m *metricConnprobeTracePath) init() {
+	m.data.SetName("connprobe.trace.path")
+	m.data.SetDescription("Always 1; the current path is the connprobe.trace.path_id attribute (an exact string, where a numeric value would lose the hash's low bits in a float64 backend such as Prometheus).")
+	m.data.SetUnit("{path}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricConnprobeTracePathID) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, targetAttributeValue string, serverAddressAttributeValue string, networkTypeAttributeValue string) {
+func (m *metricConnprobeTracePath) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, targetAttributeValue string, serverAddressAttributeValue string, networkTypeAttributeValue string, pathIDAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -1429,14 +1430,17 @@ func (m *metricConnprobeTracePathID) recordDataPoint(start pcommon.Timestamp, ts
 	dp := pmetric.NewNumberDataPoint()
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
-	if slices.Contains(m.config.EnabledAttributes, ConnprobeTracePathIDMetricAttributeKeyTarget) {
+	if slices.Contains(m.config.EnabledAttributes, ConnprobeTracePathMetricAttributeKeyTarget) {
 		dp.Attributes().PutStr("connprobe.target", targetAttributeValue)
 	}
-	if slices.Contains(m.config.EnabledAttributes, ConnprobeTracePathIDMetricAttributeKeyServerAddress) {
+	if slices.Contains(m.config.EnabledAttributes, ConnprobeTracePathMetricAttributeKeyServerAddress) {
 		dp.Attributes().PutStr("server.address", serverAddressAttributeValue)
 	}
-	if slices.Contains(m.config.EnabledAttributes, ConnprobeTracePathIDMetricAttributeKeyNetworkType) {
+	if slices.Contains(m.config.EnabledAttributes, ConnprobeTracePathMetricAttributeKeyNetworkType) {
 		dp.Attributes().PutStr("network.type", networkTypeAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, ConnprobeTracePathMetricAttributeKeyPathID) {
+		dp.Attributes().PutStr("connprobe.trace.path_id", pathIDAttributeValue)
 	}
 
 	var s string
@@ -1469,14 +1473,14 @@ func (m *metricConnprobeTracePathID) recordDataPoint(start pcommon.Timestamp, ts
 }
 
 // updateCapacity saves max length of data point slices that will be used for the slice capacity.
-func (m *metricConnprobeTracePathID) updateCapacity() {
+func (m *metricConnprobeTracePath) updateCapacity() {
 	if m.data.Gauge().DataPoints().Len() > m.capacity {
 		m.capacity = m.data.Gauge().DataPoints().Len()
 	}
 }
 
 // emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
-func (m *metricConnprobeTracePathID) emit(metrics pmetric.MetricSlice) {
+func (m *metricConnprobeTracePath) emit(metrics pmetric.MetricSlice) {
 	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
 		if m.config.AggregationStrategy == AggregationStrategyAvg {
 			for i, aggCount := range m.aggDataPoints {
@@ -1489,8 +1493,8 @@ func (m *metricConnprobeTracePathID) emit(metrics pmetric.MetricSlice) {
 	}
 }
 
-func newMetricConnprobeTracePathID(cfg ConnprobeTracePathIDMetricConfig) metricConnprobeTracePathID {
-	m := metricConnprobeTracePathID{config: cfg}
+func newMetricConnprobeTracePath(cfg ConnprobeTracePathMetricConfig) metricConnprobeTracePath {
+	m := metricConnprobeTracePath{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1718,7 +1722,7 @@ type MetricsBuilder struct {
 	metricConnprobeTCPPortState       metricConnprobeTCPPortState
 	metricConnprobeTraceHopRtt        metricConnprobeTraceHopRtt
 	metricConnprobeTraceHops          metricConnprobeTraceHops
-	metricConnprobeTracePathID        metricConnprobeTracePathID
+	metricConnprobeTracePath          metricConnprobeTracePath
 	metricConnprobeTraceProbes        metricConnprobeTraceProbes
 	metricConnprobeTraceRouteChanges  metricConnprobeTraceRouteChanges
 }
@@ -1758,7 +1762,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricConnprobeTCPPortState:       newMetricConnprobeTCPPortState(mbc.Metrics.ConnprobeTCPPortState),
 		metricConnprobeTraceHopRtt:        newMetricConnprobeTraceHopRtt(mbc.Metrics.ConnprobeTraceHopRtt),
 		metricConnprobeTraceHops:          newMetricConnprobeTraceHops(mbc.Metrics.ConnprobeTraceHops),
-		metricConnprobeTracePathID:        newMetricConnprobeTracePathID(mbc.Metrics.ConnprobeTracePathID),
+		metricConnprobeTracePath:          newMetricConnprobeTracePath(mbc.Metrics.ConnprobeTracePath),
 		metricConnprobeTraceProbes:        newMetricConnprobeTraceProbes(mbc.Metrics.ConnprobeTraceProbes),
 		metricConnprobeTraceRouteChanges:  newMetricConnprobeTraceRouteChanges(mbc.Metrics.ConnprobeTraceRouteChanges),
 		resourceAttributeIncludeFilter:    make(map[string]filter.Filter),
@@ -1841,6 +1845,7 @@ func WithStartTimeOverride(start pcommon.Timestamp) ResourceMetricsOption {
 // Resource attributes should be provided as ResourceMetricsOption arguments.
 func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	rm := pmetric.NewResourceMetrics()
+	rm.SetSchemaUrl(conventions.SchemaURL)
 	ils := rm.ScopeMetrics().AppendEmpty()
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(mb.buildInfo.Version)
@@ -1857,7 +1862,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricConnprobeTCPPortState.emit(ils.Metrics())
 	mb.metricConnprobeTraceHopRtt.emit(ils.Metrics())
 	mb.metricConnprobeTraceHops.emit(ils.Metrics())
-	mb.metricConnprobeTracePathID.emit(ils.Metrics())
+	mb.metricConnprobeTracePath.emit(ils.Metrics())
 	mb.metricConnprobeTraceProbes.emit(ils.Metrics())
 	mb.metricConnprobeTraceRouteChanges.emit(ils.Metrics())
 
@@ -1951,9 +1956,9 @@ func (mb *MetricsBuilder) RecordConnprobeTraceHopsDataPoint(ts pcommon.Timestamp
 	mb.metricConnprobeTraceHops.recordDataPoint(mb.startTime, ts, val, targetAttributeValue, serverAddressAttributeValue, networkTypeAttributeValue.String())
 }
 
-// RecordConnprobeTracePathIDDataPoint adds a data point to connprobe.trace.path_id metric.
-func (mb *MetricsBuilder) RecordConnprobeTracePathIDDataPoint(ts pcommon.Timestamp, val int64, targetAttributeValue string, serverAddressAttributeValue string, networkTypeAttributeValue AttributeNetworkType) {
-	mb.metricConnprobeTracePathID.recordDataPoint(mb.startTime, ts, val, targetAttributeValue, serverAddressAttributeValue, networkTypeAttributeValue.String())
+// RecordConnprobeTracePathDataPoint adds a data point to connprobe.trace.path metric.
+func (mb *MetricsBuilder) RecordConnprobeTracePathDataPoint(ts pcommon.Timestamp, val int64, targetAttributeValue string, serverAddressAttributeValue string, networkTypeAttributeValue AttributeNetworkType, pathIDAttributeValue string) {
+	mb.metricConnprobeTracePath.recordDataPoint(mb.startTime, ts, val, targetAttributeValue, serverAddressAttributeValue, networkTypeAttributeValue.String(), pathIDAttributeValue)
 }
 
 // RecordConnprobeTraceProbesDataPoint adds a data point to connprobe.trace.probes metric.

@@ -79,7 +79,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["connprobe.tcp.port.state"] = mb.metricConnprobeTCPPortState.config.AggregationStrategy
 			aggMap["connprobe.trace.hop.rtt"] = mb.metricConnprobeTraceHopRtt.config.AggregationStrategy
 			aggMap["connprobe.trace.hops"] = mb.metricConnprobeTraceHops.config.AggregationStrategy
-			aggMap["connprobe.trace.path_id"] = mb.metricConnprobeTracePathID.config.AggregationStrategy
+			aggMap["connprobe.trace.path"] = mb.metricConnprobeTracePath.config.AggregationStrategy
 			aggMap["connprobe.trace.probes"] = mb.metricConnprobeTraceProbes.config.AggregationStrategy
 			aggMap["connprobe.trace.route_changes"] = mb.metricConnprobeTraceRouteChanges.config.AggregationStrategy
 
@@ -164,9 +164,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordConnprobeTracePathIDDataPoint(ts, 1, "target-val", "server_address-val", AttributeNetworkTypeIpv4)
+			mb.RecordConnprobeTracePathDataPoint(ts, 1, "target-val", "server_address-val", AttributeNetworkTypeIpv4, "path_id-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordConnprobeTracePathIDDataPoint(ts, 3, "target-val-2", "server_address-val-2", AttributeNetworkTypeIpv6)
+				mb.RecordConnprobeTracePathDataPoint(ts, 3, "target-val-2", "server_address-val-2", AttributeNetworkTypeIpv6, "path_id-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -199,7 +199,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricConnprobeTCPPortState.aggDataPoints)
 				assert.Empty(t, mb.metricConnprobeTraceHopRtt.aggDataPoints)
 				assert.Empty(t, mb.metricConnprobeTraceHops.aggDataPoints)
-				assert.Empty(t, mb.metricConnprobeTracePathID.aggDataPoints)
+				assert.Empty(t, mb.metricConnprobeTracePath.aggDataPoints)
 				assert.Empty(t, mb.metricConnprobeTraceProbes.aggDataPoints)
 				assert.Empty(t, mb.metricConnprobeTraceRouteChanges.aggDataPoints)
 			}
@@ -689,7 +689,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "State of the port at the last scan; 1 for the current state, 0 for the others.", mi.Description())
-						assert.Equal(t, "1", mi.Unit())
+						assert.Equal(t, "{state}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
@@ -716,7 +716,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 						assert.Equal(t, "State of the port at the last scan; 1 for the current state, 0 for the others.", mi.Description())
-						assert.Equal(t, "1", mi.Unit())
+						assert.Equal(t, "{state}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
@@ -852,14 +852,14 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.type")
 						assert.False(t, ok)
 					}
-				case "connprobe.trace.path_id":
+				case "connprobe.trace.path":
 					if tt.name != "reaggregate_set" {
-						assert.False(t, validatedMetrics["connprobe.trace.path_id"], "Found a duplicate in the metrics slice: connprobe.trace.path_id")
-						validatedMetrics["connprobe.trace.path_id"] = true
+						assert.False(t, validatedMetrics["connprobe.trace.path"], "Found a duplicate in the metrics slice: connprobe.trace.path")
+						validatedMetrics["connprobe.trace.path"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Hash of the current hop list (63-bit FNV-1a; a non-answering hop hashes as an asterisk); changes exactly when the path changes.", mi.Description())
-						assert.Equal(t, "1", mi.Unit())
+						assert.Equal(t, "Always 1; the current path is the connprobe.trace.path_id attribute (an exact string, where a numeric value would lose the hash's low bits in a float64 backend such as Prometheus).", mi.Description())
+						assert.Equal(t, "{path}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
@@ -874,18 +874,21 @@ func TestMetricsBuilder(t *testing.T) {
 						networkTypeAttrVal, ok := dp.Attributes().Get("network.type")
 						assert.True(t, ok)
 						assert.Equal(t, "ipv4", networkTypeAttrVal.Str())
+						pathIDAttrVal, ok := dp.Attributes().Get("connprobe.trace.path_id")
+						assert.True(t, ok)
+						assert.Equal(t, "path_id-val", pathIDAttrVal.Str())
 					} else {
-						assert.False(t, validatedMetrics["connprobe.trace.path_id"], "Found a duplicate in the metrics slice: connprobe.trace.path_id")
-						validatedMetrics["connprobe.trace.path_id"] = true
+						assert.False(t, validatedMetrics["connprobe.trace.path"], "Found a duplicate in the metrics slice: connprobe.trace.path")
+						validatedMetrics["connprobe.trace.path"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Hash of the current hop list (63-bit FNV-1a; a non-answering hop hashes as an asterisk); changes exactly when the path changes.", mi.Description())
-						assert.Equal(t, "1", mi.Unit())
+						assert.Equal(t, "Always 1; the current path is the connprobe.trace.path_id attribute (an exact string, where a numeric value would lose the hash's low bits in a float64 backend such as Prometheus).", mi.Description())
+						assert.Equal(t, "{path}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
-						switch aggMap["connprobe.trace.path_id"] {
+						switch aggMap["connprobe.trace.path"] {
 						case "sum":
 							assert.Equal(t, int64(4), dp.IntValue())
 						case "avg":
@@ -900,6 +903,8 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("server.address")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("network.type")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("connprobe.trace.path_id")
 						assert.False(t, ok)
 					}
 				case "connprobe.trace.probes":

@@ -129,6 +129,102 @@ func (ms *SystemNetworkConnectionLocalPortCountMetricConfig) Validate() error {
 	return nil
 }
 
+// SystemNetworkIPFragmentMemoryUsageMetricAttributeKey specifies the key of an attribute for the system.network.ip.fragment.memory.usage metric.
+type SystemNetworkIPFragmentMemoryUsageMetricAttributeKey string
+
+const (
+	SystemNetworkIPFragmentMemoryUsageMetricAttributeKeyNetworkType SystemNetworkIPFragmentMemoryUsageMetricAttributeKey = "network.type"
+)
+
+// SystemNetworkIPFragmentMemoryUsageMetricConfig provides config for the system.network.ip.fragment.memory.usage metric.
+type SystemNetworkIPFragmentMemoryUsageMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                 `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []SystemNetworkIPFragmentMemoryUsageMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *SystemNetworkIPFragmentMemoryUsageMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *SystemNetworkIPFragmentMemoryUsageMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case SystemNetworkIPFragmentMemoryUsageMetricAttributeKeyNetworkType:
+		default:
+			return fmt.Errorf("metric system.network.ip.fragment.memory.usage doesn't have an attribute %v, valid attributes: [network.type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// SystemNetworkIPFragmentQueueCountMetricAttributeKey specifies the key of an attribute for the system.network.ip.fragment.queue.count metric.
+type SystemNetworkIPFragmentQueueCountMetricAttributeKey string
+
+const (
+	SystemNetworkIPFragmentQueueCountMetricAttributeKeyNetworkType SystemNetworkIPFragmentQueueCountMetricAttributeKey = "network.type"
+)
+
+// SystemNetworkIPFragmentQueueCountMetricConfig provides config for the system.network.ip.fragment.queue.count metric.
+type SystemNetworkIPFragmentQueueCountMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []SystemNetworkIPFragmentQueueCountMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *SystemNetworkIPFragmentQueueCountMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *SystemNetworkIPFragmentQueueCountMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case SystemNetworkIPFragmentQueueCountMetricAttributeKeyNetworkType:
+		default:
+			return fmt.Errorf("metric system.network.ip.fragment.queue.count doesn't have an attribute %v, valid attributes: [network.type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // SystemNetworkSocketAllocatedMetricConfig provides config for the system.network.socket.allocated metric.
 type SystemNetworkSocketAllocatedMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -153,8 +249,8 @@ func (ms *SystemNetworkSocketAllocatedMetricConfig) Unmarshal(parser *confmap.Co
 type SystemNetworkSocketInUseMetricAttributeKey string
 
 const (
-	SystemNetworkSocketInUseMetricAttributeKeySockstatTransport SystemNetworkSocketInUseMetricAttributeKey = "network.transport"
-	SystemNetworkSocketInUseMetricAttributeKeyNetworkType       SystemNetworkSocketInUseMetricAttributeKey = "network.type"
+	SystemNetworkSocketInUseMetricAttributeKeyNetworkTransport SystemNetworkSocketInUseMetricAttributeKey = "network.transport"
+	SystemNetworkSocketInUseMetricAttributeKeyNetworkType      SystemNetworkSocketInUseMetricAttributeKey = "network.type"
 )
 
 // SystemNetworkSocketInUseMetricConfig provides config for the system.network.socket.in_use metric.
@@ -183,7 +279,7 @@ func (ms *SystemNetworkSocketInUseMetricConfig) Unmarshal(parser *confmap.Conf) 
 func (ms *SystemNetworkSocketInUseMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case SystemNetworkSocketInUseMetricAttributeKeySockstatTransport, SystemNetworkSocketInUseMetricAttributeKeyNetworkType:
+		case SystemNetworkSocketInUseMetricAttributeKeyNetworkTransport, SystemNetworkSocketInUseMetricAttributeKeyNetworkType:
 		default:
 			return fmt.Errorf("metric system.network.socket.in_use doesn't have an attribute %v, valid attributes: [network.transport, network.type]", val)
 		}
@@ -202,7 +298,7 @@ func (ms *SystemNetworkSocketInUseMetricConfig) Validate() error {
 type SystemNetworkSocketMemoryUsageMetricAttributeKey string
 
 const (
-	SystemNetworkSocketMemoryUsageMetricAttributeKeySockstatTransport SystemNetworkSocketMemoryUsageMetricAttributeKey = "network.transport"
+	SystemNetworkSocketMemoryUsageMetricAttributeKeyNetworkTransport SystemNetworkSocketMemoryUsageMetricAttributeKey = "network.transport"
 )
 
 // SystemNetworkSocketMemoryUsageMetricConfig provides config for the system.network.socket.memory.usage metric.
@@ -231,7 +327,7 @@ func (ms *SystemNetworkSocketMemoryUsageMetricConfig) Unmarshal(parser *confmap.
 func (ms *SystemNetworkSocketMemoryUsageMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case SystemNetworkSocketMemoryUsageMetricAttributeKeySockstatTransport:
+		case SystemNetworkSocketMemoryUsageMetricAttributeKeyNetworkTransport:
 		default:
 			return fmt.Errorf("metric system.network.socket.memory.usage doesn't have an attribute %v, valid attributes: [network.transport]", val)
 		}
@@ -316,25 +412,25 @@ func (ms *SystemNetworkTCPListenQueueLimitMetricConfig) Validate() error {
 	return nil
 }
 
-// SystemNetworkTCPListenQueueSizeMetricAttributeKey specifies the key of an attribute for the system.network.tcp.listen.queue.size metric.
-type SystemNetworkTCPListenQueueSizeMetricAttributeKey string
+// SystemNetworkTCPListenQueueUsageMetricAttributeKey specifies the key of an attribute for the system.network.tcp.listen.queue.usage metric.
+type SystemNetworkTCPListenQueueUsageMetricAttributeKey string
 
 const (
-	SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalAddress SystemNetworkTCPListenQueueSizeMetricAttributeKey = "network.local.address"
-	SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalPort    SystemNetworkTCPListenQueueSizeMetricAttributeKey = "network.local.port"
-	SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkType         SystemNetworkTCPListenQueueSizeMetricAttributeKey = "network.type"
+	SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalAddress SystemNetworkTCPListenQueueUsageMetricAttributeKey = "network.local.address"
+	SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalPort    SystemNetworkTCPListenQueueUsageMetricAttributeKey = "network.local.port"
+	SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkType         SystemNetworkTCPListenQueueUsageMetricAttributeKey = "network.type"
 )
 
-// SystemNetworkTCPListenQueueSizeMetricConfig provides config for the system.network.tcp.listen.queue.size metric.
-type SystemNetworkTCPListenQueueSizeMetricConfig struct {
+// SystemNetworkTCPListenQueueUsageMetricConfig provides config for the system.network.tcp.listen.queue.usage metric.
+type SystemNetworkTCPListenQueueUsageMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
 	enabledSetByUser bool
 
-	AggregationStrategy string                                              `mapstructure:"aggregation_strategy"`
-	EnabledAttributes   []SystemNetworkTCPListenQueueSizeMetricAttributeKey `mapstructure:"attributes"`
+	AggregationStrategy string                                               `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []SystemNetworkTCPListenQueueUsageMetricAttributeKey `mapstructure:"attributes"`
 }
 
-func (ms *SystemNetworkTCPListenQueueSizeMetricConfig) Unmarshal(parser *confmap.Conf) error {
+func (ms *SystemNetworkTCPListenQueueUsageMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	if parser == nil {
 		return nil
 	}
@@ -348,12 +444,12 @@ func (ms *SystemNetworkTCPListenQueueSizeMetricConfig) Unmarshal(parser *confmap
 	return nil
 }
 
-func (ms *SystemNetworkTCPListenQueueSizeMetricConfig) Validate() error {
+func (ms *SystemNetworkTCPListenQueueUsageMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkType:
+		case SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkType:
 		default:
-			return fmt.Errorf("metric system.network.tcp.listen.queue.size doesn't have an attribute %v, valid attributes: [network.local.address, network.local.port, network.type]", val)
+			return fmt.Errorf("metric system.network.tcp.listen.queue.usage doesn't have an attribute %v, valid attributes: [network.local.address, network.local.port, network.type]", val)
 		}
 	}
 
@@ -411,12 +507,14 @@ type MetricsConfig struct {
 	SockstateEventsDrift                  SockstateEventsDriftMetricConfig                  `mapstructure:"sockstate.events.drift"`
 	SystemNetworkConnectionCount          SystemNetworkConnectionCountMetricConfig          `mapstructure:"system.network.connection.count"`
 	SystemNetworkConnectionLocalPortCount SystemNetworkConnectionLocalPortCountMetricConfig `mapstructure:"system.network.connection.local_port.count"`
+	SystemNetworkIPFragmentMemoryUsage    SystemNetworkIPFragmentMemoryUsageMetricConfig    `mapstructure:"system.network.ip.fragment.memory.usage"`
+	SystemNetworkIPFragmentQueueCount     SystemNetworkIPFragmentQueueCountMetricConfig     `mapstructure:"system.network.ip.fragment.queue.count"`
 	SystemNetworkSocketAllocated          SystemNetworkSocketAllocatedMetricConfig          `mapstructure:"system.network.socket.allocated"`
 	SystemNetworkSocketInUse              SystemNetworkSocketInUseMetricConfig              `mapstructure:"system.network.socket.in_use"`
 	SystemNetworkSocketMemoryUsage        SystemNetworkSocketMemoryUsageMetricConfig        `mapstructure:"system.network.socket.memory.usage"`
 	SystemNetworkSocketUsed               SystemNetworkSocketUsedMetricConfig               `mapstructure:"system.network.socket.used"`
 	SystemNetworkTCPListenQueueLimit      SystemNetworkTCPListenQueueLimitMetricConfig      `mapstructure:"system.network.tcp.listen.queue.limit"`
-	SystemNetworkTCPListenQueueSize       SystemNetworkTCPListenQueueSizeMetricConfig       `mapstructure:"system.network.tcp.listen.queue.size"`
+	SystemNetworkTCPListenQueueUsage      SystemNetworkTCPListenQueueUsageMetricConfig      `mapstructure:"system.network.tcp.listen.queue.usage"`
 	SystemNetworkTCPOrphanCount           SystemNetworkTCPOrphanCountMetricConfig           `mapstructure:"system.network.tcp.orphan.count"`
 	SystemNetworkTCPTimeWaitCount         SystemNetworkTCPTimeWaitCountMetricConfig         `mapstructure:"system.network.tcp.time_wait.count"`
 }
@@ -436,31 +534,41 @@ func DefaultMetricsConfig() MetricsConfig {
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []SystemNetworkConnectionLocalPortCountMetricAttributeKey{SystemNetworkConnectionLocalPortCountMetricAttributeKeyNetworkTransport, SystemNetworkConnectionLocalPortCountMetricAttributeKeyNetworkConnectionState, SystemNetworkConnectionLocalPortCountMetricAttributeKeyNetworkLocalPort},
 		},
+		SystemNetworkIPFragmentMemoryUsage: SystemNetworkIPFragmentMemoryUsageMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []SystemNetworkIPFragmentMemoryUsageMetricAttributeKey{SystemNetworkIPFragmentMemoryUsageMetricAttributeKeyNetworkType},
+		},
+		SystemNetworkIPFragmentQueueCount: SystemNetworkIPFragmentQueueCountMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []SystemNetworkIPFragmentQueueCountMetricAttributeKey{SystemNetworkIPFragmentQueueCountMetricAttributeKeyNetworkType},
+		},
 		SystemNetworkSocketAllocated: SystemNetworkSocketAllocatedMetricConfig{
 			Enabled: true,
 		},
 		SystemNetworkSocketInUse: SystemNetworkSocketInUseMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []SystemNetworkSocketInUseMetricAttributeKey{SystemNetworkSocketInUseMetricAttributeKeySockstatTransport, SystemNetworkSocketInUseMetricAttributeKeyNetworkType},
+			EnabledAttributes:   []SystemNetworkSocketInUseMetricAttributeKey{SystemNetworkSocketInUseMetricAttributeKeyNetworkTransport, SystemNetworkSocketInUseMetricAttributeKeyNetworkType},
 		},
 		SystemNetworkSocketMemoryUsage: SystemNetworkSocketMemoryUsageMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []SystemNetworkSocketMemoryUsageMetricAttributeKey{SystemNetworkSocketMemoryUsageMetricAttributeKeySockstatTransport},
+			EnabledAttributes:   []SystemNetworkSocketMemoryUsageMetricAttributeKey{SystemNetworkSocketMemoryUsageMetricAttributeKeyNetworkTransport},
 		},
 		SystemNetworkSocketUsed: SystemNetworkSocketUsedMetricConfig{
 			Enabled: true,
 		},
 		SystemNetworkTCPListenQueueLimit: SystemNetworkTCPListenQueueLimitMetricConfig{
 			Enabled:             true,
-			AggregationStrategy: AggregationStrategyAvg,
+			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []SystemNetworkTCPListenQueueLimitMetricAttributeKey{SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkType},
 		},
-		SystemNetworkTCPListenQueueSize: SystemNetworkTCPListenQueueSizeMetricConfig{
+		SystemNetworkTCPListenQueueUsage: SystemNetworkTCPListenQueueUsageMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
-			EnabledAttributes:   []SystemNetworkTCPListenQueueSizeMetricAttributeKey{SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkType},
+			EnabledAttributes:   []SystemNetworkTCPListenQueueUsageMetricAttributeKey{SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkType},
 		},
 		SystemNetworkTCPOrphanCount: SystemNetworkTCPOrphanCountMetricConfig{
 			Enabled: true,

@@ -39,31 +39,41 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []SystemNetworkConnectionLocalPortCountMetricAttributeKey{SystemNetworkConnectionLocalPortCountMetricAttributeKeyNetworkTransport, SystemNetworkConnectionLocalPortCountMetricAttributeKeyNetworkConnectionState, SystemNetworkConnectionLocalPortCountMetricAttributeKeyNetworkLocalPort},
 					},
+					SystemNetworkIPFragmentMemoryUsage: SystemNetworkIPFragmentMemoryUsageMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []SystemNetworkIPFragmentMemoryUsageMetricAttributeKey{SystemNetworkIPFragmentMemoryUsageMetricAttributeKeyNetworkType},
+					},
+					SystemNetworkIPFragmentQueueCount: SystemNetworkIPFragmentQueueCountMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []SystemNetworkIPFragmentQueueCountMetricAttributeKey{SystemNetworkIPFragmentQueueCountMetricAttributeKeyNetworkType},
+					},
 					SystemNetworkSocketAllocated: SystemNetworkSocketAllocatedMetricConfig{
 						Enabled: true,
 					},
 					SystemNetworkSocketInUse: SystemNetworkSocketInUseMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []SystemNetworkSocketInUseMetricAttributeKey{SystemNetworkSocketInUseMetricAttributeKeySockstatTransport, SystemNetworkSocketInUseMetricAttributeKeyNetworkType},
+						EnabledAttributes:   []SystemNetworkSocketInUseMetricAttributeKey{SystemNetworkSocketInUseMetricAttributeKeyNetworkTransport, SystemNetworkSocketInUseMetricAttributeKeyNetworkType},
 					},
 					SystemNetworkSocketMemoryUsage: SystemNetworkSocketMemoryUsageMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []SystemNetworkSocketMemoryUsageMetricAttributeKey{SystemNetworkSocketMemoryUsageMetricAttributeKeySockstatTransport},
+						EnabledAttributes:   []SystemNetworkSocketMemoryUsageMetricAttributeKey{SystemNetworkSocketMemoryUsageMetricAttributeKeyNetworkTransport},
 					},
 					SystemNetworkSocketUsed: SystemNetworkSocketUsedMetricConfig{
 						Enabled: true,
 					},
 					SystemNetworkTCPListenQueueLimit: SystemNetworkTCPListenQueueLimitMetricConfig{
 						Enabled:             true,
-						AggregationStrategy: AggregationStrategyAvg,
+						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []SystemNetworkTCPListenQueueLimitMetricAttributeKey{SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkType},
 					},
-					SystemNetworkTCPListenQueueSize: SystemNetworkTCPListenQueueSizeMetricConfig{
+					SystemNetworkTCPListenQueueUsage: SystemNetworkTCPListenQueueUsageMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []SystemNetworkTCPListenQueueSizeMetricAttributeKey{SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkType},
+						EnabledAttributes:   []SystemNetworkTCPListenQueueUsageMetricAttributeKey{SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkType},
 					},
 					SystemNetworkTCPOrphanCount: SystemNetworkTCPOrphanCountMetricConfig{
 						Enabled: true,
@@ -95,31 +105,41 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []SystemNetworkConnectionLocalPortCountMetricAttributeKey{SystemNetworkConnectionLocalPortCountMetricAttributeKeyNetworkTransport, SystemNetworkConnectionLocalPortCountMetricAttributeKeyNetworkConnectionState, SystemNetworkConnectionLocalPortCountMetricAttributeKeyNetworkLocalPort},
 					},
+					SystemNetworkIPFragmentMemoryUsage: SystemNetworkIPFragmentMemoryUsageMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []SystemNetworkIPFragmentMemoryUsageMetricAttributeKey{SystemNetworkIPFragmentMemoryUsageMetricAttributeKeyNetworkType},
+					},
+					SystemNetworkIPFragmentQueueCount: SystemNetworkIPFragmentQueueCountMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []SystemNetworkIPFragmentQueueCountMetricAttributeKey{SystemNetworkIPFragmentQueueCountMetricAttributeKeyNetworkType},
+					},
 					SystemNetworkSocketAllocated: SystemNetworkSocketAllocatedMetricConfig{
 						Enabled: false,
 					},
 					SystemNetworkSocketInUse: SystemNetworkSocketInUseMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []SystemNetworkSocketInUseMetricAttributeKey{SystemNetworkSocketInUseMetricAttributeKeySockstatTransport, SystemNetworkSocketInUseMetricAttributeKeyNetworkType},
+						EnabledAttributes:   []SystemNetworkSocketInUseMetricAttributeKey{SystemNetworkSocketInUseMetricAttributeKeyNetworkTransport, SystemNetworkSocketInUseMetricAttributeKeyNetworkType},
 					},
 					SystemNetworkSocketMemoryUsage: SystemNetworkSocketMemoryUsageMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []SystemNetworkSocketMemoryUsageMetricAttributeKey{SystemNetworkSocketMemoryUsageMetricAttributeKeySockstatTransport},
+						EnabledAttributes:   []SystemNetworkSocketMemoryUsageMetricAttributeKey{SystemNetworkSocketMemoryUsageMetricAttributeKeyNetworkTransport},
 					},
 					SystemNetworkSocketUsed: SystemNetworkSocketUsedMetricConfig{
 						Enabled: false,
 					},
 					SystemNetworkTCPListenQueueLimit: SystemNetworkTCPListenQueueLimitMetricConfig{
 						Enabled:             false,
-						AggregationStrategy: AggregationStrategyAvg,
+						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []SystemNetworkTCPListenQueueLimitMetricAttributeKey{SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkType},
 					},
-					SystemNetworkTCPListenQueueSize: SystemNetworkTCPListenQueueSizeMetricConfig{
+					SystemNetworkTCPListenQueueUsage: SystemNetworkTCPListenQueueUsageMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
-						EnabledAttributes:   []SystemNetworkTCPListenQueueSizeMetricAttributeKey{SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkType},
+						EnabledAttributes:   []SystemNetworkTCPListenQueueUsageMetricAttributeKey{SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalAddress, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalPort, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkType},
 					},
 					SystemNetworkTCPOrphanCount: SystemNetworkTCPOrphanCountMetricConfig{
 						Enabled: false,
@@ -138,7 +158,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(SockstateEventsDriftMetricConfig{}, SystemNetworkConnectionCountMetricConfig{}, SystemNetworkConnectionLocalPortCountMetricConfig{}, SystemNetworkSocketAllocatedMetricConfig{}, SystemNetworkSocketInUseMetricConfig{}, SystemNetworkSocketMemoryUsageMetricConfig{}, SystemNetworkSocketUsedMetricConfig{}, SystemNetworkTCPListenQueueLimitMetricConfig{}, SystemNetworkTCPListenQueueSizeMetricConfig{}, SystemNetworkTCPOrphanCountMetricConfig{}, SystemNetworkTCPTimeWaitCountMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(SockstateEventsDriftMetricConfig{}, SystemNetworkConnectionCountMetricConfig{}, SystemNetworkConnectionLocalPortCountMetricConfig{}, SystemNetworkIPFragmentMemoryUsageMetricConfig{}, SystemNetworkIPFragmentQueueCountMetricConfig{}, SystemNetworkSocketAllocatedMetricConfig{}, SystemNetworkSocketInUseMetricConfig{}, SystemNetworkSocketMemoryUsageMetricConfig{}, SystemNetworkSocketUsedMetricConfig{}, SystemNetworkTCPListenQueueLimitMetricConfig{}, SystemNetworkTCPListenQueueUsageMetricConfig{}, SystemNetworkTCPOrphanCountMetricConfig{}, SystemNetworkTCPTimeWaitCountMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -164,6 +184,30 @@ func TestSystemNetworkConnectionLocalPortCountMetricsConfig_Validate(t *testing.
 	require.ErrorContains(t, cfg.Validate(), "metric system.network.connection.local_port.count doesn't have an attribute invalid, valid attributes: [network.transport, network.connection.state, network.local.port]")
 
 	cfg = DefaultMetricsConfig().SystemNetworkConnectionLocalPortCount
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestSystemNetworkIPFragmentMemoryUsageMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().SystemNetworkIPFragmentMemoryUsage
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []SystemNetworkIPFragmentMemoryUsageMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric system.network.ip.fragment.memory.usage doesn't have an attribute invalid, valid attributes: [network.type]")
+
+	cfg = DefaultMetricsConfig().SystemNetworkIPFragmentMemoryUsage
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestSystemNetworkIPFragmentQueueCountMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().SystemNetworkIPFragmentQueueCount
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []SystemNetworkIPFragmentQueueCountMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric system.network.ip.fragment.queue.count doesn't have an attribute invalid, valid attributes: [network.type]")
+
+	cfg = DefaultMetricsConfig().SystemNetworkIPFragmentQueueCount
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
@@ -204,14 +248,14 @@ func TestSystemNetworkTCPListenQueueLimitMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
-func TestSystemNetworkTCPListenQueueSizeMetricsConfig_Validate(t *testing.T) {
-	cfg := DefaultMetricsConfig().SystemNetworkTCPListenQueueSize
+func TestSystemNetworkTCPListenQueueUsageMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().SystemNetworkTCPListenQueueUsage
 	require.NoError(t, cfg.Validate())
 
-	cfg.EnabledAttributes = []SystemNetworkTCPListenQueueSizeMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric system.network.tcp.listen.queue.size doesn't have an attribute invalid, valid attributes: [network.local.address, network.local.port, network.type]")
+	cfg.EnabledAttributes = []SystemNetworkTCPListenQueueUsageMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric system.network.tcp.listen.queue.usage doesn't have an attribute invalid, valid attributes: [network.local.address, network.local.port, network.type]")
 
-	cfg = DefaultMetricsConfig().SystemNetworkTCPListenQueueSize
+	cfg = DefaultMetricsConfig().SystemNetworkTCPListenQueueUsage
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
+	conventions "go.opentelemetry.io/otel/semconv/v1.38.0"
 	"slices"
 	"time"
 )
@@ -30,7 +31,7 @@ const (
 	AttributeNetworkConnectionStateFinWait1
 	AttributeNetworkConnectionStateFinWait2
 	AttributeNetworkConnectionStateTimeWait
-	AttributeNetworkConnectionStateClose
+	AttributeNetworkConnectionStateClosed
 	AttributeNetworkConnectionStateCloseWait
 	AttributeNetworkConnectionStateLastAck
 	AttributeNetworkConnectionStateListen
@@ -52,8 +53,8 @@ func (av AttributeNetworkConnectionState) String() string {
 		return "fin_wait_2"
 	case AttributeNetworkConnectionStateTimeWait:
 		return "time_wait"
-	case AttributeNetworkConnectionStateClose:
-		return "close"
+	case AttributeNetworkConnectionStateClosed:
+		return "closed"
 	case AttributeNetworkConnectionStateCloseWait:
 		return "close_wait"
 	case AttributeNetworkConnectionStateLastAck:
@@ -74,7 +75,7 @@ var MapAttributeNetworkConnectionState = map[string]AttributeNetworkConnectionSt
 	"fin_wait_1":   AttributeNetworkConnectionStateFinWait1,
 	"fin_wait_2":   AttributeNetworkConnectionStateFinWait2,
 	"time_wait":    AttributeNetworkConnectionStateTimeWait,
-	"close":        AttributeNetworkConnectionStateClose,
+	"closed":       AttributeNetworkConnectionStateClosed,
 	"close_wait":   AttributeNetworkConnectionStateCloseWait,
 	"last_ack":     AttributeNetworkConnectionStateLastAck,
 	"listen":       AttributeNetworkConnectionStateListen,
@@ -141,44 +142,6 @@ var MapAttributeNetworkType = map[string]AttributeNetworkType{
 	"ipv6": AttributeNetworkTypeIpv6,
 }
 
-// AttributeSockstatTransport specifies the value sockstat.transport attribute.
-type AttributeSockstatTransport int
-
-const (
-	_ AttributeSockstatTransport = iota
-	AttributeSockstatTransportTCP
-	AttributeSockstatTransportUDP
-	AttributeSockstatTransportUdplite
-	AttributeSockstatTransportRaw
-	AttributeSockstatTransportFrag
-)
-
-// String returns the string representation of the AttributeSockstatTransport.
-func (av AttributeSockstatTransport) String() string {
-	switch av {
-	case AttributeSockstatTransportTCP:
-		return "tcp"
-	case AttributeSockstatTransportUDP:
-		return "udp"
-	case AttributeSockstatTransportUdplite:
-		return "udplite"
-	case AttributeSockstatTransportRaw:
-		return "raw"
-	case AttributeSockstatTransportFrag:
-		return "frag"
-	}
-	return ""
-}
-
-// MapAttributeSockstatTransport is a helper map of string to AttributeSockstatTransport attribute value.
-var MapAttributeSockstatTransport = map[string]AttributeSockstatTransport{
-	"tcp":     AttributeSockstatTransportTCP,
-	"udp":     AttributeSockstatTransportUDP,
-	"udplite": AttributeSockstatTransportUdplite,
-	"raw":     AttributeSockstatTransportRaw,
-	"frag":    AttributeSockstatTransportFrag,
-}
-
 var MetricsInfo = metricsInfo{
 	SockstateEventsDrift: metricInfo{
 		Name: "sockstate.events.drift",
@@ -191,16 +154,24 @@ var MetricsInfo = metricsInfo{
 		Name:       "system.network.connection.local_port.count",
 		Attributes: []string{"network.transport", "network.connection.state", "network.local.port"},
 	},
+	SystemNetworkIPFragmentMemoryUsage: metricInfo{
+		Name:       "system.network.ip.fragment.memory.usage",
+		Attributes: []string{"network.type"},
+	},
+	SystemNetworkIPFragmentQueueCount: metricInfo{
+		Name:       "system.network.ip.fragment.queue.count",
+		Attributes: []string{"network.type"},
+	},
 	SystemNetworkSocketAllocated: metricInfo{
 		Name: "system.network.socket.allocated",
 	},
 	SystemNetworkSocketInUse: metricInfo{
 		Name:       "system.network.socket.in_use",
-		Attributes: []string{"sockstat.transport", "network.type"},
+		Attributes: []string{"network.transport", "network.type"},
 	},
 	SystemNetworkSocketMemoryUsage: metricInfo{
 		Name:       "system.network.socket.memory.usage",
-		Attributes: []string{"sockstat.transport"},
+		Attributes: []string{"network.transport"},
 	},
 	SystemNetworkSocketUsed: metricInfo{
 		Name: "system.network.socket.used",
@@ -209,8 +180,8 @@ var MetricsInfo = metricsInfo{
 		Name:       "system.network.tcp.listen.queue.limit",
 		Attributes: []string{"network.local.address", "network.local.port", "network.type"},
 	},
-	SystemNetworkTCPListenQueueSize: metricInfo{
-		Name:       "system.network.tcp.listen.queue.size",
+	SystemNetworkTCPListenQueueUsage: metricInfo{
+		Name:       "system.network.tcp.listen.queue.usage",
 		Attributes: []string{"network.local.address", "network.local.port", "network.type"},
 	},
 	SystemNetworkTCPOrphanCount: metricInfo{
@@ -225,12 +196,14 @@ type metricsInfo struct {
 	SockstateEventsDrift                  metricInfo
 	SystemNetworkConnectionCount          metricInfo
 	SystemNetworkConnectionLocalPortCount metricInfo
+	SystemNetworkIPFragmentMemoryUsage    metricInfo
+	SystemNetworkIPFragmentQueueCount     metricInfo
 	SystemNetworkSocketAllocated          metricInfo
 	SystemNetworkSocketInUse              metricInfo
 	SystemNetworkSocketMemoryUsage        metricInfo
 	SystemNetworkSocketUsed               metricInfo
 	SystemNetworkTCPListenQueueLimit      metricInfo
-	SystemNetworkTCPListenQueueSize       metricInfo
+	SystemNetworkTCPListenQueueUsage      metricInfo
 	SystemNetworkTCPOrphanCount           metricInfo
 	SystemNetworkTCPTimeWaitCount         metricInfo
 }
@@ -484,6 +457,188 @@ func newMetricSystemNetworkConnectionLocalPortCount(cfg SystemNetworkConnectionL
 	return m
 }
 
+type metricSystemNetworkIPFragmentMemoryUsage struct {
+	data          pmetric.Metric                                 // data buffer for generated metric.
+	config        SystemNetworkIPFragmentMemoryUsageMetricConfig // metric config provided by user.
+	capacity      int                                            // max observed number of data points added to the metric.
+	aggDataPoints []int64                                        // slice containing number of aggregated datapoints at each index
+}
+
+// init fills system.network.ip.fragment.memory.usage metric with initial data.
+func (m *metricSystemNetworkIPFragmentMemoryUsage) init() {
+	m.data.SetName("system.network.ip.fragment.memory.usage")
+	m.data.SetDescription("Memory held by IP fragments waiting for reassembly ('FRAG memory' in sockstat, 'FRAG6 memory' in sockstat6), for the namespace read; compare with net.ipv4.ipfrag_high_thresh.")
+	m.data.SetUnit("By")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricSystemNetworkIPFragmentMemoryUsage) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, SystemNetworkIPFragmentMemoryUsageMetricAttributeKeyNetworkType) {
+		dp.Attributes().PutStr("network.type", networkTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricSystemNetworkIPFragmentMemoryUsage) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricSystemNetworkIPFragmentMemoryUsage) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricSystemNetworkIPFragmentMemoryUsage(cfg SystemNetworkIPFragmentMemoryUsageMetricConfig) metricSystemNetworkIPFragmentMemoryUsage {
+	m := metricSystemNetworkIPFragmentMemoryUsage{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricSystemNetworkIPFragmentQueueCount struct {
+	data          pmetric.Metric                                // data buffer for generated metric.
+	config        SystemNetworkIPFragmentQueueCountMetricConfig // metric config provided by user.
+	capacity      int                                           // max observed number of data points added to the metric.
+	aggDataPoints []int64                                       // slice containing number of aggregated datapoints at each index
+}
+
+// init fills system.network.ip.fragment.queue.count metric with initial data.
+func (m *metricSystemNetworkIPFragmentQueueCount) init() {
+	m.data.SetName("system.network.ip.fragment.queue.count")
+	m.data.SetDescription("IP reassembly queues in use (datagrams with fragments waiting; 'FRAG inuse' in sockstat and sockstat6), for the namespace read.")
+	m.data.SetUnit("{queue}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricSystemNetworkIPFragmentQueueCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, SystemNetworkIPFragmentQueueCountMetricAttributeKeyNetworkType) {
+		dp.Attributes().PutStr("network.type", networkTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricSystemNetworkIPFragmentQueueCount) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricSystemNetworkIPFragmentQueueCount) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricSystemNetworkIPFragmentQueueCount(cfg SystemNetworkIPFragmentQueueCountMetricConfig) metricSystemNetworkIPFragmentQueueCount {
+	m := metricSystemNetworkIPFragmentQueueCount{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricSystemNetworkSocketAllocated struct {
 	data     pmetric.Metric                           // data buffer for generated metric.
 	config   SystemNetworkSocketAllocatedMetricConfig // metric config provided by user.
@@ -555,7 +710,7 @@ func (m *metricSystemNetworkSocketInUse) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricSystemNetworkSocketInUse) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, sockstatTransportAttributeValue string, networkTypeAttributeValue string) {
+func (m *metricSystemNetworkSocketInUse) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkTransportAttributeValue string, networkTypeAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -563,8 +718,8 @@ func (m *metricSystemNetworkSocketInUse) recordDataPoint(start pcommon.Timestamp
 	dp := pmetric.NewNumberDataPoint()
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
-	if slices.Contains(m.config.EnabledAttributes, SystemNetworkSocketInUseMetricAttributeKeySockstatTransport) {
-		dp.Attributes().PutStr("network.transport", sockstatTransportAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, SystemNetworkSocketInUseMetricAttributeKeyNetworkTransport) {
+		dp.Attributes().PutStr("network.transport", networkTransportAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, SystemNetworkSocketInUseMetricAttributeKeyNetworkType) {
 		dp.Attributes().PutStr("network.type", networkTypeAttributeValue)
@@ -640,7 +795,7 @@ type metricSystemNetworkSocketMemoryUsage struct {
 // init fills system.network.socket.memory.usage metric with initial data.
 func (m *metricSystemNetworkSocketMemoryUsage) init() {
 	m.data.SetName("system.network.socket.memory.usage")
-	m.data.SetDescription("Memory held by socket buffers per protocol (sockstat 'mem' pages times the page size; 'FRAG memory' as given; system-wide).")
+	m.data.SetDescription("Memory held by TCP and UDP socket buffers (sockstat 'mem' pages times the page size; system-wide, IPv4 and IPv6 together).")
 	m.data.SetUnit("By")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(false)
@@ -649,7 +804,7 @@ func (m *metricSystemNetworkSocketMemoryUsage) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricSystemNetworkSocketMemoryUsage) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, sockstatTransportAttributeValue string) {
+func (m *metricSystemNetworkSocketMemoryUsage) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkTransportAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -657,8 +812,8 @@ func (m *metricSystemNetworkSocketMemoryUsage) recordDataPoint(start pcommon.Tim
 	dp := pmetric.NewNumberDataPoint()
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
-	if slices.Contains(m.config.EnabledAttributes, SystemNetworkSocketMemoryUsageMetricAttributeKeySockstatTransport) {
-		dp.Attributes().PutStr("network.transport", sockstatTransportAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, SystemNetworkSocketMemoryUsageMetricAttributeKeyNetworkTransport) {
+		dp.Attributes().PutStr("network.transport", networkTransportAttributeValue)
 	}
 
 	var s string
@@ -783,10 +938,12 @@ type metricSystemNetworkTCPListenQueueLimit struct {
 // init fills system.network.tcp.listen.queue.limit metric with initial data.
 func (m *metricSystemNetworkTCPListenQueueLimit) init() {
 	m.data.SetName("system.network.tcp.listen.queue.limit")
-	m.data.SetDescription("Accept-queue limit of a listening socket (the listen backlog, capped by net.core.somaxconn); the queue holds at most limit+1 connections.")
+	m.data.SetDescription("Accept-queue limit of a listening socket (the listen backlog, capped by net.core.somaxconn); the queue holds at most limit+1 connections. Compare with system.network.tcp.listen.queue.usage.")
 	m.data.SetUnit("{connection}")
-	m.data.SetEmptyGauge()
-	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
@@ -805,103 +962,6 @@ func (m *metricSystemNetworkTCPListenQueueLimit) recordDataPoint(start pcommon.T
 		dp.Attributes().PutInt("network.local.port", networkLocalPortAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, SystemNetworkTCPListenQueueLimitMetricAttributeKeyNetworkType) {
-		dp.Attributes().PutStr("network.type", networkTypeAttributeValue)
-	}
-
-	var s string
-	dps := m.data.Gauge().DataPoints()
-	for i := 0; i < dps.Len(); i++ {
-		dpi := dps.At(i)
-		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
-			switch s = m.config.AggregationStrategy; s {
-			case AggregationStrategySum, AggregationStrategyAvg:
-				dpi.SetIntValue(dpi.IntValue() + val)
-				m.aggDataPoints[i] += 1
-				return
-			case AggregationStrategyMin:
-				if dpi.IntValue() > val {
-					dpi.SetIntValue(val)
-				}
-				return
-			case AggregationStrategyMax:
-				if dpi.IntValue() < val {
-					dpi.SetIntValue(val)
-				}
-				return
-			}
-		}
-	}
-
-	dp.SetIntValue(val)
-	m.aggDataPoints = append(m.aggDataPoints, 1)
-	dp.MoveTo(dps.AppendEmpty())
-}
-
-// updateCapacity saves max length of data point slices that will be used for the slice capacity.
-func (m *metricSystemNetworkTCPListenQueueLimit) updateCapacity() {
-	if m.data.Gauge().DataPoints().Len() > m.capacity {
-		m.capacity = m.data.Gauge().DataPoints().Len()
-	}
-}
-
-// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
-func (m *metricSystemNetworkTCPListenQueueLimit) emit(metrics pmetric.MetricSlice) {
-	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
-		if m.config.AggregationStrategy == AggregationStrategyAvg {
-			for i, aggCount := range m.aggDataPoints {
-				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
-			}
-		}
-		m.updateCapacity()
-		m.data.MoveTo(metrics.AppendEmpty())
-		m.init()
-	}
-}
-
-func newMetricSystemNetworkTCPListenQueueLimit(cfg SystemNetworkTCPListenQueueLimitMetricConfig) metricSystemNetworkTCPListenQueueLimit {
-	m := metricSystemNetworkTCPListenQueueLimit{config: cfg}
-
-	if cfg.Enabled {
-		m.data = pmetric.NewMetric()
-		m.init()
-	}
-	return m
-}
-
-type metricSystemNetworkTCPListenQueueSize struct {
-	data          pmetric.Metric                              // data buffer for generated metric.
-	config        SystemNetworkTCPListenQueueSizeMetricConfig // metric config provided by user.
-	capacity      int                                         // max observed number of data points added to the metric.
-	aggDataPoints []int64                                     // slice containing number of aggregated datapoints at each index
-}
-
-// init fills system.network.tcp.listen.queue.size metric with initial data.
-func (m *metricSystemNetworkTCPListenQueueSize) init() {
-	m.data.SetName("system.network.tcp.listen.queue.size")
-	m.data.SetDescription("Connections waiting in a listening socket's accept queue (completed handshakes not yet accepted). When it exceeds the limit new handshakes are dropped (TcpExtListenOverflows).")
-	m.data.SetUnit("{connection}")
-	m.data.SetEmptySum()
-	m.data.Sum().SetIsMonotonic(false)
-	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
-	m.aggDataPoints = m.aggDataPoints[:0]
-}
-
-func (m *metricSystemNetworkTCPListenQueueSize) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkLocalAddressAttributeValue string, networkLocalPortAttributeValue int64, networkTypeAttributeValue string) {
-	if !m.config.Enabled {
-		return
-	}
-
-	dp := pmetric.NewNumberDataPoint()
-	dp.SetStartTimestamp(start)
-	dp.SetTimestamp(ts)
-	if slices.Contains(m.config.EnabledAttributes, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalAddress) {
-		dp.Attributes().PutStr("network.local.address", networkLocalAddressAttributeValue)
-	}
-	if slices.Contains(m.config.EnabledAttributes, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkLocalPort) {
-		dp.Attributes().PutInt("network.local.port", networkLocalPortAttributeValue)
-	}
-	if slices.Contains(m.config.EnabledAttributes, SystemNetworkTCPListenQueueSizeMetricAttributeKeyNetworkType) {
 		dp.Attributes().PutStr("network.type", networkTypeAttributeValue)
 	}
 
@@ -935,14 +995,14 @@ func (m *metricSystemNetworkTCPListenQueueSize) recordDataPoint(start pcommon.Ti
 }
 
 // updateCapacity saves max length of data point slices that will be used for the slice capacity.
-func (m *metricSystemNetworkTCPListenQueueSize) updateCapacity() {
+func (m *metricSystemNetworkTCPListenQueueLimit) updateCapacity() {
 	if m.data.Sum().DataPoints().Len() > m.capacity {
 		m.capacity = m.data.Sum().DataPoints().Len()
 	}
 }
 
 // emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
-func (m *metricSystemNetworkTCPListenQueueSize) emit(metrics pmetric.MetricSlice) {
+func (m *metricSystemNetworkTCPListenQueueLimit) emit(metrics pmetric.MetricSlice) {
 	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
 		if m.config.AggregationStrategy == AggregationStrategyAvg {
 			for i, aggCount := range m.aggDataPoints {
@@ -955,8 +1015,105 @@ func (m *metricSystemNetworkTCPListenQueueSize) emit(metrics pmetric.MetricSlice
 	}
 }
 
-func newMetricSystemNetworkTCPListenQueueSize(cfg SystemNetworkTCPListenQueueSizeMetricConfig) metricSystemNetworkTCPListenQueueSize {
-	m := metricSystemNetworkTCPListenQueueSize{config: cfg}
+func newMetricSystemNetworkTCPListenQueueLimit(cfg SystemNetworkTCPListenQueueLimitMetricConfig) metricSystemNetworkTCPListenQueueLimit {
+	m := metricSystemNetworkTCPListenQueueLimit{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricSystemNetworkTCPListenQueueUsage struct {
+	data          pmetric.Metric                               // data buffer for generated metric.
+	config        SystemNetworkTCPListenQueueUsageMetricConfig // metric config provided by user.
+	capacity      int                                          // max observed number of data points added to the metric.
+	aggDataPoints []int64                                      // slice containing number of aggregated datapoints at each index
+}
+
+// init fills system.network.tcp.listen.queue.usage metric with initial data.
+func (m *metricSystemNetworkTCPListenQueueUsage) init() {
+	m.data.SetName("system.network.tcp.listen.queue.usage")
+	m.data.SetDescription("Connections waiting in a listening socket's accept queue (completed handshakes not yet accepted). When it exceeds system.network.tcp.listen.queue.limit new handshakes are dropped (TcpExtListenOverflows).")
+	m.data.SetUnit("{connection}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricSystemNetworkTCPListenQueueUsage) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkLocalAddressAttributeValue string, networkLocalPortAttributeValue int64, networkTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalAddress) {
+		dp.Attributes().PutStr("network.local.address", networkLocalAddressAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkLocalPort) {
+		dp.Attributes().PutInt("network.local.port", networkLocalPortAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, SystemNetworkTCPListenQueueUsageMetricAttributeKeyNetworkType) {
+		dp.Attributes().PutStr("network.type", networkTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricSystemNetworkTCPListenQueueUsage) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricSystemNetworkTCPListenQueueUsage) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricSystemNetworkTCPListenQueueUsage(cfg SystemNetworkTCPListenQueueUsageMetricConfig) metricSystemNetworkTCPListenQueueUsage {
+	m := metricSystemNetworkTCPListenQueueUsage{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1082,12 +1239,14 @@ type MetricsBuilder struct {
 	metricSockstateEventsDrift                  metricSockstateEventsDrift
 	metricSystemNetworkConnectionCount          metricSystemNetworkConnectionCount
 	metricSystemNetworkConnectionLocalPortCount metricSystemNetworkConnectionLocalPortCount
+	metricSystemNetworkIPFragmentMemoryUsage    metricSystemNetworkIPFragmentMemoryUsage
+	metricSystemNetworkIPFragmentQueueCount     metricSystemNetworkIPFragmentQueueCount
 	metricSystemNetworkSocketAllocated          metricSystemNetworkSocketAllocated
 	metricSystemNetworkSocketInUse              metricSystemNetworkSocketInUse
 	metricSystemNetworkSocketMemoryUsage        metricSystemNetworkSocketMemoryUsage
 	metricSystemNetworkSocketUsed               metricSystemNetworkSocketUsed
 	metricSystemNetworkTCPListenQueueLimit      metricSystemNetworkTCPListenQueueLimit
-	metricSystemNetworkTCPListenQueueSize       metricSystemNetworkTCPListenQueueSize
+	metricSystemNetworkTCPListenQueueUsage      metricSystemNetworkTCPListenQueueUsage
 	metricSystemNetworkTCPOrphanCount           metricSystemNetworkTCPOrphanCount
 	metricSystemNetworkTCPTimeWaitCount         metricSystemNetworkTCPTimeWaitCount
 }
@@ -1118,12 +1277,14 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricSockstateEventsDrift:         newMetricSockstateEventsDrift(mbc.Metrics.SockstateEventsDrift),
 		metricSystemNetworkConnectionCount: newMetricSystemNetworkConnectionCount(mbc.Metrics.SystemNetworkConnectionCount),
 		metricSystemNetworkConnectionLocalPortCount: newMetricSystemNetworkConnectionLocalPortCount(mbc.Metrics.SystemNetworkConnectionLocalPortCount),
+		metricSystemNetworkIPFragmentMemoryUsage:    newMetricSystemNetworkIPFragmentMemoryUsage(mbc.Metrics.SystemNetworkIPFragmentMemoryUsage),
+		metricSystemNetworkIPFragmentQueueCount:     newMetricSystemNetworkIPFragmentQueueCount(mbc.Metrics.SystemNetworkIPFragmentQueueCount),
 		metricSystemNetworkSocketAllocated:          newMetricSystemNetworkSocketAllocated(mbc.Metrics.SystemNetworkSocketAllocated),
 		metricSystemNetworkSocketInUse:              newMetricSystemNetworkSocketInUse(mbc.Metrics.SystemNetworkSocketInUse),
 		metricSystemNetworkSocketMemoryUsage:        newMetricSystemNetworkSocketMemoryUsage(mbc.Metrics.SystemNetworkSocketMemoryUsage),
 		metricSystemNetworkSocketUsed:               newMetricSystemNetworkSocketUsed(mbc.Metrics.SystemNetworkSocketUsed),
 		metricSystemNetworkTCPListenQueueLimit:      newMetricSystemNetworkTCPListenQueueLimit(mbc.Metrics.SystemNetworkTCPListenQueueLimit),
-		metricSystemNetworkTCPListenQueueSize:       newMetricSystemNetworkTCPListenQueueSize(mbc.Metrics.SystemNetworkTCPListenQueueSize),
+		metricSystemNetworkTCPListenQueueUsage:      newMetricSystemNetworkTCPListenQueueUsage(mbc.Metrics.SystemNetworkTCPListenQueueUsage),
 		metricSystemNetworkTCPOrphanCount:           newMetricSystemNetworkTCPOrphanCount(mbc.Metrics.SystemNetworkTCPOrphanCount),
 		metricSystemNetworkTCPTimeWaitCount:         newMetricSystemNetworkTCPTimeWaitCount(mbc.Metrics.SystemNetworkTCPTimeWaitCount),
 		resourceAttributeIncludeFilter:              make(map[string]filter.Filter),
@@ -1206,6 +1367,7 @@ func WithStartTimeOverride(start pcommon.Timestamp) ResourceMetricsOption {
 // Resource attributes should be provided as ResourceMetricsOption arguments.
 func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	rm := pmetric.NewResourceMetrics()
+	rm.SetSchemaUrl(conventions.SchemaURL)
 	ils := rm.ScopeMetrics().AppendEmpty()
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(mb.buildInfo.Version)
@@ -1213,12 +1375,14 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricSockstateEventsDrift.emit(ils.Metrics())
 	mb.metricSystemNetworkConnectionCount.emit(ils.Metrics())
 	mb.metricSystemNetworkConnectionLocalPortCount.emit(ils.Metrics())
+	mb.metricSystemNetworkIPFragmentMemoryUsage.emit(ils.Metrics())
+	mb.metricSystemNetworkIPFragmentQueueCount.emit(ils.Metrics())
 	mb.metricSystemNetworkSocketAllocated.emit(ils.Metrics())
 	mb.metricSystemNetworkSocketInUse.emit(ils.Metrics())
 	mb.metricSystemNetworkSocketMemoryUsage.emit(ils.Metrics())
 	mb.metricSystemNetworkSocketUsed.emit(ils.Metrics())
 	mb.metricSystemNetworkTCPListenQueueLimit.emit(ils.Metrics())
-	mb.metricSystemNetworkTCPListenQueueSize.emit(ils.Metrics())
+	mb.metricSystemNetworkTCPListenQueueUsage.emit(ils.Metrics())
 	mb.metricSystemNetworkTCPOrphanCount.emit(ils.Metrics())
 	mb.metricSystemNetworkTCPTimeWaitCount.emit(ils.Metrics())
 
@@ -1267,19 +1431,29 @@ func (mb *MetricsBuilder) RecordSystemNetworkConnectionLocalPortCountDataPoint(t
 	mb.metricSystemNetworkConnectionLocalPortCount.recordDataPoint(mb.startTime, ts, val, networkTransportAttributeValue.String(), networkConnectionStateAttributeValue.String(), networkLocalPortAttributeValue)
 }
 
+// RecordSystemNetworkIPFragmentMemoryUsageDataPoint adds a data point to system.network.ip.fragment.memory.usage metric.
+func (mb *MetricsBuilder) RecordSystemNetworkIPFragmentMemoryUsageDataPoint(ts pcommon.Timestamp, val int64, networkTypeAttributeValue AttributeNetworkType) {
+	mb.metricSystemNetworkIPFragmentMemoryUsage.recordDataPoint(mb.startTime, ts, val, networkTypeAttributeValue.String())
+}
+
+// RecordSystemNetworkIPFragmentQueueCountDataPoint adds a data point to system.network.ip.fragment.queue.count metric.
+func (mb *MetricsBuilder) RecordSystemNetworkIPFragmentQueueCountDataPoint(ts pcommon.Timestamp, val int64, networkTypeAttributeValue AttributeNetworkType) {
+	mb.metricSystemNetworkIPFragmentQueueCount.recordDataPoint(mb.startTime, ts, val, networkTypeAttributeValue.String())
+}
+
 // RecordSystemNetworkSocketAllocatedDataPoint adds a data point to system.network.socket.allocated metric.
 func (mb *MetricsBuilder) RecordSystemNetworkSocketAllocatedDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricSystemNetworkSocketAllocated.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordSystemNetworkSocketInUseDataPoint adds a data point to system.network.socket.in_use metric.
-func (mb *MetricsBuilder) RecordSystemNetworkSocketInUseDataPoint(ts pcommon.Timestamp, val int64, sockstatTransportAttributeValue AttributeSockstatTransport, networkTypeAttributeValue AttributeNetworkType) {
-	mb.metricSystemNetworkSocketInUse.recordDataPoint(mb.startTime, ts, val, sockstatTransportAttributeValue.String(), networkTypeAttributeValue.String())
+func (mb *MetricsBuilder) RecordSystemNetworkSocketInUseDataPoint(ts pcommon.Timestamp, val int64, networkTransportAttributeValue AttributeNetworkTransport, networkTypeAttributeValue AttributeNetworkType) {
+	mb.metricSystemNetworkSocketInUse.recordDataPoint(mb.startTime, ts, val, networkTransportAttributeValue.String(), networkTypeAttributeValue.String())
 }
 
 // RecordSystemNetworkSocketMemoryUsageDataPoint adds a data point to system.network.socket.memory.usage metric.
-func (mb *MetricsBuilder) RecordSystemNetworkSocketMemoryUsageDataPoint(ts pcommon.Timestamp, val int64, sockstatTransportAttributeValue AttributeSockstatTransport) {
-	mb.metricSystemNetworkSocketMemoryUsage.recordDataPoint(mb.startTime, ts, val, sockstatTransportAttributeValue.String())
+func (mb *MetricsBuilder) RecordSystemNetworkSocketMemoryUsageDataPoint(ts pcommon.Timestamp, val int64, networkTransportAttributeValue AttributeNetworkTransport) {
+	mb.metricSystemNetworkSocketMemoryUsage.recordDataPoint(mb.startTime, ts, val, networkTransportAttributeValue.String())
 }
 
 // RecordSystemNetworkSocketUsedDataPoint adds a data point to system.network.socket.used metric.
@@ -1292,9 +1466,9 @@ func (mb *MetricsBuilder) RecordSystemNetworkTCPListenQueueLimitDataPoint(ts pco
 	mb.metricSystemNetworkTCPListenQueueLimit.recordDataPoint(mb.startTime, ts, val, networkLocalAddressAttributeValue, networkLocalPortAttributeValue, networkTypeAttributeValue.String())
 }
 
-// RecordSystemNetworkTCPListenQueueSizeDataPoint adds a data point to system.network.tcp.listen.queue.size metric.
-func (mb *MetricsBuilder) RecordSystemNetworkTCPListenQueueSizeDataPoint(ts pcommon.Timestamp, val int64, networkLocalAddressAttributeValue string, networkLocalPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType) {
-	mb.metricSystemNetworkTCPListenQueueSize.recordDataPoint(mb.startTime, ts, val, networkLocalAddressAttributeValue, networkLocalPortAttributeValue, networkTypeAttributeValue.String())
+// RecordSystemNetworkTCPListenQueueUsageDataPoint adds a data point to system.network.tcp.listen.queue.usage metric.
+func (mb *MetricsBuilder) RecordSystemNetworkTCPListenQueueUsageDataPoint(ts pcommon.Timestamp, val int64, networkLocalAddressAttributeValue string, networkLocalPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType) {
+	mb.metricSystemNetworkTCPListenQueueUsage.recordDataPoint(mb.startTime, ts, val, networkLocalAddressAttributeValue, networkLocalPortAttributeValue, networkTypeAttributeValue.String())
 }
 
 // RecordSystemNetworkTCPOrphanCountDataPoint adds a data point to system.network.tcp.orphan.count metric.

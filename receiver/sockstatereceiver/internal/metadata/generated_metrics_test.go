@@ -69,10 +69,12 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
 			aggMap["system.network.connection.count"] = mb.metricSystemNetworkConnectionCount.config.AggregationStrategy
 			aggMap["system.network.connection.local_port.count"] = mb.metricSystemNetworkConnectionLocalPortCount.config.AggregationStrategy
+			aggMap["system.network.ip.fragment.memory.usage"] = mb.metricSystemNetworkIPFragmentMemoryUsage.config.AggregationStrategy
+			aggMap["system.network.ip.fragment.queue.count"] = mb.metricSystemNetworkIPFragmentQueueCount.config.AggregationStrategy
 			aggMap["system.network.socket.in_use"] = mb.metricSystemNetworkSocketInUse.config.AggregationStrategy
 			aggMap["system.network.socket.memory.usage"] = mb.metricSystemNetworkSocketMemoryUsage.config.AggregationStrategy
 			aggMap["system.network.tcp.listen.queue.limit"] = mb.metricSystemNetworkTCPListenQueueLimit.config.AggregationStrategy
-			aggMap["system.network.tcp.listen.queue.size"] = mb.metricSystemNetworkTCPListenQueueSize.config.AggregationStrategy
+			aggMap["system.network.tcp.listen.queue.usage"] = mb.metricSystemNetworkTCPListenQueueUsage.config.AggregationStrategy
 
 			expectedWarnings := 0
 			if tt.metricsSet != testDataSetReag {
@@ -98,18 +100,30 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordSystemNetworkSocketAllocatedDataPoint(ts, 1)
-			defaultMetricsCount++
-			allMetricsCount++
-			mb.RecordSystemNetworkSocketInUseDataPoint(ts, 1, AttributeSockstatTransportTCP, AttributeNetworkTypeIpv4)
+			mb.RecordSystemNetworkIPFragmentMemoryUsageDataPoint(ts, 1, AttributeNetworkTypeIpv4)
 			if tt.name == "reaggregate_set" {
-				mb.RecordSystemNetworkSocketInUseDataPoint(ts, 3, AttributeSockstatTransportUDP, AttributeNetworkTypeIpv6)
+				mb.RecordSystemNetworkIPFragmentMemoryUsageDataPoint(ts, 3, AttributeNetworkTypeIpv6)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordSystemNetworkSocketMemoryUsageDataPoint(ts, 1, AttributeSockstatTransportTCP)
+			mb.RecordSystemNetworkIPFragmentQueueCountDataPoint(ts, 1, AttributeNetworkTypeIpv4)
 			if tt.name == "reaggregate_set" {
-				mb.RecordSystemNetworkSocketMemoryUsageDataPoint(ts, 3, AttributeSockstatTransportUDP)
+				mb.RecordSystemNetworkIPFragmentQueueCountDataPoint(ts, 3, AttributeNetworkTypeIpv6)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordSystemNetworkSocketAllocatedDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordSystemNetworkSocketInUseDataPoint(ts, 1, AttributeNetworkTransportTCP, AttributeNetworkTypeIpv4)
+			if tt.name == "reaggregate_set" {
+				mb.RecordSystemNetworkSocketInUseDataPoint(ts, 3, AttributeNetworkTransportUDP, AttributeNetworkTypeIpv6)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordSystemNetworkSocketMemoryUsageDataPoint(ts, 1, AttributeNetworkTransportTCP)
+			if tt.name == "reaggregate_set" {
+				mb.RecordSystemNetworkSocketMemoryUsageDataPoint(ts, 3, AttributeNetworkTransportUDP)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -122,9 +136,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordSystemNetworkTCPListenQueueSizeDataPoint(ts, 1, "network.local.address-val", 18, AttributeNetworkTypeIpv4)
+			mb.RecordSystemNetworkTCPListenQueueUsageDataPoint(ts, 1, "network.local.address-val", 18, AttributeNetworkTypeIpv4)
 			if tt.name == "reaggregate_set" {
-				mb.RecordSystemNetworkTCPListenQueueSizeDataPoint(ts, 3, "network.local.address-val-2", 19, AttributeNetworkTypeIpv6)
+				mb.RecordSystemNetworkTCPListenQueueUsageDataPoint(ts, 3, "network.local.address-val-2", 19, AttributeNetworkTypeIpv6)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -141,10 +155,12 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				assert.Empty(t, mb.metricSystemNetworkConnectionCount.aggDataPoints)
 				assert.Empty(t, mb.metricSystemNetworkConnectionLocalPortCount.aggDataPoints)
+				assert.Empty(t, mb.metricSystemNetworkIPFragmentMemoryUsage.aggDataPoints)
+				assert.Empty(t, mb.metricSystemNetworkIPFragmentQueueCount.aggDataPoints)
 				assert.Empty(t, mb.metricSystemNetworkSocketInUse.aggDataPoints)
 				assert.Empty(t, mb.metricSystemNetworkSocketMemoryUsage.aggDataPoints)
 				assert.Empty(t, mb.metricSystemNetworkTCPListenQueueLimit.aggDataPoints)
-				assert.Empty(t, mb.metricSystemNetworkTCPListenQueueSize.aggDataPoints)
+				assert.Empty(t, mb.metricSystemNetworkTCPListenQueueUsage.aggDataPoints)
 			}
 
 			if tt.expectEmpty {
@@ -292,6 +308,94 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.local.port")
 						assert.False(t, ok)
 					}
+				case "system.network.ip.fragment.memory.usage":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["system.network.ip.fragment.memory.usage"], "Found a duplicate in the metrics slice: system.network.ip.fragment.memory.usage")
+						validatedMetrics["system.network.ip.fragment.memory.usage"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Memory held by IP fragments waiting for reassembly ('FRAG memory' in sockstat, 'FRAG6 memory' in sockstat6), for the namespace read; compare with net.ipv4.ipfrag_high_thresh.", mi.Description())
+						assert.Equal(t, "By", mi.Unit())
+						assert.False(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						networkTypeAttrVal, ok := dp.Attributes().Get("network.type")
+						assert.True(t, ok)
+						assert.Equal(t, "ipv4", networkTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["system.network.ip.fragment.memory.usage"], "Found a duplicate in the metrics slice: system.network.ip.fragment.memory.usage")
+						validatedMetrics["system.network.ip.fragment.memory.usage"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Memory held by IP fragments waiting for reassembly ('FRAG memory' in sockstat, 'FRAG6 memory' in sockstat6), for the namespace read; compare with net.ipv4.ipfrag_high_thresh.", mi.Description())
+						assert.Equal(t, "By", mi.Unit())
+						assert.False(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["system.network.ip.fragment.memory.usage"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("network.type")
+						assert.False(t, ok)
+					}
+				case "system.network.ip.fragment.queue.count":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["system.network.ip.fragment.queue.count"], "Found a duplicate in the metrics slice: system.network.ip.fragment.queue.count")
+						validatedMetrics["system.network.ip.fragment.queue.count"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "IP reassembly queues in use (datagrams with fragments waiting; 'FRAG inuse' in sockstat and sockstat6), for the namespace read.", mi.Description())
+						assert.Equal(t, "{queue}", mi.Unit())
+						assert.False(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						networkTypeAttrVal, ok := dp.Attributes().Get("network.type")
+						assert.True(t, ok)
+						assert.Equal(t, "ipv4", networkTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["system.network.ip.fragment.queue.count"], "Found a duplicate in the metrics slice: system.network.ip.fragment.queue.count")
+						validatedMetrics["system.network.ip.fragment.queue.count"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "IP reassembly queues in use (datagrams with fragments waiting; 'FRAG inuse' in sockstat and sockstat6), for the namespace read.", mi.Description())
+						assert.Equal(t, "{queue}", mi.Unit())
+						assert.False(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["system.network.ip.fragment.queue.count"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("network.type")
+						assert.False(t, ok)
+					}
 				case "system.network.socket.allocated":
 					assert.False(t, validatedMetrics["system.network.socket.allocated"], "Found a duplicate in the metrics slice: system.network.socket.allocated")
 					validatedMetrics["system.network.socket.allocated"] = true
@@ -321,9 +425,9 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 						assert.Equal(t, int64(1), dp.IntValue())
-						sockstatTransportAttrVal, ok := dp.Attributes().Get("network.transport")
+						networkTransportAttrVal, ok := dp.Attributes().Get("network.transport")
 						assert.True(t, ok)
-						assert.Equal(t, "tcp", sockstatTransportAttrVal.Str())
+						assert.Equal(t, "tcp", networkTransportAttrVal.Str())
 						networkTypeAttrVal, ok := dp.Attributes().Get("network.type")
 						assert.True(t, ok)
 						assert.Equal(t, "ipv4", networkTypeAttrVal.Str())
@@ -361,7 +465,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["system.network.socket.memory.usage"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Memory held by socket buffers per protocol (sockstat 'mem' pages times the page size; 'FRAG memory' as given; system-wide).", mi.Description())
+						assert.Equal(t, "Memory held by TCP and UDP socket buffers (sockstat 'mem' pages times the page size; system-wide, IPv4 and IPv6 together).", mi.Description())
 						assert.Equal(t, "By", mi.Unit())
 						assert.False(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -370,15 +474,15 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 						assert.Equal(t, int64(1), dp.IntValue())
-						sockstatTransportAttrVal, ok := dp.Attributes().Get("network.transport")
+						networkTransportAttrVal, ok := dp.Attributes().Get("network.transport")
 						assert.True(t, ok)
-						assert.Equal(t, "tcp", sockstatTransportAttrVal.Str())
+						assert.Equal(t, "tcp", networkTransportAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["system.network.socket.memory.usage"], "Found a duplicate in the metrics slice: system.network.socket.memory.usage")
 						validatedMetrics["system.network.socket.memory.usage"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Memory held by socket buffers per protocol (sockstat 'mem' pages times the page size; 'FRAG memory' as given; system-wide).", mi.Description())
+						assert.Equal(t, "Memory held by TCP and UDP socket buffers (sockstat 'mem' pages times the page size; system-wide, IPv4 and IPv6 together).", mi.Description())
 						assert.Equal(t, "By", mi.Unit())
 						assert.False(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -417,11 +521,13 @@ func TestMetricsBuilder(t *testing.T) {
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["system.network.tcp.listen.queue.limit"], "Found a duplicate in the metrics slice: system.network.tcp.listen.queue.limit")
 						validatedMetrics["system.network.tcp.listen.queue.limit"] = true
-						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
-						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Accept-queue limit of a listening socket (the listen backlog, capped by net.core.somaxconn); the queue holds at most limit+1 connections.", mi.Description())
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Accept-queue limit of a listening socket (the listen backlog, capped by net.core.somaxconn); the queue holds at most limit+1 connections. Compare with system.network.tcp.listen.queue.usage.", mi.Description())
 						assert.Equal(t, "{connection}", mi.Unit())
-						dp := mi.Gauge().DataPoints().At(0)
+						assert.False(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
@@ -438,11 +544,13 @@ func TestMetricsBuilder(t *testing.T) {
 					} else {
 						assert.False(t, validatedMetrics["system.network.tcp.listen.queue.limit"], "Found a duplicate in the metrics slice: system.network.tcp.listen.queue.limit")
 						validatedMetrics["system.network.tcp.listen.queue.limit"] = true
-						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
-						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Accept-queue limit of a listening socket (the listen backlog, capped by net.core.somaxconn); the queue holds at most limit+1 connections.", mi.Description())
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Accept-queue limit of a listening socket (the listen backlog, capped by net.core.somaxconn); the queue holds at most limit+1 connections. Compare with system.network.tcp.listen.queue.usage.", mi.Description())
 						assert.Equal(t, "{connection}", mi.Unit())
-						dp := mi.Gauge().DataPoints().At(0)
+						assert.False(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
@@ -463,13 +571,13 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.type")
 						assert.False(t, ok)
 					}
-				case "system.network.tcp.listen.queue.size":
+				case "system.network.tcp.listen.queue.usage":
 					if tt.name != "reaggregate_set" {
-						assert.False(t, validatedMetrics["system.network.tcp.listen.queue.size"], "Found a duplicate in the metrics slice: system.network.tcp.listen.queue.size")
-						validatedMetrics["system.network.tcp.listen.queue.size"] = true
+						assert.False(t, validatedMetrics["system.network.tcp.listen.queue.usage"], "Found a duplicate in the metrics slice: system.network.tcp.listen.queue.usage")
+						validatedMetrics["system.network.tcp.listen.queue.usage"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Connections waiting in a listening socket's accept queue (completed handshakes not yet accepted). When it exceeds the limit new handshakes are dropped (TcpExtListenOverflows).", mi.Description())
+						assert.Equal(t, "Connections waiting in a listening socket's accept queue (completed handshakes not yet accepted). When it exceeds system.network.tcp.listen.queue.limit new handshakes are dropped (TcpExtListenOverflows).", mi.Description())
 						assert.Equal(t, "{connection}", mi.Unit())
 						assert.False(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -488,11 +596,11 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.True(t, ok)
 						assert.Equal(t, "ipv4", networkTypeAttrVal.Str())
 					} else {
-						assert.False(t, validatedMetrics["system.network.tcp.listen.queue.size"], "Found a duplicate in the metrics slice: system.network.tcp.listen.queue.size")
-						validatedMetrics["system.network.tcp.listen.queue.size"] = true
+						assert.False(t, validatedMetrics["system.network.tcp.listen.queue.usage"], "Found a duplicate in the metrics slice: system.network.tcp.listen.queue.usage")
+						validatedMetrics["system.network.tcp.listen.queue.usage"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Connections waiting in a listening socket's accept queue (completed handshakes not yet accepted). When it exceeds the limit new handshakes are dropped (TcpExtListenOverflows).", mi.Description())
+						assert.Equal(t, "Connections waiting in a listening socket's accept queue (completed handshakes not yet accepted). When it exceeds system.network.tcp.listen.queue.limit new handshakes are dropped (TcpExtListenOverflows).", mi.Description())
 						assert.Equal(t, "{connection}", mi.Unit())
 						assert.False(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -500,7 +608,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.Equal(t, start, dp.StartTimestamp())
 						assert.Equal(t, ts, dp.Timestamp())
 						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
-						switch aggMap["system.network.tcp.listen.queue.size"] {
+						switch aggMap["system.network.tcp.listen.queue.usage"] {
 						case "sum":
 							assert.Equal(t, int64(4), dp.IntValue())
 						case "avg":

@@ -9,6 +9,26 @@ import (
 	"go.opentelemetry.io/collector/filter"
 )
 
+// TCPFlowActiveMetricConfig provides config for the tcp.flow.active metric.
+type TCPFlowActiveMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *TCPFlowActiveMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // TCPFlowBytesMetricAttributeKey specifies the key of an attribute for the tcp.flow.bytes metric.
 type TCPFlowBytesMetricAttributeKey string
 
@@ -62,6 +82,46 @@ func (ms *TCPFlowBytesMetricConfig) Validate() error {
 	return nil
 }
 
+// TCPFlowClosedMetricConfig provides config for the tcp.flow.closed metric.
+type TCPFlowClosedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *TCPFlowClosedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// TCPFlowClosedLifetimeMetricConfig provides config for the tcp.flow.closed_lifetime metric.
+type TCPFlowClosedLifetimeMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *TCPFlowClosedLifetimeMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // TCPFlowCwndMetricAttributeKey specifies the key of an attribute for the tcp.flow.cwnd metric.
 type TCPFlowCwndMetricAttributeKey string
 
@@ -111,6 +171,26 @@ func (ms *TCPFlowCwndMetricConfig) Validate() error {
 		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
 	}
 
+	return nil
+}
+
+// TCPFlowEvictedMetricConfig provides config for the tcp.flow.evicted metric.
+type TCPFlowEvictedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *TCPFlowEvictedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
 	return nil
 }
 
@@ -963,90 +1043,14 @@ func (ms *TCPFlowZeroWindowMetricConfig) Validate() error {
 	return nil
 }
 
-// TCPFlowsActiveMetricConfig provides config for the tcp.flows.active metric.
-type TCPFlowsActiveMetricConfig struct {
-	Enabled          bool `mapstructure:"enabled"`
-	enabledSetByUser bool
-}
-
-func (ms *TCPFlowsActiveMetricConfig) Unmarshal(parser *confmap.Conf) error {
-	if parser == nil {
-		return nil
-	}
-
-	err := parser.Unmarshal(ms)
-	if err != nil {
-		return err
-	}
-
-	ms.enabledSetByUser = parser.IsSet("enabled")
-	return nil
-}
-
-// TCPFlowsClosedMetricConfig provides config for the tcp.flows.closed metric.
-type TCPFlowsClosedMetricConfig struct {
-	Enabled          bool `mapstructure:"enabled"`
-	enabledSetByUser bool
-}
-
-func (ms *TCPFlowsClosedMetricConfig) Unmarshal(parser *confmap.Conf) error {
-	if parser == nil {
-		return nil
-	}
-
-	err := parser.Unmarshal(ms)
-	if err != nil {
-		return err
-	}
-
-	ms.enabledSetByUser = parser.IsSet("enabled")
-	return nil
-}
-
-// TCPFlowsClosedDurationMetricConfig provides config for the tcp.flows.closed_duration metric.
-type TCPFlowsClosedDurationMetricConfig struct {
-	Enabled          bool `mapstructure:"enabled"`
-	enabledSetByUser bool
-}
-
-func (ms *TCPFlowsClosedDurationMetricConfig) Unmarshal(parser *confmap.Conf) error {
-	if parser == nil {
-		return nil
-	}
-
-	err := parser.Unmarshal(ms)
-	if err != nil {
-		return err
-	}
-
-	ms.enabledSetByUser = parser.IsSet("enabled")
-	return nil
-}
-
-// TCPFlowsEvictedMetricConfig provides config for the tcp.flows.evicted metric.
-type TCPFlowsEvictedMetricConfig struct {
-	Enabled          bool `mapstructure:"enabled"`
-	enabledSetByUser bool
-}
-
-func (ms *TCPFlowsEvictedMetricConfig) Unmarshal(parser *confmap.Conf) error {
-	if parser == nil {
-		return nil
-	}
-
-	err := parser.Unmarshal(ms)
-	if err != nil {
-		return err
-	}
-
-	ms.enabledSetByUser = parser.IsSet("enabled")
-	return nil
-}
-
 // MetricsConfig provides config for tcpflow metrics.
 type MetricsConfig struct {
+	TCPFlowActive             TCPFlowActiveMetricConfig             `mapstructure:"tcp.flow.active"`
 	TCPFlowBytes              TCPFlowBytesMetricConfig              `mapstructure:"tcp.flow.bytes"`
+	TCPFlowClosed             TCPFlowClosedMetricConfig             `mapstructure:"tcp.flow.closed"`
+	TCPFlowClosedLifetime     TCPFlowClosedLifetimeMetricConfig     `mapstructure:"tcp.flow.closed_lifetime"`
 	TCPFlowCwnd               TCPFlowCwndMetricConfig               `mapstructure:"tcp.flow.cwnd"`
+	TCPFlowEvicted            TCPFlowEvictedMetricConfig            `mapstructure:"tcp.flow.evicted"`
 	TCPFlowInFlight           TCPFlowInFlightMetricConfig           `mapstructure:"tcp.flow.in_flight"`
 	TCPFlowLost               TCPFlowLostMetricConfig               `mapstructure:"tcp.flow.lost"`
 	TCPFlowProbeDropped       TCPFlowProbeDroppedMetricConfig       `mapstructure:"tcp.flow.probe.dropped"`
@@ -1064,23 +1068,31 @@ type MetricsConfig struct {
 	TCPFlowSrttMin            TCPFlowSrttMinMetricConfig            `mapstructure:"tcp.flow.srtt_min"`
 	TCPFlowSsthresh           TCPFlowSsthreshMetricConfig           `mapstructure:"tcp.flow.ssthresh"`
 	TCPFlowZeroWindow         TCPFlowZeroWindowMetricConfig         `mapstructure:"tcp.flow.zero_window"`
-	TCPFlowsActive            TCPFlowsActiveMetricConfig            `mapstructure:"tcp.flows.active"`
-	TCPFlowsClosed            TCPFlowsClosedMetricConfig            `mapstructure:"tcp.flows.closed"`
-	TCPFlowsClosedDuration    TCPFlowsClosedDurationMetricConfig    `mapstructure:"tcp.flows.closed_duration"`
-	TCPFlowsEvicted           TCPFlowsEvictedMetricConfig           `mapstructure:"tcp.flows.evicted"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
 	return MetricsConfig{
+		TCPFlowActive: TCPFlowActiveMetricConfig{
+			Enabled: true,
+		},
 		TCPFlowBytes: TCPFlowBytesMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []TCPFlowBytesMetricAttributeKey{TCPFlowBytesMetricAttributeKeyLocalAddress, TCPFlowBytesMetricAttributeKeyLocalPort, TCPFlowBytesMetricAttributeKeyPeerAddress, TCPFlowBytesMetricAttributeKeyPeerPort, TCPFlowBytesMetricAttributeKeyNetworkType, TCPFlowBytesMetricAttributeKeyDirection},
 		},
+		TCPFlowClosed: TCPFlowClosedMetricConfig{
+			Enabled: true,
+		},
+		TCPFlowClosedLifetime: TCPFlowClosedLifetimeMetricConfig{
+			Enabled: true,
+		},
 		TCPFlowCwnd: TCPFlowCwndMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []TCPFlowCwndMetricAttributeKey{TCPFlowCwndMetricAttributeKeyLocalAddress, TCPFlowCwndMetricAttributeKeyLocalPort, TCPFlowCwndMetricAttributeKeyPeerAddress, TCPFlowCwndMetricAttributeKeyPeerPort, TCPFlowCwndMetricAttributeKeyNetworkType},
+		},
+		TCPFlowEvicted: TCPFlowEvictedMetricConfig{
+			Enabled: true,
 		},
 		TCPFlowInFlight: TCPFlowInFlightMetricConfig{
 			Enabled:             true,
@@ -1164,18 +1176,6 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []TCPFlowZeroWindowMetricAttributeKey{TCPFlowZeroWindowMetricAttributeKeyLocalAddress, TCPFlowZeroWindowMetricAttributeKeyLocalPort, TCPFlowZeroWindowMetricAttributeKeyPeerAddress, TCPFlowZeroWindowMetricAttributeKeyPeerPort, TCPFlowZeroWindowMetricAttributeKeyNetworkType},
-		},
-		TCPFlowsActive: TCPFlowsActiveMetricConfig{
-			Enabled: true,
-		},
-		TCPFlowsClosed: TCPFlowsClosedMetricConfig{
-			Enabled: true,
-		},
-		TCPFlowsClosedDuration: TCPFlowsClosedDurationMetricConfig{
-			Enabled: true,
-		},
-		TCPFlowsEvicted: TCPFlowsEvictedMetricConfig{
-			Enabled: true,
 		},
 	}
 }

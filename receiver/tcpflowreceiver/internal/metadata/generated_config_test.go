@@ -26,15 +26,27 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "all_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
+					TCPFlowActive: TCPFlowActiveMetricConfig{
+						Enabled: true,
+					},
 					TCPFlowBytes: TCPFlowBytesMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []TCPFlowBytesMetricAttributeKey{TCPFlowBytesMetricAttributeKeyLocalAddress, TCPFlowBytesMetricAttributeKeyLocalPort, TCPFlowBytesMetricAttributeKeyPeerAddress, TCPFlowBytesMetricAttributeKeyPeerPort, TCPFlowBytesMetricAttributeKeyNetworkType, TCPFlowBytesMetricAttributeKeyDirection},
 					},
+					TCPFlowClosed: TCPFlowClosedMetricConfig{
+						Enabled: true,
+					},
+					TCPFlowClosedLifetime: TCPFlowClosedLifetimeMetricConfig{
+						Enabled: true,
+					},
 					TCPFlowCwnd: TCPFlowCwndMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []TCPFlowCwndMetricAttributeKey{TCPFlowCwndMetricAttributeKeyLocalAddress, TCPFlowCwndMetricAttributeKeyLocalPort, TCPFlowCwndMetricAttributeKeyPeerAddress, TCPFlowCwndMetricAttributeKeyPeerPort, TCPFlowCwndMetricAttributeKeyNetworkType},
+					},
+					TCPFlowEvicted: TCPFlowEvictedMetricConfig{
+						Enabled: true,
 					},
 					TCPFlowInFlight: TCPFlowInFlightMetricConfig{
 						Enabled:             true,
@@ -118,18 +130,6 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []TCPFlowZeroWindowMetricAttributeKey{TCPFlowZeroWindowMetricAttributeKeyLocalAddress, TCPFlowZeroWindowMetricAttributeKeyLocalPort, TCPFlowZeroWindowMetricAttributeKeyPeerAddress, TCPFlowZeroWindowMetricAttributeKeyPeerPort, TCPFlowZeroWindowMetricAttributeKeyNetworkType},
-					},
-					TCPFlowsActive: TCPFlowsActiveMetricConfig{
-						Enabled: true,
-					},
-					TCPFlowsClosed: TCPFlowsClosedMetricConfig{
-						Enabled: true,
-					},
-					TCPFlowsClosedDuration: TCPFlowsClosedDurationMetricConfig{
-						Enabled: true,
-					},
-					TCPFlowsEvicted: TCPFlowsEvictedMetricConfig{
-						Enabled: true,
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
@@ -142,15 +142,27 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "none_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
+					TCPFlowActive: TCPFlowActiveMetricConfig{
+						Enabled: false,
+					},
 					TCPFlowBytes: TCPFlowBytesMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []TCPFlowBytesMetricAttributeKey{TCPFlowBytesMetricAttributeKeyLocalAddress, TCPFlowBytesMetricAttributeKeyLocalPort, TCPFlowBytesMetricAttributeKeyPeerAddress, TCPFlowBytesMetricAttributeKeyPeerPort, TCPFlowBytesMetricAttributeKeyNetworkType, TCPFlowBytesMetricAttributeKeyDirection},
 					},
+					TCPFlowClosed: TCPFlowClosedMetricConfig{
+						Enabled: false,
+					},
+					TCPFlowClosedLifetime: TCPFlowClosedLifetimeMetricConfig{
+						Enabled: false,
+					},
 					TCPFlowCwnd: TCPFlowCwndMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []TCPFlowCwndMetricAttributeKey{TCPFlowCwndMetricAttributeKeyLocalAddress, TCPFlowCwndMetricAttributeKeyLocalPort, TCPFlowCwndMetricAttributeKeyPeerAddress, TCPFlowCwndMetricAttributeKeyPeerPort, TCPFlowCwndMetricAttributeKeyNetworkType},
+					},
+					TCPFlowEvicted: TCPFlowEvictedMetricConfig{
+						Enabled: false,
 					},
 					TCPFlowInFlight: TCPFlowInFlightMetricConfig{
 						Enabled:             false,
@@ -235,18 +247,6 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []TCPFlowZeroWindowMetricAttributeKey{TCPFlowZeroWindowMetricAttributeKeyLocalAddress, TCPFlowZeroWindowMetricAttributeKeyLocalPort, TCPFlowZeroWindowMetricAttributeKeyPeerAddress, TCPFlowZeroWindowMetricAttributeKeyPeerPort, TCPFlowZeroWindowMetricAttributeKeyNetworkType},
 					},
-					TCPFlowsActive: TCPFlowsActiveMetricConfig{
-						Enabled: false,
-					},
-					TCPFlowsClosed: TCPFlowsClosedMetricConfig{
-						Enabled: false,
-					},
-					TCPFlowsClosedDuration: TCPFlowsClosedDurationMetricConfig{
-						Enabled: false,
-					},
-					TCPFlowsEvicted: TCPFlowsEvictedMetricConfig{
-						Enabled: false,
-					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					NetnsInode: ResourceAttributeConfig{Enabled: false},
@@ -258,11 +258,12 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(TCPFlowBytesMetricConfig{}, TCPFlowCwndMetricConfig{}, TCPFlowInFlightMetricConfig{}, TCPFlowLostMetricConfig{}, TCPFlowProbeDroppedMetricConfig{}, TCPFlowProbeEventsMetricConfig{}, TCPFlowReceiveQueueMetricConfig{}, TCPFlowRetransmitsMetricConfig{}, TCPFlowRetransmittedBytesMetricConfig{}, TCPFlowRtoMetricConfig{}, TCPFlowRttvarMetricConfig{}, TCPFlowSamplesMetricConfig{}, TCPFlowSendQueueMetricConfig{}, TCPFlowSendWindowMetricConfig{}, TCPFlowSrttMetricConfig{}, TCPFlowSrttMaxMetricConfig{}, TCPFlowSrttMinMetricConfig{}, TCPFlowSsthreshMetricConfig{}, TCPFlowZeroWindowMetricConfig{}, TCPFlowsActiveMetricConfig{}, TCPFlowsClosedMetricConfig{}, TCPFlowsClosedDurationMetricConfig{}, TCPFlowsEvictedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(TCPFlowActiveMetricConfig{}, TCPFlowBytesMetricConfig{}, TCPFlowClosedMetricConfig{}, TCPFlowClosedLifetimeMetricConfig{}, TCPFlowCwndMetricConfig{}, TCPFlowEvictedMetricConfig{}, TCPFlowInFlightMetricConfig{}, TCPFlowLostMetricConfig{}, TCPFlowProbeDroppedMetricConfig{}, TCPFlowProbeEventsMetricConfig{}, TCPFlowReceiveQueueMetricConfig{}, TCPFlowRetransmitsMetricConfig{}, TCPFlowRetransmittedBytesMetricConfig{}, TCPFlowRtoMetricConfig{}, TCPFlowRttvarMetricConfig{}, TCPFlowSamplesMetricConfig{}, TCPFlowSendQueueMetricConfig{}, TCPFlowSendWindowMetricConfig{}, TCPFlowSrttMetricConfig{}, TCPFlowSrttMaxMetricConfig{}, TCPFlowSrttMinMetricConfig{}, TCPFlowSsthreshMetricConfig{}, TCPFlowZeroWindowMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
 }
+
 func TestTCPFlowBytesMetricsConfig_Validate(t *testing.T) {
 	cfg := DefaultMetricsConfig().TCPFlowBytes
 	require.NoError(t, cfg.Validate())

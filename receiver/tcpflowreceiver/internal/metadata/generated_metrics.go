@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
+	conventions "go.opentelemetry.io/otel/semconv/v1.38.0"
 	"slices"
 	"time"
 )
@@ -148,13 +149,25 @@ var MapAttributeRetransmitType = map[string]AttributeRetransmitType{
 }
 
 var MetricsInfo = metricsInfo{
+	TCPFlowActive: metricInfo{
+		Name: "tcp.flow.active",
+	},
 	TCPFlowBytes: metricInfo{
 		Name:       "tcp.flow.bytes",
 		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type", "direction"},
 	},
+	TCPFlowClosed: metricInfo{
+		Name: "tcp.flow.closed",
+	},
+	TCPFlowClosedLifetime: metricInfo{
+		Name: "tcp.flow.closed_lifetime",
+	},
 	TCPFlowCwnd: metricInfo{
 		Name:       "tcp.flow.cwnd",
 		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type"},
+	},
+	TCPFlowEvicted: metricInfo{
+		Name: "tcp.flow.evicted",
 	},
 	TCPFlowInFlight: metricInfo{
 		Name:       "tcp.flow.in_flight",
@@ -223,23 +236,15 @@ var MetricsInfo = metricsInfo{
 		Name:       "tcp.flow.zero_window",
 		Attributes: []string{"local.address", "local.port", "peer.address", "peer.port", "network.type"},
 	},
-	TCPFlowsActive: metricInfo{
-		Name: "tcp.flows.active",
-	},
-	TCPFlowsClosed: metricInfo{
-		Name: "tcp.flows.closed",
-	},
-	TCPFlowsClosedDuration: metricInfo{
-		Name: "tcp.flows.closed_duration",
-	},
-	TCPFlowsEvicted: metricInfo{
-		Name: "tcp.flows.evicted",
-	},
 }
 
 type metricsInfo struct {
+	TCPFlowActive             metricInfo
 	TCPFlowBytes              metricInfo
+	TCPFlowClosed             metricInfo
+	TCPFlowClosedLifetime     metricInfo
 	TCPFlowCwnd               metricInfo
+	TCPFlowEvicted            metricInfo
 	TCPFlowInFlight           metricInfo
 	TCPFlowLost               metricInfo
 	TCPFlowProbeDropped       metricInfo
@@ -257,15 +262,63 @@ type metricsInfo struct {
 	TCPFlowSrttMin            metricInfo
 	TCPFlowSsthresh           metricInfo
 	TCPFlowZeroWindow         metricInfo
-	TCPFlowsActive            metricInfo
-	TCPFlowsClosed            metricInfo
-	TCPFlowsClosedDuration    metricInfo
-	TCPFlowsEvicted           metricInfo
 }
 
 type metricInfo struct {
 	Name       string
 	Attributes []string
+}
+
+type metricTCPFlowActive struct {
+	data     pmetric.Metric            // data buffer for generated metric.
+	config   TCPFlowActiveMetricConfig // metric config provided by user.
+	capacity int                       // max observed number of data points added to the metric.
+}
+
+// init fills tcp.flow.active metric with initial data.
+func (m *metricTCPFlowActive) init() {
+	m.data.SetName("tcp.flow.active")
+	m.data.SetDescription("Flows in the kernel's flow table now (after filters, capped by max_flows).")
+	m.data.SetUnit("{flow}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(false)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricTCPFlowActive) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricTCPFlowActive) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricTCPFlowActive) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricTCPFlowActive(cfg TCPFlowActiveMetricConfig) metricTCPFlowActive {
+	m := metricTCPFlowActive{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
 }
 
 type metricTCPFlowBytes struct {
@@ -374,6 +427,110 @@ func newMetricTCPFlowBytes(cfg TCPFlowBytesMetricConfig) metricTCPFlowBytes {
 	return m
 }
 
+type metricTCPFlowClosed struct {
+	data     pmetric.Metric            // data buffer for generated metric.
+	config   TCPFlowClosedMetricConfig // metric config provided by user.
+	capacity int                       // max observed number of data points added to the metric.
+}
+
+// init fills tcp.flow.closed metric with initial data.
+func (m *metricTCPFlowClosed) init() {
+	m.data.SetName("tcp.flow.closed")
+	m.data.SetDescription("Tracked flows that closed (the count of tcp.flow.lifetime).")
+	m.data.SetUnit("{flow}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricTCPFlowClosed) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricTCPFlowClosed) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricTCPFlowClosed) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricTCPFlowClosed(cfg TCPFlowClosedMetricConfig) metricTCPFlowClosed {
+	m := metricTCPFlowClosed{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricTCPFlowClosedLifetime struct {
+	data     pmetric.Metric                    // data buffer for generated metric.
+	config   TCPFlowClosedLifetimeMetricConfig // metric config provided by user.
+	capacity int                               // max observed number of data points added to the metric.
+}
+
+// init fills tcp.flow.closed_lifetime metric with initial data.
+func (m *metricTCPFlowClosedLifetime) init() {
+	m.data.SetName("tcp.flow.closed_lifetime")
+	m.data.SetDescription("Total lifetime of the closed flows counted by tcp.flow.closed (divide for the mean; the sum of tcp.flow.lifetime).")
+	m.data.SetUnit("s")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricTCPFlowClosedLifetime) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricTCPFlowClosedLifetime) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricTCPFlowClosedLifetime) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricTCPFlowClosedLifetime(cfg TCPFlowClosedLifetimeMetricConfig) metricTCPFlowClosedLifetime {
+	m := metricTCPFlowClosedLifetime{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricTCPFlowCwnd struct {
 	data          pmetric.Metric          // data buffer for generated metric.
 	config        TCPFlowCwndMetricConfig // metric config provided by user.
@@ -467,6 +624,58 @@ func (m *metricTCPFlowCwnd) emit(metrics pmetric.MetricSlice) {
 
 func newMetricTCPFlowCwnd(cfg TCPFlowCwndMetricConfig) metricTCPFlowCwnd {
 	m := metricTCPFlowCwnd{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricTCPFlowEvicted struct {
+	data     pmetric.Metric             // data buffer for generated metric.
+	config   TCPFlowEvictedMetricConfig // metric config provided by user.
+	capacity int                        // max observed number of data points added to the metric.
+}
+
+// init fills tcp.flow.evicted metric with initial data.
+func (m *metricTCPFlowEvicted) init() {
+	m.data.SetName("tcp.flow.evicted")
+	m.data.SetDescription("Flows removed from the table after idle_timeout without traffic.")
+	m.data.SetUnit("{flow}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricTCPFlowEvicted) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricTCPFlowEvicted) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricTCPFlowEvicted) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricTCPFlowEvicted(cfg TCPFlowEvictedMetricConfig) metricTCPFlowEvicted {
+	m := metricTCPFlowEvicted{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -2144,214 +2353,6 @@ func newMetricTCPFlowZeroWindow(cfg TCPFlowZeroWindowMetricConfig) metricTCPFlow
 	return m
 }
 
-type metricTCPFlowsActive struct {
-	data     pmetric.Metric             // data buffer for generated metric.
-	config   TCPFlowsActiveMetricConfig // metric config provided by user.
-	capacity int                        // max observed number of data points added to the metric.
-}
-
-// init fills tcp.flows.active metric with initial data.
-func (m *metricTCPFlowsActive) init() {
-	m.data.SetName("tcp.flows.active")
-	m.data.SetDescription("Flows in the kernel's flow table now (after filters, capped by max_flows).")
-	m.data.SetUnit("{flow}")
-	m.data.SetEmptySum()
-	m.data.Sum().SetIsMonotonic(false)
-	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-}
-
-func (m *metricTCPFlowsActive) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
-	if !m.config.Enabled {
-		return
-	}
-	dp := m.data.Sum().DataPoints().AppendEmpty()
-	dp.SetStartTimestamp(start)
-	dp.SetTimestamp(ts)
-	dp.SetIntValue(val)
-}
-
-// updateCapacity saves max length of data point slices that will be used for the slice capacity.
-func (m *metricTCPFlowsActive) updateCapacity() {
-	if m.data.Sum().DataPoints().Len() > m.capacity {
-		m.capacity = m.data.Sum().DataPoints().Len()
-	}
-}
-
-// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
-func (m *metricTCPFlowsActive) emit(metrics pmetric.MetricSlice) {
-	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
-		m.updateCapacity()
-		m.data.MoveTo(metrics.AppendEmpty())
-		m.init()
-	}
-}
-
-func newMetricTCPFlowsActive(cfg TCPFlowsActiveMetricConfig) metricTCPFlowsActive {
-	m := metricTCPFlowsActive{config: cfg}
-
-	if cfg.Enabled {
-		m.data = pmetric.NewMetric()
-		m.init()
-	}
-	return m
-}
-
-type metricTCPFlowsClosed struct {
-	data     pmetric.Metric             // data buffer for generated metric.
-	config   TCPFlowsClosedMetricConfig // metric config provided by user.
-	capacity int                        // max observed number of data points added to the metric.
-}
-
-// init fills tcp.flows.closed metric with initial data.
-func (m *metricTCPFlowsClosed) init() {
-	m.data.SetName("tcp.flows.closed")
-	m.data.SetDescription("Tracked flows that closed.")
-	m.data.SetUnit("{flow}")
-	m.data.SetEmptySum()
-	m.data.Sum().SetIsMonotonic(true)
-	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-}
-
-func (m *metricTCPFlowsClosed) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
-	if !m.config.Enabled {
-		return
-	}
-	dp := m.data.Sum().DataPoints().AppendEmpty()
-	dp.SetStartTimestamp(start)
-	dp.SetTimestamp(ts)
-	dp.SetIntValue(val)
-}
-
-// updateCapacity saves max length of data point slices that will be used for the slice capacity.
-func (m *metricTCPFlowsClosed) updateCapacity() {
-	if m.data.Sum().DataPoints().Len() > m.capacity {
-		m.capacity = m.data.Sum().DataPoints().Len()
-	}
-}
-
-// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
-func (m *metricTCPFlowsClosed) emit(metrics pmetric.MetricSlice) {
-	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
-		m.updateCapacity()
-		m.data.MoveTo(metrics.AppendEmpty())
-		m.init()
-	}
-}
-
-func newMetricTCPFlowsClosed(cfg TCPFlowsClosedMetricConfig) metricTCPFlowsClosed {
-	m := metricTCPFlowsClosed{config: cfg}
-
-	if cfg.Enabled {
-		m.data = pmetric.NewMetric()
-		m.init()
-	}
-	return m
-}
-
-type metricTCPFlowsClosedDuration struct {
-	data     pmetric.Metric                     // data buffer for generated metric.
-	config   TCPFlowsClosedDurationMetricConfig // metric config provided by user.
-	capacity int                                // max observed number of data points added to the metric.
-}
-
-// init fills tcp.flows.closed_duration metric with initial data.
-func (m *metricTCPFlowsClosedDuration) init() {
-	m.data.SetName("tcp.flows.closed_duration")
-	m.data.SetDescription("Total lifetime of the closed flows counted by tcp.flows.closed (divide for the mean).")
-	m.data.SetUnit("s")
-	m.data.SetEmptySum()
-	m.data.Sum().SetIsMonotonic(true)
-	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-}
-
-func (m *metricTCPFlowsClosedDuration) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
-	if !m.config.Enabled {
-		return
-	}
-	dp := m.data.Sum().DataPoints().AppendEmpty()
-	dp.SetStartTimestamp(start)
-	dp.SetTimestamp(ts)
-	dp.SetDoubleValue(val)
-}
-
-// updateCapacity saves max length of data point slices that will be used for the slice capacity.
-func (m *metricTCPFlowsClosedDuration) updateCapacity() {
-	if m.data.Sum().DataPoints().Len() > m.capacity {
-		m.capacity = m.data.Sum().DataPoints().Len()
-	}
-}
-
-// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
-func (m *metricTCPFlowsClosedDuration) emit(metrics pmetric.MetricSlice) {
-	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
-		m.updateCapacity()
-		m.data.MoveTo(metrics.AppendEmpty())
-		m.init()
-	}
-}
-
-func newMetricTCPFlowsClosedDuration(cfg TCPFlowsClosedDurationMetricConfig) metricTCPFlowsClosedDuration {
-	m := metricTCPFlowsClosedDuration{config: cfg}
-
-	if cfg.Enabled {
-		m.data = pmetric.NewMetric()
-		m.init()
-	}
-	return m
-}
-
-type metricTCPFlowsEvicted struct {
-	data     pmetric.Metric              // data buffer for generated metric.
-	config   TCPFlowsEvictedMetricConfig // metric config provided by user.
-	capacity int                         // max observed number of data points added to the metric.
-}
-
-// init fills tcp.flows.evicted metric with initial data.
-func (m *metricTCPFlowsEvicted) init() {
-	m.data.SetName("tcp.flows.evicted")
-	m.data.SetDescription("Flows removed from the table after idle_timeout without traffic.")
-	m.data.SetUnit("{flow}")
-	m.data.SetEmptySum()
-	m.data.Sum().SetIsMonotonic(true)
-	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-}
-
-func (m *metricTCPFlowsEvicted) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
-	if !m.config.Enabled {
-		return
-	}
-	dp := m.data.Sum().DataPoints().AppendEmpty()
-	dp.SetStartTimestamp(start)
-	dp.SetTimestamp(ts)
-	dp.SetIntValue(val)
-}
-
-// updateCapacity saves max length of data point slices that will be used for the slice capacity.
-func (m *metricTCPFlowsEvicted) updateCapacity() {
-	if m.data.Sum().DataPoints().Len() > m.capacity {
-		m.capacity = m.data.Sum().DataPoints().Len()
-	}
-}
-
-// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
-func (m *metricTCPFlowsEvicted) emit(metrics pmetric.MetricSlice) {
-	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
-		m.updateCapacity()
-		m.data.MoveTo(metrics.AppendEmpty())
-		m.init()
-	}
-}
-
-func newMetricTCPFlowsEvicted(cfg TCPFlowsEvictedMetricConfig) metricTCPFlowsEvicted {
-	m := metricTCPFlowsEvicted{config: cfg}
-
-	if cfg.Enabled {
-		m.data = pmetric.NewMetric()
-		m.init()
-	}
-	return m
-}
-
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
@@ -2362,8 +2363,12 @@ type MetricsBuilder struct {
 	buildInfo                       component.BuildInfo  // contains version information.
 	resourceAttributeIncludeFilter  map[string]filter.Filter
 	resourceAttributeExcludeFilter  map[string]filter.Filter
+	metricTCPFlowActive             metricTCPFlowActive
 	metricTCPFlowBytes              metricTCPFlowBytes
+	metricTCPFlowClosed             metricTCPFlowClosed
+	metricTCPFlowClosedLifetime     metricTCPFlowClosedLifetime
 	metricTCPFlowCwnd               metricTCPFlowCwnd
+	metricTCPFlowEvicted            metricTCPFlowEvicted
 	metricTCPFlowInFlight           metricTCPFlowInFlight
 	metricTCPFlowLost               metricTCPFlowLost
 	metricTCPFlowProbeDropped       metricTCPFlowProbeDropped
@@ -2381,10 +2386,6 @@ type MetricsBuilder struct {
 	metricTCPFlowSrttMin            metricTCPFlowSrttMin
 	metricTCPFlowSsthresh           metricTCPFlowSsthresh
 	metricTCPFlowZeroWindow         metricTCPFlowZeroWindow
-	metricTCPFlowsActive            metricTCPFlowsActive
-	metricTCPFlowsClosed            metricTCPFlowsClosed
-	metricTCPFlowsClosedDuration    metricTCPFlowsClosedDuration
-	metricTCPFlowsEvicted           metricTCPFlowsEvicted
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -2410,8 +2411,12 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		startTime:                       pcommon.NewTimestampFromTime(time.Now()),
 		metricsBuffer:                   pmetric.NewMetrics(),
 		buildInfo:                       settings.BuildInfo,
+		metricTCPFlowActive:             newMetricTCPFlowActive(mbc.Metrics.TCPFlowActive),
 		metricTCPFlowBytes:              newMetricTCPFlowBytes(mbc.Metrics.TCPFlowBytes),
+		metricTCPFlowClosed:             newMetricTCPFlowClosed(mbc.Metrics.TCPFlowClosed),
+		metricTCPFlowClosedLifetime:     newMetricTCPFlowClosedLifetime(mbc.Metrics.TCPFlowClosedLifetime),
 		metricTCPFlowCwnd:               newMetricTCPFlowCwnd(mbc.Metrics.TCPFlowCwnd),
+		metricTCPFlowEvicted:            newMetricTCPFlowEvicted(mbc.Metrics.TCPFlowEvicted),
 		metricTCPFlowInFlight:           newMetricTCPFlowInFlight(mbc.Metrics.TCPFlowInFlight),
 		metricTCPFlowLost:               newMetricTCPFlowLost(mbc.Metrics.TCPFlowLost),
 		metricTCPFlowProbeDropped:       newMetricTCPFlowProbeDropped(mbc.Metrics.TCPFlowProbeDropped),
@@ -2429,10 +2434,6 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricTCPFlowSrttMin:            newMetricTCPFlowSrttMin(mbc.Metrics.TCPFlowSrttMin),
 		metricTCPFlowSsthresh:           newMetricTCPFlowSsthresh(mbc.Metrics.TCPFlowSsthresh),
 		metricTCPFlowZeroWindow:         newMetricTCPFlowZeroWindow(mbc.Metrics.TCPFlowZeroWindow),
-		metricTCPFlowsActive:            newMetricTCPFlowsActive(mbc.Metrics.TCPFlowsActive),
-		metricTCPFlowsClosed:            newMetricTCPFlowsClosed(mbc.Metrics.TCPFlowsClosed),
-		metricTCPFlowsClosedDuration:    newMetricTCPFlowsClosedDuration(mbc.Metrics.TCPFlowsClosedDuration),
-		metricTCPFlowsEvicted:           newMetricTCPFlowsEvicted(mbc.Metrics.TCPFlowsEvicted),
 		resourceAttributeIncludeFilter:  make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter:  make(map[string]filter.Filter),
 	}
@@ -2513,12 +2514,17 @@ func WithStartTimeOverride(start pcommon.Timestamp) ResourceMetricsOption {
 // Resource attributes should be provided as ResourceMetricsOption arguments.
 func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	rm := pmetric.NewResourceMetrics()
+	rm.SetSchemaUrl(conventions.SchemaURL)
 	ils := rm.ScopeMetrics().AppendEmpty()
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(mb.buildInfo.Version)
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
+	mb.metricTCPFlowActive.emit(ils.Metrics())
 	mb.metricTCPFlowBytes.emit(ils.Metrics())
+	mb.metricTCPFlowClosed.emit(ils.Metrics())
+	mb.metricTCPFlowClosedLifetime.emit(ils.Metrics())
 	mb.metricTCPFlowCwnd.emit(ils.Metrics())
+	mb.metricTCPFlowEvicted.emit(ils.Metrics())
 	mb.metricTCPFlowInFlight.emit(ils.Metrics())
 	mb.metricTCPFlowLost.emit(ils.Metrics())
 	mb.metricTCPFlowProbeDropped.emit(ils.Metrics())
@@ -2536,10 +2542,6 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricTCPFlowSrttMin.emit(ils.Metrics())
 	mb.metricTCPFlowSsthresh.emit(ils.Metrics())
 	mb.metricTCPFlowZeroWindow.emit(ils.Metrics())
-	mb.metricTCPFlowsActive.emit(ils.Metrics())
-	mb.metricTCPFlowsClosed.emit(ils.Metrics())
-	mb.metricTCPFlowsClosedDuration.emit(ils.Metrics())
-	mb.metricTCPFlowsEvicted.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -2571,14 +2573,34 @@ func (mb *MetricsBuilder) Emit(options ...ResourceMetricsOption) pmetric.Metrics
 	return metrics
 }
 
+// RecordTCPFlowActiveDataPoint adds a data point to tcp.flow.active metric.
+func (mb *MetricsBuilder) RecordTCPFlowActiveDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricTCPFlowActive.recordDataPoint(mb.startTime, ts, val)
+}
+
 // RecordTCPFlowBytesDataPoint adds a data point to tcp.flow.bytes metric.
 func (mb *MetricsBuilder) RecordTCPFlowBytesDataPoint(ts pcommon.Timestamp, val int64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType, directionAttributeValue AttributeDirection) {
 	mb.metricTCPFlowBytes.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String(), directionAttributeValue.String())
 }
 
+// RecordTCPFlowClosedDataPoint adds a data point to tcp.flow.closed metric.
+func (mb *MetricsBuilder) RecordTCPFlowClosedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricTCPFlowClosed.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordTCPFlowClosedLifetimeDataPoint adds a data point to tcp.flow.closed_lifetime metric.
+func (mb *MetricsBuilder) RecordTCPFlowClosedLifetimeDataPoint(ts pcommon.Timestamp, val float64) {
+	mb.metricTCPFlowClosedLifetime.recordDataPoint(mb.startTime, ts, val)
+}
+
 // RecordTCPFlowCwndDataPoint adds a data point to tcp.flow.cwnd metric.
 func (mb *MetricsBuilder) RecordTCPFlowCwndDataPoint(ts pcommon.Timestamp, val int64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType) {
 	mb.metricTCPFlowCwnd.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String())
+}
+
+// RecordTCPFlowEvictedDataPoint adds a data point to tcp.flow.evicted metric.
+func (mb *MetricsBuilder) RecordTCPFlowEvictedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricTCPFlowEvicted.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordTCPFlowInFlightDataPoint adds a data point to tcp.flow.in_flight metric.
@@ -2664,26 +2686,6 @@ func (mb *MetricsBuilder) RecordTCPFlowSsthreshDataPoint(ts pcommon.Timestamp, v
 // RecordTCPFlowZeroWindowDataPoint adds a data point to tcp.flow.zero_window metric.
 func (mb *MetricsBuilder) RecordTCPFlowZeroWindowDataPoint(ts pcommon.Timestamp, val int64, localAddressAttributeValue string, localPortAttributeValue int64, peerAddressAttributeValue string, peerPortAttributeValue int64, networkTypeAttributeValue AttributeNetworkType) {
 	mb.metricTCPFlowZeroWindow.recordDataPoint(mb.startTime, ts, val, localAddressAttributeValue, localPortAttributeValue, peerAddressAttributeValue, peerPortAttributeValue, networkTypeAttributeValue.String())
-}
-
-// RecordTCPFlowsActiveDataPoint adds a data point to tcp.flows.active metric.
-func (mb *MetricsBuilder) RecordTCPFlowsActiveDataPoint(ts pcommon.Timestamp, val int64) {
-	mb.metricTCPFlowsActive.recordDataPoint(mb.startTime, ts, val)
-}
-
-// RecordTCPFlowsClosedDataPoint adds a data point to tcp.flows.closed metric.
-func (mb *MetricsBuilder) RecordTCPFlowsClosedDataPoint(ts pcommon.Timestamp, val int64) {
-	mb.metricTCPFlowsClosed.recordDataPoint(mb.startTime, ts, val)
-}
-
-// RecordTCPFlowsClosedDurationDataPoint adds a data point to tcp.flows.closed_duration metric.
-func (mb *MetricsBuilder) RecordTCPFlowsClosedDurationDataPoint(ts pcommon.Timestamp, val float64) {
-	mb.metricTCPFlowsClosedDuration.recordDataPoint(mb.startTime, ts, val)
-}
-
-// RecordTCPFlowsEvictedDataPoint adds a data point to tcp.flows.evicted metric.
-func (mb *MetricsBuilder) RecordTCPFlowsEvictedDataPoint(ts pcommon.Timestamp, val int64) {
-	mb.metricTCPFlowsEvicted.recordDataPoint(mb.startTime, ts, val)
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,

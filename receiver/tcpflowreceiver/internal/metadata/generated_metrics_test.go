@@ -95,16 +95,28 @@ func TestMetricsBuilder(t *testing.T) {
 			allMetricsCount := 0
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordTCPFlowActiveDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordTCPFlowBytesDataPoint(ts, 1, "local.address-val", 10, "peer.address-val", 9, AttributeNetworkTypeIpv4, AttributeDirectionTransmit)
 			if tt.name == "reaggregate_set" {
 				mb.RecordTCPFlowBytesDataPoint(ts, 3, "local.address-val-2", 11, "peer.address-val-2", 10, AttributeNetworkTypeIpv6, AttributeDirectionReceive)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordTCPFlowClosedDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordTCPFlowClosedLifetimeDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordTCPFlowCwndDataPoint(ts, 1, "local.address-val", 10, "peer.address-val", 9, AttributeNetworkTypeIpv4)
 			if tt.name == "reaggregate_set" {
 				mb.RecordTCPFlowCwndDataPoint(ts, 3, "local.address-val-2", 11, "peer.address-val-2", 10, AttributeNetworkTypeIpv6)
 			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordTCPFlowEvictedDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordTCPFlowInFlightDataPoint(ts, 1, "local.address-val", 10, "peer.address-val", 9, AttributeNetworkTypeIpv4)
@@ -204,18 +216,6 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				mb.RecordTCPFlowZeroWindowDataPoint(ts, 3, "local.address-val-2", 11, "peer.address-val-2", 10, AttributeNetworkTypeIpv6)
 			}
-			defaultMetricsCount++
-			allMetricsCount++
-			mb.RecordTCPFlowsActiveDataPoint(ts, 1)
-			defaultMetricsCount++
-			allMetricsCount++
-			mb.RecordTCPFlowsClosedDataPoint(ts, 1)
-			defaultMetricsCount++
-			allMetricsCount++
-			mb.RecordTCPFlowsClosedDurationDataPoint(ts, 1)
-			defaultMetricsCount++
-			allMetricsCount++
-			mb.RecordTCPFlowsEvictedDataPoint(ts, 1)
 
 			rb := mb.NewResourceBuilder()
 			rb.SetNetnsInode(11)
@@ -268,6 +268,20 @@ func TestMetricsBuilder(t *testing.T) {
 			validatedMetrics := make(map[string]bool)
 			for _, mi := range allMetricsList {
 				switch mi.Name() {
+				case "tcp.flow.active":
+					assert.False(t, validatedMetrics["tcp.flow.active"], "Found a duplicate in the metrics slice: tcp.flow.active")
+					validatedMetrics["tcp.flow.active"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Flows in the kernel's flow table now (after filters, capped by max_flows).", mi.Description())
+					assert.Equal(t, "{flow}", mi.Unit())
+					assert.False(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "tcp.flow.bytes":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["tcp.flow.bytes"], "Found a duplicate in the metrics slice: tcp.flow.bytes")
@@ -337,6 +351,34 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.io.direction")
 						assert.False(t, ok)
 					}
+				case "tcp.flow.closed":
+					assert.False(t, validatedMetrics["tcp.flow.closed"], "Found a duplicate in the metrics slice: tcp.flow.closed")
+					validatedMetrics["tcp.flow.closed"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Tracked flows that closed (the count of tcp.flow.lifetime).", mi.Description())
+					assert.Equal(t, "{flow}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "tcp.flow.closed_lifetime":
+					assert.False(t, validatedMetrics["tcp.flow.closed_lifetime"], "Found a duplicate in the metrics slice: tcp.flow.closed_lifetime")
+					validatedMetrics["tcp.flow.closed_lifetime"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Total lifetime of the closed flows counted by tcp.flow.closed (divide for the mean; the sum of tcp.flow.lifetime).", mi.Description())
+					assert.Equal(t, "s", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
 				case "tcp.flow.cwnd":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["tcp.flow.cwnd"], "Found a duplicate in the metrics slice: tcp.flow.cwnd")
@@ -397,6 +439,20 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.type")
 						assert.False(t, ok)
 					}
+				case "tcp.flow.evicted":
+					assert.False(t, validatedMetrics["tcp.flow.evicted"], "Found a duplicate in the metrics slice: tcp.flow.evicted")
+					validatedMetrics["tcp.flow.evicted"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Flows removed from the table after idle_timeout without traffic.", mi.Description())
+					assert.Equal(t, "{flow}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "tcp.flow.in_flight":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["tcp.flow.in_flight"], "Found a duplicate in the metrics slice: tcp.flow.in_flight")
@@ -1376,62 +1432,6 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.type")
 						assert.False(t, ok)
 					}
-				case "tcp.flows.active":
-					assert.False(t, validatedMetrics["tcp.flows.active"], "Found a duplicate in the metrics slice: tcp.flows.active")
-					validatedMetrics["tcp.flows.active"] = true
-					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
-					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-					assert.Equal(t, "Flows in the kernel's flow table now (after filters, capped by max_flows).", mi.Description())
-					assert.Equal(t, "{flow}", mi.Unit())
-					assert.False(t, mi.Sum().IsMonotonic())
-					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
-					dp := mi.Sum().DataPoints().At(0)
-					assert.Equal(t, start, dp.StartTimestamp())
-					assert.Equal(t, ts, dp.Timestamp())
-					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
-					assert.Equal(t, int64(1), dp.IntValue())
-				case "tcp.flows.closed":
-					assert.False(t, validatedMetrics["tcp.flows.closed"], "Found a duplicate in the metrics slice: tcp.flows.closed")
-					validatedMetrics["tcp.flows.closed"] = true
-					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
-					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-					assert.Equal(t, "Tracked flows that closed.", mi.Description())
-					assert.Equal(t, "{flow}", mi.Unit())
-					assert.True(t, mi.Sum().IsMonotonic())
-					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
-					dp := mi.Sum().DataPoints().At(0)
-					assert.Equal(t, start, dp.StartTimestamp())
-					assert.Equal(t, ts, dp.Timestamp())
-					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
-					assert.Equal(t, int64(1), dp.IntValue())
-				case "tcp.flows.closed_duration":
-					assert.False(t, validatedMetrics["tcp.flows.closed_duration"], "Found a duplicate in the metrics slice: tcp.flows.closed_duration")
-					validatedMetrics["tcp.flows.closed_duration"] = true
-					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
-					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-					assert.Equal(t, "Total lifetime of the closed flows counted by tcp.flows.closed (divide for the mean).", mi.Description())
-					assert.Equal(t, "s", mi.Unit())
-					assert.True(t, mi.Sum().IsMonotonic())
-					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
-					dp := mi.Sum().DataPoints().At(0)
-					assert.Equal(t, start, dp.StartTimestamp())
-					assert.Equal(t, ts, dp.Timestamp())
-					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
-					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
-				case "tcp.flows.evicted":
-					assert.False(t, validatedMetrics["tcp.flows.evicted"], "Found a duplicate in the metrics slice: tcp.flows.evicted")
-					validatedMetrics["tcp.flows.evicted"] = true
-					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
-					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-					assert.Equal(t, "Flows removed from the table after idle_timeout without traffic.", mi.Description())
-					assert.Equal(t, "{flow}", mi.Unit())
-					assert.True(t, mi.Sum().IsMonotonic())
-					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
-					dp := mi.Sum().DataPoints().At(0)
-					assert.Equal(t, start, dp.StartTimestamp())
-					assert.Equal(t, ts, dp.Timestamp())
-					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
-					assert.Equal(t, int64(1), dp.IntValue())
 				}
 			}
 		})
