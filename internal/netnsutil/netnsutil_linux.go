@@ -39,6 +39,67 @@ func Do(nsPath string, fn func() error) error {
 	return <-errc
 }
 
+// Thread is an OS thread that entered a network namespace once and runs
+// functions there on request: for work repeated in one namespace on every
+// scrape, which then pays for a thread and setns once instead of each time
+// (Do costs about 0.3 ms natively). With an empty path it runs functions
+// in the caller's namespace directly. Close ends the thread, which is never
+// handed back to the scheduler.
+type Thread struct {
+	reqs chan func()
+	done chan struct{}
+}
+
+// NewThread starts a thread in the network namespace at nsPath.
+func NewThread(nsPath string) (*Thread, error) {
+	if nsPath == "" {
+		return &Thread{}, nil
+	}
+	nsFile, err := os.Open(nsPath)
+	if err != nil {
+		return nil, fmt.Errorf("opening network namespace %s: %w", nsPath, err)
+	}
+	defer nsFile.Close()
+	t := &Thread{reqs: make(chan func()), done: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		defer close(t.done)
+		runtime.LockOSThread() // never unlocked: see Do
+		if err := unix.Setns(int(nsFile.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- setnsError(nsPath, err)
+			return
+		}
+		errc <- nil
+		for fn := range t.reqs {
+			fn()
+		}
+	}()
+	if err := <-errc; err != nil {
+		<-t.done
+		return nil, err
+	}
+	return t, nil
+}
+
+// Do runs fn on the thread, in its namespace, and returns fn's error.
+func (t *Thread) Do(fn func() error) error {
+	if t.reqs == nil {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	t.reqs <- func() { errc <- fn() }
+	return <-errc
+}
+
+// Close ends the thread; Do must not be called after it.
+func (t *Thread) Close() {
+	if t.reqs != nil {
+		close(t.reqs)
+		<-t.done
+		t.reqs = nil
+	}
+}
+
 // setnsError explains a failed setns. EINVAL means the file is not (any
 // more) a network namespace, as when `ip netns del` unmounts it while we
 // read: that is reported as os.ErrNotExist, like a path that is gone.

@@ -27,3 +27,20 @@ func ProcNetDir(string) (string, error) { return "", errNotLinux }
 func OpenProcNet(string, string, ...string) ([]*os.File, []error, error) {
 	return nil, nil, errNotLinux
 }
+
+// Thread runs functions in the caller's namespace; others exist only on Linux.
+type Thread struct{}
+
+// NewThread works for the caller's own namespace (empty path) only.
+func NewThread(nsPath string) (*Thread, error) {
+	if nsPath == "" {
+		return &Thread{}, nil
+	}
+	return nil, errNotLinux
+}
+
+// Do runs fn.
+func (*Thread) Do(fn func() error) error { return fn() }
+
+// Close does nothing.
+func (*Thread) Close() {}

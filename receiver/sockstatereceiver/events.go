@@ -28,6 +28,7 @@ type eventsCounter struct {
 	iter     *iteratorCounter
 	ev       *kcount.Events
 	hooks    *kcount.MiniHooks // nil: timewait and request sockets by filtered dump
+	thread   *netnsutil.Thread // in the namespace: opens the iterators each scrape
 	netns    uint32
 	interval time.Duration
 	logger   *zap.Logger
@@ -64,7 +65,13 @@ func openEvents(tg target, ports []uint16, interval time.Duration, logger *zap.L
 		it.close()
 		return nil, err
 	}
-	c := &eventsCounter{iter: it, ev: ev, netns: uint32(ino), interval: interval, logger: logger, now: time.Now}
+	thread, err := netnsutil.NewThread(tg.nsPath)
+	if err != nil {
+		ev.Close()
+		it.close()
+		return nil, err
+	}
+	c := &eventsCounter{iter: it, ev: ev, thread: thread, netns: uint32(ino), interval: interval, logger: logger, now: time.Now}
 	if c.hooks, err = kcount.OpenMiniHooks(); err != nil {
 		logger.Info("sockstate events: timewait and request sockets counted by a filtered sock_diag dump per scrape (fentry/fexit hooks unavailable)", zap.Error(err))
 	} else {
@@ -92,7 +99,7 @@ func (c *eventsCounter) resync() error {
 			return err
 		}
 	}
-	if err := c.iter.it.Count(c.iter.tg.nsPath, true, false, &c.counts, nil, &c.mini); err != nil {
+	if err := c.iter.it.CountWith(c.thread.Do, true, false, &c.counts, nil, &c.mini); err != nil {
 		return err
 	}
 	if err := c.ev.Deltas(c.netns, &after); err != nil {
@@ -168,7 +175,7 @@ func (c *eventsCounter) count(t *tally) error {
 	}
 	// UDP (and, when configured, the per-port breakdown) need a walk.
 	walkTCP := t.ports[0] != nil
-	if err := c.iter.it.Count(c.iter.tg.nsPath, walkTCP, true, &c.counts, &c.ports, nil); err != nil {
+	if err := c.iter.it.CountWith(c.thread.Do, walkTCP, true, &c.counts, &c.ports, nil); err != nil {
 		return err
 	}
 	if walkTCP {
@@ -245,5 +252,6 @@ func (c *eventsCounter) close() error {
 	if c.hooks != nil {
 		err = c.hooks.Close()
 	}
+	c.thread.Close()
 	return errors.Join(err, c.ev.Close(), c.iter.close())
 }

@@ -117,12 +117,19 @@ func load(objs any, what, minKernel string, prepare func(*ebpf.CollectionSpec) e
 // not nil the timewait and request sockets among the TCP counts. The
 // transports not walked are left zero.
 func (it *Iterator) Count(nsPath string, tcp, udp bool, out *Counts, outPorts *PortCounts, mini *Mini) error {
+	return it.CountWith(func(fn func() error) error { return netnsutil.Do(nsPath, fn) }, tcp, udp, out, outPorts, mini)
+}
+
+// CountWith is Count with the iterators opened by run, which must call its
+// function in the namespace to count (e.g. a netnsutil.Thread's Do, for a
+// namespace counted on every scrape).
+func (it *Iterator) CountWith(run func(func() error) error, tcp, udp bool, out *Counts, outPorts *PortCounts, mini *Mini) error {
 	it.mu.Lock()
 	defer it.mu.Unlock()
 	if err := it.reset(); err != nil {
 		return err
 	}
-	err := netnsutil.Do(nsPath, func() error {
+	err := run(func() error {
 		if tcp {
 			if err := drain(it.tcp); err != nil {
 				return fmt.Errorf("kcount: running iter/tcp: %w", err)
