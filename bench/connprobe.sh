@@ -88,6 +88,7 @@ o_wsent=$(cat "$work"/ours.*.out | field window_sent | awk '{s+=$1} END {print s
 o_wrecv=$(cat "$work"/ours.*.out | field window_recv | awk '{s+=$1} END {print s+0}')
 o_bursts=$(cat "$work"/ours.*.out | field bursts | awk '{s+=$1} END {print s+0}')
 o_rtt=$(cat "$work"/ours.*.out | field median_rtt_us | median)
+o_vcsw=$(cat "$work"/ours.*.out | field sleeps | median)
 # fping: /usr/bin/time "user sys rss"; -C lines "addr : t1 t2 - ..." ("-" = lost)
 f_cpu=$(awk '{print $1+$2}' "$work"/fping.*.time | sort -n | head -1)
 f_user=$(awk '{print $1}' "$work"/fping.*.time | sort -n | head -1)
@@ -104,6 +105,7 @@ printf "%-6s cpu_per_min_s=%-7s user_per_min_s=%-7s us_per_probe=%-6s maxrss_kb=
 printf "%-6s cpu_per_min_s=%-7s user_per_min_s=%-7s us_per_probe=%-6s maxrss_kb=%-6s | 30%%-drop subset: sent=%s lost=%s, nft: requests=%s dropped=%s | median RTT us: reported=%s wire=%s (fping prints 10 us steps)\n" \
   fping "$(permin "$f_cpu")" "$(permin "$f_user")" "$(perprobe "$f_cpu" $((1000 * secs)))" "$f_rss" \
   "$f_sent_drop" "$((f_sent_drop - f_recv_drop))" "$(cnt fping_all)" "$(cnt fping_drop)" "$f_rtt" "$wire_fping"
+echo "ours: voluntary context switches per second=$(awk -v v="$o_vcsw" -v s="$secs" 'BEGIN { printf "%.0f", v/s }') (median round)"
 echo "ours: requests cumulative=$o_sent, summed over 1 s scrape windows=$o_wsent in $o_bursts bursts, seen by nft=$(cnt ours_every); replies cumulative=$o_recv windows=$o_wrecv; foreign ICMP rejected=$o_foreign"
 grep -h "dropped by kernel" "$work/tcpdump.err" || true
 awk -v a="$o_cpu" -v b="$f_cpu" 'BEGIN { printf "ratio=%.3f\n", a/b }'

@@ -101,6 +101,9 @@ func main() {
 	sec := func(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
 	fmt.Printf("user_s=%.3f sys_s=%.3f ", sec(ru.Utime)-sec(ru0.Utime), sec(ru.Stime)-sec(ru0.Stime))
 	fmt.Printf("window_sent=%d window_recv=%d bursts=%d ", winSent, winRecv, bursts)
+	// Context switches: how often the process slept and woke (wake-ups
+	// cost more CPU than the packets they handle).
+	fmt.Printf("sleeps=%d preempted=%d ", ru.Nvcsw-ru0.Nvcsw, ru.Nivcsw-ru0.Nivcsw)
 	fmt.Printf("cpu_s=%.3f maxrss_kb=%d sent_all=%d recv_all=%d sent_drop=%d recv_drop=%d median_rtt_us=%.1f foreign=%d malformed=%d\n",
 		cpu(ru)-cpu(ru0), ru.Maxrss, sent["all"]+sent["drop"], recv["all"]+recv["drop"], sent["drop"], recv["drop"],
 		float64(med)/1e3, st.Foreign, st.Malformed)

@@ -83,8 +83,36 @@ func (h *eventHeap) Pop() any {
 	return e
 }
 
-// coalesce is how early an event may run to share a wake-up with others.
-const coalesce = 5 * time.Millisecond
+// coalesce is how early an event may run to share a wake-up with others
+// (the sends within one burst, at most half their spacing early). Each
+// wake-up of the process costs more CPU than the sends it makes: at 1000
+// targets, 20 ms windows take the whole engine below fping's CPU.
+const coalesce = 20 * time.Millisecond
+
+// early is how early ev may run: a deadline never (when a burst closes
+// decides its loss), the sends within one burst at most half their
+// spacing.
+func early(ev *event) time.Duration {
+	switch ev.kind {
+	case evDeadline:
+		return 0
+	case evSend:
+		return min(coalesce, ev.b.s.t.spec.PingSpacing/2)
+	}
+	return coalesce
+}
+
+// receiveWindow is how long the shared ICMP sockets let answers queue
+// between reads (ping.Options.ReceiveWindow): the answers of a few
+// coalesced batches of sends cost one wake-up and one recvmmsg.
+const receiveWindow = coalesce / 2
+
+// deadlineSlack is added to a burst's deadline so that an answer that
+// arrived within the timeout has been read when the deadline closes the
+// burst: it may sit up to receiveWindow in the socket, twice that on a
+// busy machine. Whether an answer counts is decided by its kernel
+// timestamps against PingTimeout, not by when it is read.
+const deadlineSlack = 2 * receiveWindow
 
 func newPinger(e *Engine) *pinger { return &pinger{e: e, wake: make(chan struct{}, 1)} }
 
@@ -130,7 +158,7 @@ func (p *pinger) run(ctx context.Context) {
 		// little early come in small batches, so the process wakes at most
 		// once per window instead of once per probe (the RTT is unaffected:
 		// each request is timestamped right before its own sendmsg).
-		for horizon := now.Add(coalesce); len(p.h) > 0 && !p.h[0].at.After(horizon); {
+		for len(p.h) > 0 && !p.h[0].at.After(now.Add(early(p.h[0]))) {
 			ev := heap.Pop(&p.h).(*event)
 			after = append(after, p.handleLocked(ev, now, stopping)...)
 		}
@@ -198,7 +226,7 @@ func (p *pinger) handleLocked(ev *event, now time.Time, stopping bool) []func() 
 }
 
 func (p *pinger) startLocked(s *pingSched, now time.Time) []func() {
-	c, err := p.e.conn(family(s.addr), s.t.spec.DontFragment)
+	c, err := p.e.conn(family(s.addr), s.t.spec.DontFragment, true)
 	if err != nil {
 		return []func(){func() { s.t.fail(fmt.Errorf("pinging %s: %w", s.addr, err)) }}
 	}
@@ -237,7 +265,7 @@ func (p *pinger) sendLocked(b *burst, now time.Time, stopping bool) []func() {
 	if b.answered == len(b.probes) {
 		return p.finishLocked(b)
 	}
-	b.deadline = &event{at: now.Add(b.s.t.spec.PingTimeout), kind: evDeadline, b: b}
+	b.deadline = &event{at: now.Add(b.s.t.spec.PingTimeout + deadlineSlack), kind: evDeadline, b: b}
 	p.pushLocked(b.deadline)
 	return nil
 }
@@ -251,7 +279,9 @@ func (b *burst) Answer(r ping.Result) {
 		return
 	}
 	b.answered++
-	if r.Kind == ping.KindEchoReply {
+	// An answer later than the timeout is a loss, however early it was
+	// read (the same rule as fping's -t).
+	if r.Kind == ping.KindEchoReply && r.RTT() <= b.s.t.spec.PingTimeout {
 		b.received++
 		b.rtts = append(b.rtts, r.RTT())
 	}

@@ -355,7 +355,7 @@ func (t *target) trace(ctx context.Context, a netip.Addr, st *addrState) {
 	case "udp", "tcp":
 		p = &trace.SocketProber{Maker: t.e.maker, TCP: t.spec.TraceProtocol == "tcp", Dst: a, Port: t.spec.TracePort, SrcPort: t.spec.TraceSourcePort, TOS: t.spec.TOS}
 	default:
-		c, err := t.e.conn(family(a), t.spec.DontFragment)
+		c, err := t.e.conn(family(a), t.spec.DontFragment, false)
 		if err != nil {
 			t.fail(fmt.Errorf("tracing %s: %w", a, err))
 			return

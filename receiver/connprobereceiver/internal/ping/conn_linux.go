@@ -34,6 +34,11 @@ type Conn struct {
 	stats struct{ received, matched, foreign, malformed atomic.Uint64 }
 	done  chan struct{}
 
+	rxWindow time.Duration
+	// largest payload sent so far: beyond maxBatchPayload, answers may
+	// not fit a recvmmsg slot and are read one at a time.
+	maxPayload atomic.Int64
+
 	// One send at a time through a closure made once (a closure per
 	// call would be an allocation per probe).
 	sendMu  sync.Mutex
@@ -70,11 +75,12 @@ func Open(mk SocketMaker, family int, opt Options) (*Conn, error) {
 	var seed [32]byte
 	fillRandom(seed[:])
 	c := &Conn{
-		family:  family,
-		mode:    mode,
-		pending: make(map[uint32]*Probe),
-		rng:     rand.NewChaCha8(seed),
-		done:    make(chan struct{}),
+		family:   family,
+		mode:     mode,
+		pending:  make(map[uint32]*Probe),
+		rng:      rand.NewChaCha8(seed),
+		done:     make(chan struct{}),
+		rxWindow: opt.ReceiveWindow,
 	}
 	if err := c.setup(fd, opt); err != nil {
 		unix.Close(fd)
@@ -234,12 +240,12 @@ func (c *Conn) send(p *Probe, req Request, buf []byte) (*Probe, error) {
 	// Complete before the probe is visible to the receive goroutine.
 	p.cookN = min(max(req.PayloadSize, 0), CookieLen)
 	c.pending[p.key] = p
+	n := max(req.PayloadSize, 0)
+	if int64(n) > c.maxPayload.Load() {
+		c.maxPayload.Store(int64(n))
+	}
 	c.mu.Unlock()
 
-	n := req.PayloadSize
-	if n < 0 {
-		n = 0
-	}
 	payload := growZero(buf[:0], n)
 	copy(payload, p.cookie[:p.cookN])
 	typ := uint8(icmp4EchoRequest)
@@ -357,8 +363,13 @@ func (c *Conn) Close() error {
 	return err
 }
 
+// maxBatchPayload is the largest echo payload whose reply fits a
+// recvmmsg slot with an IPv4 header of up to 60 bytes.
+const maxBatchPayload = rxSlot - 60 - 8
+
 func (c *Conn) receive() {
 	defer close(c.done)
+	ring := newRxRing()
 	buf := make([]byte, 65536+60)
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*4)
 	var (
@@ -367,11 +378,19 @@ func (c *Conn) receive() {
 		msg     unix.Msghdr
 		n, oobn int
 		rerr    error
+		batch   bool
+		readAt  time.Time
 	)
 	errq := false
 	read := func(fd uintptr) bool {
 		errq = false
-		n, oobn, rerr = recvmsg(int(fd), buf, oob, &from, &iov, &msg, 0)
+		batch = c.maxPayload.Load() <= maxBatchPayload
+		if batch {
+			readAt = time.Now()
+			n, rerr = ring.recv(int(fd))
+		} else {
+			n, oobn, rerr = recvmsg(int(fd), buf, oob, &from, &iov, &msg, 0)
+		}
 		if c.mode == ModeDatagram && rerr != nil {
 			// ICMP errors about our requests wait in the error queue
 			// (IP_RECVERR); a pending one also fails the plain read.
@@ -387,38 +406,64 @@ func (c *Conn) receive() {
 			return
 		}
 		if rerr != nil {
-			if rerr == unix.EINTR || rerr == unix.ENOBUFS || rerr == unix.ENOMEM {
-				continue
-			}
-			// Errors queued on the socket (e.g. ICMP errors with
-			// IP_RECVERR on a datagram socket) are not ours to read here.
+			// EINTR, ENOBUFS, ENOMEM, or errors queued on the socket
+			// (ICMP errors with IP_RECVERR on a datagram socket) that
+			// are not ours to read here: try again.
 			continue
 		}
-		if errq {
+		switch {
+		case errq:
 			c.handleQueued(buf[:n], &from, oob[:oobn])
-			continue
+		case !batch:
+			c.handle(buf[:n], &from, rxTimestamp(oob[:oobn]))
+		default:
+			// The kernel stamps a packet on arrival only once timestamps
+			// are on (a deferred switch after the first socket asks);
+			// before that it stamps at read time. Wait a window only
+			// while every stamp predates the read, so a late stamp can
+			// never include the wait.
+			early := true
+			for i := range n {
+				b, from, oob, truncated := ring.message(i)
+				if truncated {
+					c.stats.received.Add(1)
+					c.stats.malformed.Add(1)
+					continue
+				}
+				ts, ok := kernelTimestamp(oob)
+				if !ok {
+					ts = time.Now()
+				}
+				early = early && ok && ts.Before(readAt)
+				c.handle(b, from, ts)
+			}
+			if n < rxBatch && early && c.rxWindow > 0 {
+				// Let the answers of this window queue up: one wake-up
+				// and one recvmmsg for all of them.
+				time.Sleep(c.rxWindow)
+			}
 		}
-		recv := rxTimestamp(oob[:oobn])
-		c.handle(buf[:n], &from, recv)
 	}
 }
 
 // rxTimestamp finds SCM_TIMESTAMPNS among the control messages without
 // allocating; the time of the call when it is missing.
 func rxTimestamp(oob []byte) time.Time {
-	var (
-		ts    time.Time
-		found bool
-	)
+	if ts, ok := kernelTimestamp(oob); ok {
+		return ts
+	}
+	return time.Now()
+}
+
+// kernelTimestamp finds SCM_TIMESTAMPNS among the control messages
+// without allocating.
+func kernelTimestamp(oob []byte) (ts time.Time, found bool) {
 	walkCmsgs(oob, func(level, typ int32, data []byte) {
 		if level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS {
 			ts, found = timespec(data)
 		}
 	})
-	if !found {
-		return time.Now()
-	}
-	return ts
+	return ts, found
 }
 
 func (c *Conn) handle(b []byte, from *unix.RawSockaddrAny, recv time.Time) {

@@ -133,3 +133,36 @@ func TestSameIDTellsProbesApartByCookie(t *testing.T) {
 	assert.Equal(t, uint64(100), a.Stats().Foreign, "b's replies reached a and were rejected by cookie")
 	assert.Equal(t, uint64(100), b.Stats().Foreign)
 }
+
+// With a receive window the answers are read in batches (recvmmsg), each
+// with its own kernel timestamp; a payload too large for a batch slot
+// switches the socket to one read at a time, without losing an answer.
+func TestReceiveWindowBatches(t *testing.T) {
+	ns := testnet.New(t)
+	// A window far longer than any RTT here: RTTs that included it
+	// would show.
+	c := openIn(t, ns, unix.AF_INET, Options{ReceiveWindow: 200 * time.Millisecond, ReceiveBuffer: 4 << 20})
+	dst := netip.MustParseAddr("127.0.0.1")
+	for _, size := range []int{56, maxBatchPayload, 3000, 56} {
+		var probes []*Probe
+		for range 100 {
+			p, err := c.Send(Request{Dst: dst, PayloadSize: size}, nil)
+			require.NoError(t, err)
+			probes = append(probes, p)
+		}
+		for i, p := range probes {
+			select {
+			case r := <-p.C:
+				require.Equal(t, KindEchoReply, r.Kind)
+				// Kernel timestamps: the window's wait is not in the RTT.
+				require.Less(t, r.RTT(), 100*time.Millisecond, "probe %d of size %d", i, size)
+				require.Greater(t, r.RTT(), time.Duration(0))
+			case <-time.After(2 * time.Second):
+				t.Fatalf("size %d: probe %d lost", size, i)
+			}
+		}
+	}
+	st := c.Stats()
+	assert.Equal(t, uint64(400), st.Matched)
+	assert.Zero(t, st.Malformed)
+}
