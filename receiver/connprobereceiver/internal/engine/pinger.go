@@ -13,17 +13,21 @@ import (
 )
 
 // pinger sends the echo bursts of every target from one goroutine driven
-// by a timer heap, and takes the answers on the sockets' receive
-// goroutines through callbacks: no goroutine, channel or timer per target
-// or per probe, so 1000 targets cost about what fping costs. A burst is
-// added to its address's window once, when its last answer or its
-// deadline arrives.
+// by a timer heap, and reads the answers on the same goroutine: at each
+// wake-up it drains the shared ICMP sockets (recvmmsg; each answer keeps
+// its kernel receive timestamp), then runs the events due within the
+// coalescing window. No goroutine, channel or timer per target or per
+// probe, and one wake-up per window, so 1000 targets cost less CPU than
+// fping. A burst is added to its address's window once, when its last
+// answer or its deadline arrives.
 type pinger struct {
 	e    *Engine
 	mu   sync.Mutex
 	h    eventHeap
 	wake chan struct{}
 	busy int // bursts started and not yet finished
+
+	conns []*ping.Conn // run's scratch list of the polled sockets
 }
 
 // pingSched is the ping schedule of one address of one target.
@@ -84,35 +88,26 @@ func (h *eventHeap) Pop() any {
 }
 
 // coalesce is how early an event may run to share a wake-up with others
-// (the sends within one burst, at most half their spacing early). Each
-// wake-up of the process costs more CPU than the sends it makes: at 1000
-// targets, 20 ms windows take the whole engine below fping's CPU.
+// (the sends within one burst at most half their spacing early). Each
+// wake-up of the process costs more CPU than the packets it handles:
+// with 20 ms windows the engine pinging 1000 targets wakes about 50
+// times a second, sends a batch and takes the answers of the previous
+// ones.
 const coalesce = 20 * time.Millisecond
 
-// early is how early ev may run: a deadline never (when a burst closes
-// decides its loss), the sends within one burst at most half their
-// spacing.
+// early is how early ev may run.
 func early(ev *event) time.Duration {
-	switch ev.kind {
-	case evDeadline:
-		return 0
-	case evSend:
+	if ev.kind == evSend {
 		return min(coalesce, ev.b.s.t.spec.PingSpacing/2)
 	}
 	return coalesce
 }
 
-// receiveWindow is how long the shared ICMP sockets let answers queue
-// between reads (ping.Options.ReceiveWindow): the answers of a few
-// coalesced batches of sends cost one wake-up and one recvmmsg.
-const receiveWindow = coalesce / 2
-
-// deadlineSlack is added to a burst's deadline so that an answer that
-// arrived within the timeout has been read when the deadline closes the
-// burst: it may sit up to receiveWindow in the socket, twice that on a
-// busy machine. Whether an answer counts is decided by its kernel
+// deadlineSlack is added to a burst's deadline, which may run coalesce
+// early: a burst never closes before its timeout, and the sockets are
+// read right before. Whether an answer counts is decided by its kernel
 // timestamps against PingTimeout, not by when it is read.
-const deadlineSlack = 2 * receiveWindow
+const deadlineSlack = coalesce
 
 func newPinger(e *Engine) *pinger { return &pinger{e: e, wake: make(chan struct{}, 1)} }
 
@@ -152,8 +147,14 @@ func (p *pinger) run(ctx context.Context) {
 	for {
 		stopping := ctx.Err() != nil
 		var after []func()
-		p.mu.Lock()
+		// Answers first (they may finish bursts), read after now so that
+		// every answer that arrived before a due deadline is in.
 		now := time.Now()
+		p.conns = p.e.polledConns(p.conns[:0])
+		for _, c := range p.conns {
+			c.Poll()
+		}
+		p.mu.Lock()
 		// Take every event due within the coalescing window: sends a
 		// little early come in small batches, so the process wakes at most
 		// once per window instead of once per probe (the RTT is unaffected:
@@ -270,7 +271,7 @@ func (p *pinger) sendLocked(b *burst, now time.Time, stopping bool) []func() {
 	return nil
 }
 
-// Answer runs on a socket's receive goroutine.
+// Answer runs on the goroutine that reads the socket: the pinger's.
 func (b *burst) Answer(r ping.Result) {
 	p := b.p
 	p.mu.Lock()
@@ -283,7 +284,9 @@ func (b *burst) Answer(r ping.Result) {
 	// read (the same rule as fping's -t).
 	if r.Kind == ping.KindEchoReply && r.RTT() <= b.s.t.spec.PingTimeout {
 		b.received++
-		b.rtts = append(b.rtts, r.RTT())
+		if !r.ReadStamped { // no arrival time: received, but no RTT
+			b.rtts = append(b.rtts, r.RTT())
+		}
 	}
 	var after []func()
 	if b.toSend == 0 && b.answered == len(b.probes) {

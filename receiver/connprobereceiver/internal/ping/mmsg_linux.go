@@ -52,7 +52,8 @@ func (r *rxRing) recv(fd int) (int, error) {
 		m.SetControllen(oobSlot)
 		r.msgs[i].len = 0
 	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msgs[0])), rxBatch,
+	// Raw like sendto (see there): it never waits (MSG_DONTWAIT).
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msgs[0])), rxBatch,
 		unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
