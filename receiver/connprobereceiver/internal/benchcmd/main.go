@@ -25,6 +25,7 @@ func main() {
 	interval := flag.Duration("interval", time.Second, "ping interval per target")
 	duration := flag.Duration("duration", time.Minute, "how long to run")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
+	memProfile := flag.String("memprofile", "", "write a heap profile here before shutting down")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -75,6 +76,16 @@ func main() {
 	for time.Now().Before(end) {
 		time.Sleep(min(time.Second, time.Until(end)))
 		drain()
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err == nil {
+			err = pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 	}
 	e.Shutdown()
 	drain() // bursts that finished during Shutdown
