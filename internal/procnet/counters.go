@@ -41,11 +41,30 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 type Parser struct {
 	// Want, when set, selects the sections to deliver; the fields of other
 	// sections are skipped without being parsed, which is most of the cost
-	// when only a few counters are needed.
+	// when only a few counters are needed. Its answers are cached, so it
+	// must give the same answer for the same section every time.
 	Want func(section []byte) bool
+	// WantField, when set, selects the fields to deliver within the
+	// sections Want lets through; the others are skipped without building
+	// their names or parsing their values. ParseTable asks it once per
+	// column of a header line and reuses the answers while the section's
+	// header line stays byte for byte the same (the kernel prints the same
+	// header on every read); ParseNameValue asks it per line. It receives
+	// the full name as Counter.Name would carry it.
+	WantField func(name []byte) bool
 
-	name []byte
-	c    Counter
+	name    []byte
+	c       Counter
+	headers []tableHeader
+	section []byte // ParseNameValue: last section asked of Want
+	keep    bool   // and its answer
+}
+
+// tableHeader is the WantField answers for one section's header line.
+type tableHeader struct {
+	line  []byte   // "Section:" and the header's fields, as last read
+	cols  []int32  // per column: index in names, or -1 when not wanted
+	names [][]byte // full names of the wanted columns
 }
 
 // ParseTable parses the header/values line-pair format of /proc/net/snmp
@@ -92,9 +111,12 @@ func (p *Parser) parsePair(header, values []byte, headerLine int, fn CounterFunc
 	if p.Want != nil && !p.Want(hPrefix) {
 		return nil
 	}
+	p.c.Section = hPrefix
+	if p.WantField != nil {
+		return p.parseWanted(p.columns(hPrefix, hRest), vRest, headerLine, fn)
+	}
 	var errs []error
 	p.name = append(p.name[:0], hPrefix...)
-	p.c.Section = hPrefix
 	for {
 		var name, val []byte
 		name, hRest = nextField(hRest)
@@ -103,7 +125,7 @@ func (p *Parser) parsePair(header, values []byte, headerLine int, fn CounterFunc
 			break
 		}
 		if name == nil || val == nil {
-			errs = append(errs, &LineError{headerLine, fmt.Sprintf("%s: header and values lines have different field counts", hPrefix)})
+			errs = append(errs, fieldCountError(hPrefix, headerLine))
 			break
 		}
 		p.name = append(p.name[:len(hPrefix)], name...)
@@ -112,6 +134,67 @@ func (p *Parser) parsePair(header, values []byte, headerLine int, fn CounterFunc
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func fieldCountError(section []byte, headerLine int) error {
+	return &LineError{headerLine, fmt.Sprintf("%s: header and values lines have different field counts", section)}
+}
+
+// parseWanted delivers the wanted columns of a values line; the header
+// line is known from h and not read again.
+func (p *Parser) parseWanted(h *tableHeader, values []byte, headerLine int, fn CounterFunc) error {
+	var errs []error
+	for col := 0; ; col++ {
+		var val []byte
+		val, values = nextField(values)
+		if val == nil || col == len(h.cols) {
+			if val != nil || col != len(h.cols) {
+				errs = append(errs, fieldCountError(p.c.Section, headerLine))
+			}
+			break
+		}
+		if k := h.cols[col]; k >= 0 {
+			if err := p.deliver(h.names[k], val, fn); err != nil {
+				errs = append(errs, &LineError{headerLine + 1, err.Error()})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// columns returns the WantField answers for a header line, from the cache
+// while the line is unchanged.
+func (p *Parser) columns(prefix, fields []byte) *tableHeader {
+	var h *tableHeader
+	for i := range p.headers {
+		hl := p.headers[i].line
+		if len(hl) > len(prefix) && hl[len(prefix)] == ':' && bytes.Equal(hl[:len(prefix)], prefix) {
+			h = &p.headers[i]
+			break
+		}
+	}
+	if h == nil {
+		p.headers = append(p.headers, tableHeader{})
+		h = &p.headers[len(p.headers)-1]
+	} else if bytes.Equal(h.line[len(prefix)+1:], fields) {
+		return h
+	}
+	h.line = append(append(append(h.line[:0], prefix...), ':'), fields...)
+	h.cols, h.names = h.cols[:0], h.names[:0]
+	for rest := fields; ; {
+		var f []byte
+		if f, rest = nextField(rest); f == nil {
+			break
+		}
+		name := append(append([]byte(nil), prefix...), f...)
+		if !p.WantField(name) {
+			h.cols = append(h.cols, -1)
+			continue
+		}
+		h.cols = append(h.cols, int32(len(h.names)))
+		h.names = append(h.names, name)
+	}
+	return h
 }
 
 // ParseNameValue parses the "Name Value" per-line format of
@@ -126,7 +209,10 @@ func (p *Parser) ParseNameValue(data []byte, fn CounterFunc) error {
 			continue
 		}
 		p.c.Section = name[:bytes.IndexByte(name, '6')+1]
-		if p.Want != nil && !p.Want(p.c.Section) {
+		if p.Want != nil && !p.wantSection(p.c.Section) {
+			continue
+		}
+		if p.WantField != nil && !p.WantField(name) {
 			continue
 		}
 		val, rest := nextField(rest)
@@ -143,6 +229,15 @@ func (p *Parser) ParseNameValue(data []byte, fn CounterFunc) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// wantSection asks Want once per run of lines of the same section.
+func (p *Parser) wantSection(section []byte) bool {
+	if p.section == nil || !bytes.Equal(section, p.section) {
+		p.section = append(p.section[:0], section...)
+		p.keep = p.Want(section)
+	}
+	return p.keep
 }
 
 func (p *Parser) deliver(name, val []byte, fn CounterFunc) error {

@@ -223,3 +223,82 @@ func FuzzParseNameValue(f *testing.F) {
 	f.Add([]byte("Ip6A 1\nIp6B\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { checkInvariants(t, (*Parser).ParseNameValue, data) })
 }
+
+func TestWantFieldSkipsFieldsAndFollowsHeaderChanges(t *testing.T) {
+	var p Parser
+	p.WantField = func(n []byte) bool { return string(n) == "TcpB" || string(n) == "Udp6NoPorts" }
+	got := map[string]string{}
+	fn := func(c *Counter) { got[string(c.Name)] = c.FormatValue() }
+	// Unwanted values are not parsed: "x" is no error.
+	require.NoError(t, p.ParseTable([]byte("Tcp: A B C\nTcp: x 2 3\n"), fn))
+	assert.Equal(t, map[string]string{"TcpB": "2"}, got)
+	// Same header again: the cached columns; the field count is still checked.
+	clear(got)
+	require.ErrorContains(t, p.ParseTable([]byte("Tcp: A B C\nTcp: 1 5\n"), fn), "different field counts")
+	assert.Equal(t, map[string]string{"TcpB": "5"}, got)
+	// A new kernel layout moves B: the header change is noticed.
+	clear(got)
+	require.NoError(t, p.ParseTable([]byte("Tcp: B A\nTcp: 7 1\n"), fn))
+	assert.Equal(t, map[string]string{"TcpB": "7"}, got)
+	clear(got)
+	require.NoError(t, p.ParseNameValue([]byte("Udp6InDatagrams x\nUdp6NoPorts 4\n"), fn))
+	assert.Equal(t, map[string]string{"Udp6NoPorts": "4"}, got)
+
+	data := readFixture(t, "linux-6.18", "netstat")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = p.ParseTable(data, fn) }))
+}
+
+// FuzzWantField checks that selecting fields delivers exactly the selected
+// subset of what a full parse delivers, on first sight of a header and
+// from the cache.
+func FuzzWantField(f *testing.F) {
+	for _, k := range []string{"linux-6.18", "linux-4.19"} {
+		f.Add(readFixture(f, k, "netstat"))
+	}
+	f.Add([]byte("Tcp: A B\nTcp: 1 2\nTcp: A B C\nTcp: 1 2 3\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		odd := func(n []byte) bool { return len(n)%2 == 1 }
+		full, _ := collect(t, (*Parser).ParseTable, data)
+		var p Parser
+		p.WantField = odd
+		for range 2 {
+			got := map[string]string{}
+			_ = p.ParseTable(data, func(c *Counter) { got[string(c.Name)] = c.FormatValue() })
+			for name, v := range full.values {
+				if odd([]byte(name)) && got[name] != v {
+					t.Fatalf("%s: got %q, full parse %q", name, got[name], v)
+				}
+			}
+			for name := range got {
+				if !odd([]byte(name)) {
+					t.Fatalf("%s delivered but not wanted", name)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkParseNetstat parses /proc/net/netstat as recorded from 6.18,
+// TcpExt: every field, and only the three fields the curated metrics use.
+func BenchmarkParseNetstat(b *testing.B) {
+	data := readFixture(b, "linux-6.18", "netstat")
+	var sum uint64
+	fn := func(c *Counter) { sum += c.Value }
+	b.Run("all", func(b *testing.B) {
+		var p Parser
+		p.Want = func(s []byte) bool { return string(s) == "TcpExt" }
+		for b.Loop() {
+			_ = p.ParseTable(data, fn)
+		}
+	})
+	b.Run("three", func(b *testing.B) {
+		var p Parser
+		p.Want = func(s []byte) bool { return string(s) == "TcpExt" }
+		p.WantField = func(n []byte) bool {
+			return string(n) == "TcpExtListenOverflows" || string(n) == "TcpExtListenDrops" || string(n) == "TcpExtTCPSynRetrans"
+		}
+		for b.Loop() {
+			_ = p.ParseTable(data, fn)
+		}
+	})
+}

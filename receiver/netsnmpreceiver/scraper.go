@@ -128,14 +128,17 @@ func newScraper(cfg *Config, set receiver.Settings) (*netsnmpScraper, error) {
 		s.needed = [numFiles]bool{true, true, true}
 	} else {
 		// Only the curated counters are needed: skip the other sections
-		// without parsing them.
-		want := map[string]bool{}
+		// without parsing them, and the other fields of those sections
+		// without parsing their values.
+		want, wantField := map[string]bool{}, map[string]bool{}
 		for _, c := range curatedMetrics {
 			if c.enabled(&cfg.Metrics) {
 				want[c.section] = true
+				wantField[c.counter] = true
 			}
 		}
 		s.parser.Want = func(section []byte) bool { return want[string(section)] }
+		s.parser.WantField = func(name []byte) bool { return wantField[string(name)] }
 	}
 	return s, nil
 }

@@ -25,6 +25,7 @@ func main() {
 	interval := flag.Duration("interval", time.Second, "ping interval per target")
 	duration := flag.Duration("duration", time.Minute, "how long to run")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
+	memProfile := flag.String("memprofile", "", "write a heap profile here before shutting down")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -76,6 +77,16 @@ func main() {
 		time.Sleep(min(time.Second, time.Until(end)))
 		drain()
 	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err == nil {
+			err = pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
 	e.Shutdown()
 	drain() // bursts that finished during Shutdown
 	var ru syscall.Rusage
@@ -101,6 +112,9 @@ func main() {
 	sec := func(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
 	fmt.Printf("user_s=%.3f sys_s=%.3f ", sec(ru.Utime)-sec(ru0.Utime), sec(ru.Stime)-sec(ru0.Stime))
 	fmt.Printf("window_sent=%d window_recv=%d bursts=%d ", winSent, winRecv, bursts)
+	// Context switches: how often the process slept and woke (wake-ups
+	// cost more CPU than the packets they handle).
+	fmt.Printf("sleeps=%d preempted=%d ", ru.Nvcsw-ru0.Nvcsw, ru.Nivcsw-ru0.Nivcsw)
 	fmt.Printf("cpu_s=%.3f maxrss_kb=%d sent_all=%d recv_all=%d sent_drop=%d recv_drop=%d median_rtt_us=%.1f foreign=%d malformed=%d\n",
 		cpu(ru)-cpu(ru0), ru.Maxrss, sent["all"]+sent["drop"], recv["all"]+recv["drop"], sent["drop"], recv["drop"],
 		float64(med)/1e3, st.Foreign, st.Malformed)

@@ -97,6 +97,10 @@ type Engine struct {
 type connKey struct {
 	family int
 	df     bool
+	// polled sockets (the ping bursts') have no receive goroutine: the
+	// pinger reads them at each of its wake-ups. The others (ICMP
+	// traceroute, which waits for each hop) read each answer at once.
+	polled bool
 }
 
 // New prepares an engine; Start opens sockets and starts probing.
@@ -180,15 +184,15 @@ func (e *Engine) SetTargets(ts []Target) {
 // ICMPMode says which kind of ICMP socket serves family (unix.AF_INET or
 // unix.AF_INET6), or the error opening it.
 func (e *Engine) ICMPMode(family int) (ping.Mode, error) {
-	c, err := e.conn(family, false)
+	c, err := e.conn(family, false, true)
 	if err != nil {
 		return 0, err
 	}
 	return c.Mode(), nil
 }
 
-func (e *Engine) conn(family int, df bool) (*ping.Conn, error) {
-	k := connKey{family, df}
+func (e *Engine) conn(family int, df, polled bool) (*ping.Conn, error) {
+	k := connKey{family, df, polled}
 	e.connMu.Lock()
 	defer e.connMu.Unlock()
 	if c := e.conns[k]; c != nil {
@@ -197,7 +201,7 @@ func (e *Engine) conn(family int, df bool) (*ping.Conn, error) {
 	if err := e.ctx.Err(); err != nil {
 		return nil, err
 	}
-	c, err := ping.Open(e.maker, family, ping.Options{DontFragment: df, ReceiveBuffer: e.cfg.ReceiveBuffer})
+	c, err := ping.Open(e.maker, family, ping.Options{DontFragment: df, ReceiveBuffer: e.cfg.ReceiveBuffer, Polled: polled})
 	if err != nil {
 		if e.connEr[k] == nil {
 			e.log.Warn("cannot open ICMP socket; ping and ICMP traceroute are off for this family",
@@ -206,9 +210,21 @@ func (e *Engine) conn(family int, df bool) (*ping.Conn, error) {
 		e.connEr[k] = err
 		return nil, err
 	}
-	e.log.Info("ICMP socket opened", zap.String("family", familyName(family)), zap.Stringer("mode", c.Mode()), zap.Bool("dont_fragment", df))
+	e.log.Info("ICMP socket opened", zap.String("family", familyName(family)), zap.Stringer("mode", c.Mode()), zap.Bool("dont_fragment", df), zap.Bool("polled", polled))
 	e.conns[k] = c
 	return c, nil
+}
+
+// polledConns appends the polled sockets to dst.
+func (e *Engine) polledConns(dst []*ping.Conn) []*ping.Conn {
+	e.connMu.Lock()
+	defer e.connMu.Unlock()
+	for k, c := range e.conns {
+		if k.polled {
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 func familyName(f int) string {

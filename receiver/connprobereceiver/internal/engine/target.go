@@ -189,18 +189,19 @@ func (st *addrState) stop(e *Engine) {
 // probe loops per resolved address.
 func (t *target) run() {
 	defer t.wg.Wait()
+	// Nothing left to do here once the addresses are set: the pinger and
+	// the per-address loops do the probing, so no goroutine (and its
+	// stack) stays behind per target.
 	if a, err := netip.ParseAddr(t.spec.Host); err == nil {
 		if t.familyAllowed(a) {
 			t.setAddrs([]netip.Addr{a.Unmap()})
 		} else {
 			t.fail(fmt.Errorf("target %s: address %s is not %s", describe(t.spec), a, t.spec.IPFamily))
 		}
-		<-t.ctx.Done()
 		return
 	}
 	t.resolve()
 	if t.spec.DNSInterval <= 0 {
-		<-t.ctx.Done()
 		return
 	}
 	next := time.Now().Add(t.spec.DNSInterval)
@@ -355,7 +356,7 @@ func (t *target) trace(ctx context.Context, a netip.Addr, st *addrState) {
 	case "udp", "tcp":
 		p = &trace.SocketProber{Maker: t.e.maker, TCP: t.spec.TraceProtocol == "tcp", Dst: a, Port: t.spec.TracePort, SrcPort: t.spec.TraceSourcePort, TOS: t.spec.TOS}
 	default:
-		c, err := t.e.conn(family(a), t.spec.DontFragment)
+		c, err := t.e.conn(family(a), t.spec.DontFragment, false)
 		if err != nil {
 			t.fail(fmt.Errorf("tracing %s: %w", a, err))
 			return

@@ -49,6 +49,14 @@ type Options struct {
 	ReceiveBuffer int
 	// Mode forces a socket kind; zero tries raw, then datagram.
 	Mode Mode
+	// Polled opens the socket without a receive goroutine: the owner
+	// calls Conn.Poll, which reads every answer queued (recvmmsg) and
+	// hands each to its probe. One goroutine can then send a batch of
+	// requests and take the answers of earlier ones in one wake-up.
+	// RTTs come from the kernel's receive timestamps, so they do not
+	// depend on when Poll runs; the socket's receive buffer must hold
+	// what arrives between two calls.
+	Polled bool
 }
 
 // Result is the answer to one probe.
@@ -58,6 +66,11 @@ type Result struct {
 	From netip.Addr // who answered: the target, or a router
 	Sent time.Time  // just before sendmsg
 	Recv time.Time  // kernel receive timestamp (SO_TIMESTAMPNS)
+	// ReadStamped is set when the kernel had no arrival time for the
+	// answer and stamped it when it was read (right after timestamps
+	// were first switched on, or without a stamp at all): Recv, and so
+	// the RTT, then include the time the answer waited to be read.
+	ReadStamped bool
 }
 
 // RTT is the round trip time of the probe.

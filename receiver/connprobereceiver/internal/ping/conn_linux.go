@@ -34,6 +34,14 @@ type Conn struct {
 	stats struct{ received, matched, foreign, malformed atomic.Uint64 }
 	done  chan struct{}
 
+	polled    bool
+	rx        *rxState
+	closeOnce sync.Once
+	closeErr  error
+	// largest payload sent so far: beyond maxBatchPayload, answers may
+	// not fit a recvmmsg slot and are read one at a time.
+	maxPayload atomic.Int64
+
 	// One send at a time through a closure made once (a closure per
 	// call would be an allocation per probe).
 	sendMu  sync.Mutex
@@ -75,6 +83,7 @@ func Open(mk SocketMaker, family int, opt Options) (*Conn, error) {
 		pending: make(map[uint32]*Probe),
 		rng:     rand.NewChaCha8(seed),
 		done:    make(chan struct{}),
+		polled:  opt.Polled,
 	}
 	if err := c.setup(fd, opt); err != nil {
 		unix.Close(fd)
@@ -91,7 +100,10 @@ func Open(mk SocketMaker, family int, opt Options) (*Conn, error) {
 		c.sendErr = sendto(int(fd), c.sendPkt, &c.sendRSA, c.sendLen)
 		return c.sendErr != unix.EAGAIN
 	}
-	go c.receive()
+	c.rx = c.newRxState()
+	if !c.polled {
+		go c.receive()
+	}
 	return c, nil
 }
 
@@ -234,12 +246,12 @@ func (c *Conn) send(p *Probe, req Request, buf []byte) (*Probe, error) {
 	// Complete before the probe is visible to the receive goroutine.
 	p.cookN = min(max(req.PayloadSize, 0), CookieLen)
 	c.pending[p.key] = p
+	n := max(req.PayloadSize, 0)
+	if int64(n) > c.maxPayload.Load() {
+		c.maxPayload.Store(int64(n))
+	}
 	c.mu.Unlock()
 
-	n := req.PayloadSize
-	if n < 0 {
-		n = 0
-	}
 	payload := growZero(buf[:0], n)
 	copy(payload, p.cookie[:p.cookN])
 	typ := uint8(icmp4EchoRequest)
@@ -347,81 +359,161 @@ func (c *Conn) Forget(p *Probe) {
 
 // Close closes the socket and waits for the receive goroutine.
 func (c *Conn) Close() error {
-	select {
-	case <-c.done:
-		return nil
-	default:
-	}
-	err := c.file.Close()
+	c.closeOnce.Do(func() {
+		c.closeErr = c.file.Close()
+		if c.polled {
+			close(c.done) // no receive goroutine to do it
+		}
+	})
 	<-c.done
-	return err
+	return c.closeErr
+}
+
+// maxBatchPayload is the largest echo payload whose reply fits a
+// recvmmsg slot with an IPv4 header of up to 60 bytes.
+const maxBatchPayload = rxSlot - 60 - 8
+
+// rxState is the receive side of a Conn: buffers reused for every read,
+// used by one goroutine at a time (the receive goroutine, or Poll's
+// caller).
+type rxState struct {
+	ring    *rxRing
+	buf     []byte
+	oob     []byte
+	from    unix.RawSockaddrAny
+	iov     unix.Iovec
+	msg     unix.Msghdr
+	n, oobn int
+	err     error
+	batch   bool // the last read was a recvmmsg into ring
+	errq    bool // the last read took an ICMP error from the error queue
+	readAt  time.Time
+	read    func(fd uintptr) bool // one read; false to wait for more
+	poll    func(fd uintptr) bool // one read; never waits
+	mu      sync.Mutex            // Poll callers
+}
+
+func (c *Conn) newRxState() *rxState {
+	rx := &rxState{
+		ring: newRxRing(),
+		buf:  make([]byte, 65536+60),
+		oob:  make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*4),
+	}
+	rx.read = func(fd uintptr) bool {
+		c.readOnce(int(fd))
+		return rx.err != unix.EAGAIN
+	}
+	rx.poll = func(fd uintptr) bool {
+		c.readOnce(int(fd))
+		return true
+	}
+	return rx
+}
+
+// readOnce reads what is queued: a batch of answers with recvmmsg, one
+// large answer, or one ICMP error from a datagram socket's error queue.
+func (c *Conn) readOnce(fd int) {
+	rx := c.rx
+	rx.errq = false
+	rx.batch = c.maxPayload.Load() <= maxBatchPayload
+	rx.readAt = time.Now()
+	if rx.batch {
+		rx.n, rx.err = rx.ring.recv(fd)
+	} else {
+		rx.n, rx.oobn, rx.err = recvmsg(fd, rx.buf, rx.oob, &rx.from, &rx.iov, &rx.msg, 0)
+	}
+	if c.mode == ModeDatagram && rx.err != nil {
+		// ICMP errors about our requests wait in the error queue
+		// (IP_RECVERR); a pending one also fails the plain read.
+		if n2, oobn2, err2 := recvmsg(fd, rx.buf, rx.oob, &rx.from, &rx.iov, &rx.msg, unix.MSG_ERRQUEUE); err2 == nil {
+			rx.n, rx.oobn, rx.err, rx.errq = n2, oobn2, nil, true
+		}
+	}
+}
+
+// dispatch hands what readOnce read to the probes.
+func (c *Conn) dispatch() {
+	rx := c.rx
+	switch {
+	case rx.err != nil:
+		// EAGAIN, EINTR, ENOBUFS, ENOMEM, or errors queued on the
+		// socket that are not ours to read here.
+	case rx.errq:
+		c.handleQueued(rx.buf[:rx.n], &rx.from, rx.oob[:rx.oobn])
+	case !rx.batch:
+		c.handle(rx.buf[:rx.n], &rx.from, rx.oob[:rx.oobn], rx.readAt)
+	default:
+		for i := range rx.n {
+			b, from, oob, truncated := rx.ring.message(i)
+			if truncated {
+				c.stats.received.Add(1)
+				c.stats.malformed.Add(1)
+				continue
+			}
+			c.handle(b, from, oob, rx.readAt)
+		}
+	}
 }
 
 func (c *Conn) receive() {
 	defer close(c.done)
-	buf := make([]byte, 65536+60)
-	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*4)
-	var (
-		from    unix.RawSockaddrAny
-		iov     unix.Iovec
-		msg     unix.Msghdr
-		n, oobn int
-		rerr    error
-	)
-	errq := false
-	read := func(fd uintptr) bool {
-		errq = false
-		n, oobn, rerr = recvmsg(int(fd), buf, oob, &from, &iov, &msg, 0)
-		if c.mode == ModeDatagram && rerr != nil {
-			// ICMP errors about our requests wait in the error queue
-			// (IP_RECVERR); a pending one also fails the plain read.
-			if n2, oobn2, err2 := recvmsg(int(fd), buf, oob, &from, &iov, &msg, unix.MSG_ERRQUEUE); err2 == nil {
-				n, oobn, rerr, errq = n2, oobn2, nil, true
-			}
-		}
-		return rerr != unix.EAGAIN
-	}
 	for {
-		err := c.rc.Read(read)
-		if err != nil { // closed
+		if err := c.rc.Read(c.rx.read); err != nil { // closed
 			return
 		}
-		if rerr != nil {
-			if rerr == unix.EINTR || rerr == unix.ENOBUFS || rerr == unix.ENOMEM {
-				continue
-			}
-			// Errors queued on the socket (e.g. ICMP errors with
-			// IP_RECVERR on a datagram socket) are not ours to read here.
-			continue
-		}
-		if errq {
-			c.handleQueued(buf[:n], &from, oob[:oobn])
-			continue
-		}
-		recv := rxTimestamp(oob[:oobn])
-		c.handle(buf[:n], &from, recv)
+		c.dispatch()
 	}
 }
 
-// rxTimestamp finds SCM_TIMESTAMPNS among the control messages without
-// allocating; the time of the call when it is missing.
-func rxTimestamp(oob []byte) time.Time {
-	var (
-		ts    time.Time
-		found bool
-	)
+// maxPollReads bounds the reads of one Poll, so that a socket that keeps
+// failing cannot hold its caller.
+const maxPollReads = 1024
+
+// Poll reads every answer queued on a Polled socket and hands each to its
+// probe (Answerer.Answer runs on the caller's goroutine). It returns at
+// once when nothing is queued, and does nothing after Close.
+func (c *Conn) Poll() {
+	if !c.polled {
+		return
+	}
+	rx := c.rx
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	for range maxPollReads {
+		if err := c.rc.Read(rx.poll); err != nil { // closed
+			return
+		}
+		if rx.err == unix.EAGAIN {
+			return
+		}
+		c.dispatch()
+		if rx.err == nil && rx.batch && rx.n < rxBatch {
+			return // the queue is drained
+		}
+	}
+}
+
+// kernelTimestamp finds SCM_TIMESTAMPNS among the control messages
+// without allocating.
+func kernelTimestamp(oob []byte) (ts time.Time, found bool) {
 	walkCmsgs(oob, func(level, typ int32, data []byte) {
 		if level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS {
 			ts, found = timespec(data)
 		}
 	})
-	if !found {
-		return time.Now()
-	}
-	return ts
+	return ts, found
 }
 
-func (c *Conn) handle(b []byte, from *unix.RawSockaddrAny, recv time.Time) {
+// handle parses one answer; its kernel timestamp is among the control
+// messages oob, or it is stamped now (ReadStamped).
+func (c *Conn) handle(b []byte, from *unix.RawSockaddrAny, oob []byte, readAt time.Time) {
+	recv, ok := kernelTimestamp(oob)
+	// A stamp taken during the read means the kernel stamped the packet
+	// when it was read, not when it arrived.
+	readStamped := !ok || !recv.Before(readAt)
+	if !ok {
+		recv = time.Now()
+	}
 	c.stats.received.Add(1)
 	src := rawAddr(from)
 	var (
@@ -447,7 +539,7 @@ func (c *Conn) handle(b []byte, from *unix.RawSockaddrAny, recv time.Time) {
 		}
 		return
 	}
-	c.deliver(&m, src, recv)
+	c.deliver(&m, src, recv, readStamped)
 }
 
 // handleQueued takes an ICMP error from a datagram socket's error queue:
@@ -465,7 +557,7 @@ func (c *Conn) handleQueued(b []byte, dst *unix.RawSockaddrAny, oob []byte) {
 	}
 	m := Message{Kind: e.Kind, Code: e.Code, Dst: rawAddr(dst)}
 	m.fillEcho(b)
-	c.deliver(&m, e.Offender, ts)
+	c.deliver(&m, e.Offender, ts, false)
 }
 
 func rawAddr(rsa *unix.RawSockaddrAny) netip.Addr {
@@ -479,7 +571,7 @@ func rawAddr(rsa *unix.RawSockaddrAny) netip.Addr {
 }
 
 // deliver hands a parsed answer to the probe it belongs to.
-func (c *Conn) deliver(m *Message, src netip.Addr, recv time.Time) {
+func (c *Conn) deliver(m *Message, src netip.Addr, recv time.Time, readStamped bool) {
 	key := uint32(m.ID)<<16 | uint32(m.Seq)
 	c.mu.Lock()
 	p := c.pending[key]
@@ -493,7 +585,7 @@ func (c *Conn) deliver(m *Message, src netip.Addr, recv time.Time) {
 		return
 	}
 	c.stats.matched.Add(1)
-	r := Result{Kind: m.Kind, Code: m.Code, From: src, Sent: time.Unix(0, p.sent.Load()), Recv: recv}
+	r := Result{Kind: m.Kind, Code: m.Code, From: src, Sent: time.Unix(0, p.sent.Load()), Recv: recv, ReadStamped: readStamped}
 	if p.h != nil {
 		p.h.Answer(r)
 		return
@@ -534,8 +626,14 @@ func rawSockaddr(rsa *unix.RawSockaddrAny, a netip.Addr) uint32 {
 
 // sendto and recvmsg are the plain system calls, without the sockaddr
 // conversions (and allocations) of unix.Sendmsg and unix.Recvmsg.
+//
+// sendto is a raw system call: on a non-blocking socket it never waits,
+// but over a veth or loopback the kernel handles the packet (and often its
+// answer) inside it, for tens of µs. Announced to the scheduler, a call
+// that long makes sysmon hand the thread's P to another thread, waking
+// one: at 1000 probes a second that cost more CPU than the sends.
 func sendto(fd int, p []byte, rsa *unix.RawSockaddrAny, salen uint32) error {
-	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0,
+	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0,
 		uintptr(unsafe.Pointer(rsa)), uintptr(salen))
 	if e != 0 {
 		return e

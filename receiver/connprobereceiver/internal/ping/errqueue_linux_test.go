@@ -48,6 +48,6 @@ func FuzzParseErrQueueControl(f *testing.F) {
 		if ok && (!e.Offender.IsValid() || e.Kind == 0) {
 			t.Fatalf("ok without offender or kind: %+v", e)
 		}
-		_ = rxTimestamp(oob)
+		_, _ = kernelTimestamp(oob)
 	})
 }

@@ -133,3 +133,45 @@ func TestSameIDTellsProbesApartByCookie(t *testing.T) {
 	assert.Equal(t, uint64(100), a.Stats().Foreign, "b's replies reached a and were rejected by cookie")
 	assert.Equal(t, uint64(100), b.Stats().Foreign)
 }
+
+// A Polled socket has no receive goroutine: Poll reads the queued answers
+// in batches (recvmmsg), each with its own kernel timestamp however late
+// Poll runs; a payload too large for a batch slot switches the socket to
+// one read at a time, without losing an answer.
+func TestPolledBatches(t *testing.T) {
+	ns := testnet.New(t)
+	c := openIn(t, ns, unix.AF_INET, Options{Polled: true, ReceiveBuffer: 4 << 20})
+	dst := netip.MustParseAddr("127.0.0.1")
+	ans := make(chanAnswer, 100)
+	for round, size := range []int{56, maxBatchPayload, 3000, 56} {
+		for range 100 {
+			_, err := c.SendFunc(Request{Dst: dst, PayloadSize: size}, nil, ans)
+			require.NoError(t, err)
+		}
+		// Far longer than any RTT here: RTTs that included the wait
+		// would show.
+		time.Sleep(200 * time.Millisecond)
+		require.Empty(t, ans, "answers before Poll")
+		c.Poll()
+		require.Len(t, ans, 100, "size %d", size)
+		for range 100 {
+			r := <-ans
+			require.Equal(t, KindEchoReply, r.Kind)
+			if r.ReadStamped {
+				// The kernel switches arrival stamps on for the
+				// first socket that asks a moment later.
+				require.Zero(t, round, "answer stamped at read time in round %d", round)
+				continue
+			}
+			require.Less(t, r.RTT(), 100*time.Millisecond, "size %d", size)
+			require.Greater(t, r.RTT(), time.Duration(0))
+		}
+	}
+	st := c.Stats()
+	assert.Equal(t, uint64(400), st.Matched)
+	assert.Zero(t, st.Malformed)
+	require.NoError(t, c.Close())
+	c.Poll() // after Close: nothing, no panic
+	_, err := c.SendFunc(Request{Dst: dst, PayloadSize: 56}, nil, ans)
+	require.ErrorIs(t, err, ErrClosed)
+}
