@@ -321,7 +321,9 @@ func TestRTTAgreesWithIputilsPing(t *testing.T) {
 		require.GreaterOrEqual(t, len(theirs), 95)
 		mo, mt := median(ours), median(theirs)
 		t.Logf("%s: median RTT ours %v, iputils ping %v, diff %v", fam.dst, mo, mt, mo-mt)
-		tol := 50 * time.Microsecond
+		// iputils' own user-space path differs from ours by 0-50 µs on an
+		// idle host; 75 µs leaves room for a busy one under -race.
+		tol := 75 * time.Microsecond
 		if testnet.Emulated() {
 			tol = max(tol, mt/2) // emulated packets: hundreds of µs, jittery
 		}
