@@ -3,6 +3,7 @@ package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tc
 import (
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
@@ -56,6 +57,9 @@ func countersOf(f *probe.Flow) counters {
 type series struct {
 	key   seriesKey
 	flows int
+	// start is, under aggregation flow, when the series' flow entered the
+	// table: its cumulative values count from then.
+	start time.Time
 	// sums of gauges; divided by flows for the means
 	srtt, rttvar, rto      float64
 	cwnd, ssthresh, sndWnd uint64
@@ -178,6 +182,23 @@ func (a *aggregator) series(k seriesKey) *series {
 	return &a.pool[i]
 }
 
+// claim makes s the series of f under aggregation flow. A 4-tuple reused by
+// a newer connection, or a flow re-admitted after eviction, restarts the
+// series at the newer flow's start (its counters count from zero again); the
+// older flow's values are then not reported. It returns false when f is the
+// older one.
+func claim(s *series, f *probe.Flow) bool {
+	switch {
+	case s.flows == 0 && s.start.IsZero(), s.start.Equal(f.Start):
+	case f.Start.After(s.start):
+		*s = series{key: s.key}
+	default:
+		return false
+	}
+	s.start = f.Start
+	return true
+}
+
 // update takes one scrape's records — live and evicted flows from the
 // iterator, closed-flow summaries from the ring buffer — and returns the
 // series to export, valid until the next call.
@@ -192,8 +213,9 @@ func (a *aggregator) update(flows, closed []probe.Flow) []*series {
 		c := countersOf(f)
 		delete(a.last, f.ID)
 		if perFlow { // the flow's series reports its final values once, then ends
-			s := a.series(k)
-			s.counters.add(&c)
+			if s := a.series(k); claim(s, f) {
+				s.counters.add(&c)
+			}
 			return
 		}
 		g := a.gone[k]
@@ -214,9 +236,10 @@ func (a *aggregator) update(flows, closed []probe.Flow) []*series {
 		}
 		k := a.keyOf(f)
 		c := countersOf(f)
-		s := a.series(k)
-		s.addGauges(f)
-		s.counters.add(&c)
+		if s := a.series(k); !perFlow || claim(s, f) {
+			s.addGauges(f)
+			s.counters.add(&c)
+		}
 		a.next[f.ID] = len(a.nextSeen)
 		a.nextSeen = append(a.nextSeen, seen{key: k, c: c})
 		delete(a.last, f.ID)

@@ -3,6 +3,7 @@ package tcpflowreceiver
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -95,4 +96,56 @@ func TestAggregateFlowLevelAndTopK(t *testing.T) {
 	require.Zero(t, got[0].flows, "no gauges for a closed flow")
 	require.Equal(t, uint16(3), got[1].key.localPort, "ties broken by bytes")
 	require.Len(t, a.update(nil, nil), 0, "closed flow's series ends")
+}
+
+// Under aggregation flow a series counts from its flow's admission: a reused
+// 4-tuple or a re-admitted flow restarts it with the newer start, and its
+// counters never go backwards under one start time.
+func TestAggregateFlowRestart(t *testing.T) {
+	a := newAggregator(aggCfg(AggregationFlow))
+	t0 := time.Unix(1000, 0)
+	t1 := t0.Add(time.Minute)
+	old := flow(1, "10.0.0.1:40000", "10.0.0.2:443", 3, 5000)
+	old.Start = t0
+	got := a.update([]probe.Flow{old}, nil)
+	require.Len(t, got, 1)
+	require.Equal(t, t0, got[0].start)
+	require.Equal(t, uint64(5000), got[0].acked)
+
+	// The old connection closes and a new one on the same 4-tuple appears in
+	// the same scrape (or the flow was evicted and re-admitted).
+	closed := old
+	closed.Kind, closed.BytesAcked = probe.KindClosed, 6000
+	young := flow(2, "10.0.0.1:40000", "10.0.0.2:443", 0, 10)
+	young.Start = t1
+	for _, order := range [][2]probe.Flow{{closed, young}, {young, closed}} {
+		a := newAggregator(aggCfg(AggregationFlow))
+		a.update([]probe.Flow{old}, nil)
+		var live, done []probe.Flow
+		for _, f := range order {
+			if f.Kind == probe.KindClosed {
+				done = append(done, f)
+			} else {
+				live = append(live, f)
+			}
+		}
+		got = a.update(live, done)
+		require.Len(t, got, 1)
+		require.Equal(t, t1, got[0].start, "new start time")
+		require.Equal(t, uint64(10), got[0].acked, "the new flow's own count, not the old flow's plus it")
+		require.Equal(t, 1, got[0].flows)
+	}
+
+	// An evicted flow re-admitted later: last record, then a new start.
+	ev := old
+	ev.Kind = probe.KindEvicted
+	a = newAggregator(aggCfg(AggregationFlow))
+	a.update([]probe.Flow{old}, nil)
+	got = a.update([]probe.Flow{ev}, nil)
+	require.Equal(t, t0, got[0].start)
+	back := old
+	back.ID, back.Start, back.BytesAcked = 3, t1, 7
+	got = a.update([]probe.Flow{back}, nil)
+	require.Equal(t, t1, got[0].start)
+	require.Equal(t, uint64(7), got[0].acked)
 }

@@ -47,6 +47,20 @@ type tcpflowScraper struct {
 	eventsGone uint64
 	lifetime   *lifetimes // nil when lifetime_histogram is disabled
 	startTime  pcommon.Timestamp
+	// diag is set when the sockdiag fallback is the source: metrics it
+	// cannot know (probe events, closed flows, zero-window events, retransmit
+	// causes, samples) are not emitted rather than emitted as zeros.
+	diag bool
+	// starts holds, under aggregation flow, each series' start (its flow's
+	// admission), applied to its cumulative points after Emit.
+	starts map[seriesAttrs]pcommon.Timestamp
+}
+
+// seriesAttrs identifies a series by its attribute values.
+type seriesAttrs struct {
+	la, pa string
+	lp, pp int64
+	nt     string
 }
 
 func newScraper(cfg *Config, set receiver.Settings) *tcpflowScraper {
@@ -97,6 +111,7 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 		if err != nil {
 			return err
 		}
+		s.diag = true
 		s.set.Logger.Warn("tcpflow receiver: eBPF probe unavailable, polling tcp_info through sock_diag instead (fallback: sockdiag); no retransmit causes, close summaries or RTT samples",
 			zap.String("netns", s.where()), zap.Error(s.fallbackCause))
 		return nil
@@ -164,27 +179,35 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			events += s.flows[i].Events
 		}
 	}
-	s.mb.RecordTCPFlowProbeEventsDataPoint(now, int64(events))
+	if !s.diag {
+		s.mb.RecordTCPFlowProbeEventsDataPoint(now, int64(events))
+	}
+	clear(s.starts)
 	for _, sr := range s.agg.update(s.flows, s.closed) {
 		s.record(now, sr)
 	}
-	s.mb.RecordTCPFlowClosedDataPoint(now, int64(s.closedN))
-	s.mb.RecordTCPFlowClosedLifetimeDataPoint(now, s.closedS)
+	if !s.diag {
+		s.mb.RecordTCPFlowClosedDataPoint(now, int64(s.closedN))
+		s.mb.RecordTCPFlowClosedLifetimeDataPoint(now, s.closedS)
+	}
 
 	c, err := s.src.Counters()
 	if err != nil {
 		errs.AddPartial(1, err)
 	} else {
 		s.mb.RecordTCPFlowActiveDataPoint(now, int64(c.Tracked))
-		s.mb.RecordTCPFlowEvictedDataPoint(now, int64(c.Evicted))
 		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.TableFull), metadata.AttributeReasonTableFull)
-		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.RingFull), metadata.AttributeReasonRingFull)
-		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.PendingLost), metadata.AttributeReasonPendingFull)
-		s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.StorageFail), metadata.AttributeReasonStorageFailure)
+		if !s.diag {
+			s.mb.RecordTCPFlowEvictedDataPoint(now, int64(c.Evicted))
+			s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.RingFull), metadata.AttributeReasonRingFull)
+			s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.PendingLost), metadata.AttributeReasonPendingFull)
+			s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.StorageFail), metadata.AttributeReasonStorageFailure)
+		}
 	}
 	md := s.mb.Emit(metadata.WithResource(s.resource))
+	s.applyStarts(md)
 	dropEmptyAttributes(md)
-	if s.lifetime != nil {
+	if s.lifetime != nil && !s.diag {
 		s.lifetime.observe(s.agg, s.closed)
 		s.lifetime.appendTo(md, s.resource, s.set.BuildInfo.Version, now)
 	}
@@ -218,6 +241,12 @@ func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
 	if k.ipv6 {
 		nt = metadata.AttributeNetworkTypeIpv6
 	}
+	if s.cfg.Aggregation == AggregationFlow && !sr.start.IsZero() {
+		if s.starts == nil {
+			s.starts = map[seriesAttrs]pcommon.Timestamp{}
+		}
+		s.starts[seriesAttrs{la: la, lp: lp, pa: pa, pp: pp, nt: nt.String()}] = pcommon.NewTimestampFromTime(sr.start)
+	}
 	mb := s.mb
 	if n := sr.flows; n > 0 {
 		fn := float64(n)
@@ -238,17 +267,51 @@ func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
 		mb.RecordTCPFlowReceiveQueueDataPoint(now, int64(sr.rq), la, lp, pa, pp, nt)
 		mb.RecordTCPFlowSendQueueDataPoint(now, int64(sr.sq), la, lp, pa, pp, nt)
 	}
-	for t, v := range sr.retrans {
-		mb.RecordTCPFlowRetransmitsDataPoint(now, int64(v), la, lp, pa, pp, nt, retransTypes[t])
-	}
-	if s.cfg.Fallback == FallbackSockdiag {
+	if s.diag {
 		mb.RecordTCPFlowRetransmitsDataPoint(now, int64(sr.unclassified), la, lp, pa, pp, nt, metadata.AttributeRetransmitTypeUnclassified)
+	} else {
+		for t, v := range sr.retrans {
+			mb.RecordTCPFlowRetransmitsDataPoint(now, int64(v), la, lp, pa, pp, nt, retransTypes[t])
+		}
+		mb.RecordTCPFlowZeroWindowDataPoint(now, int64(sr.zeroWindow), la, lp, pa, pp, nt)
+		mb.RecordTCPFlowSamplesDataPoint(now, int64(sr.samples), la, lp, pa, pp, nt)
 	}
 	mb.RecordTCPFlowBytesDataPoint(now, int64(sr.acked), la, lp, pa, pp, nt, metadata.AttributeDirectionTransmit)
 	mb.RecordTCPFlowBytesDataPoint(now, int64(sr.received), la, lp, pa, pp, nt, metadata.AttributeDirectionReceive)
 	mb.RecordTCPFlowRetransmittedBytesDataPoint(now, int64(sr.retransB), la, lp, pa, pp, nt)
-	mb.RecordTCPFlowZeroWindowDataPoint(now, int64(sr.zeroWindow), la, lp, pa, pp, nt)
-	mb.RecordTCPFlowSamplesDataPoint(now, int64(sr.samples), la, lp, pa, pp, nt)
+}
+
+// applyStarts sets, under aggregation flow, each cumulative point's start
+// time to its flow's admission instead of the receiver's start.
+func (s *tcpflowScraper) applyStarts(md pmetric.Metrics) {
+	if len(s.starts) == 0 {
+		return
+	}
+	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		if m.Type() != pmetric.MetricTypeSum || !m.Sum().IsMonotonic() {
+			return
+		}
+		a := dp.Attributes()
+		var k seriesAttrs
+		if v, ok := a.Get("network.local.address"); ok {
+			k.la = v.Str()
+		}
+		if v, ok := a.Get("network.local.port"); ok {
+			k.lp = v.Int()
+		}
+		if v, ok := a.Get("network.peer.address"); ok {
+			k.pa = v.Str()
+		}
+		if v, ok := a.Get("network.peer.port"); ok {
+			k.pp = v.Int()
+		}
+		if v, ok := a.Get("network.type"); ok {
+			k.nt = v.Str()
+		}
+		if ts, ok := s.starts[k]; ok {
+			dp.SetStartTimestamp(ts)
+		}
+	})
 }
 
 // flowAttrs are the attributes an aggregation level may have reduced away;

@@ -250,3 +250,79 @@ func metricNames(md pmetric.Metrics) []string {
 	}
 	return names
 }
+
+// TestFlowStartTimes: under aggregation flow each flow's cumulative points
+// start at its admission, gauges and receiver-wide sums keep the receiver's.
+func TestFlowStartTimes(t *testing.T) {
+	src := sampleFlows()
+	t0 := time.Now().Add(-time.Hour)
+	for i := range src.flows {
+		src.flows[i].Start = t0.Add(time.Duration(i) * time.Minute)
+	}
+	src.closed[0].Start = t0.Add(-time.Minute)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Aggregation = AggregationFlow
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	s.open = func(probe.Config) (flowSource, error) { return src, nil }
+	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	want := map[int64]pcommon.Timestamp{}
+	for _, f := range append(slices.Clone(src.flows), src.closed...) {
+		want[int64(f.Peer.Port())] = pcommon.NewTimestampFromTime(f.Start)
+	}
+	checked := 0
+	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		port, ok := dp.Attributes().Get("network.peer.port")
+		if m.Type() != pmetric.MetricTypeSum || !m.Sum().IsMonotonic() || !ok {
+			return
+		}
+		require.Equal(t, want[port.Int()], dp.StartTimestamp(), "%s port %d", m.Name(), port.Int())
+		checked++
+	})
+	require.Greater(t, checked, 4*5)
+	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		if m.Name() == "tcp.flows.closed" {
+			require.Equal(t, s.startTime, dp.StartTimestamp())
+		}
+	})
+}
+
+// TestSockdiagFallbackOmits: metrics the sockdiag fallback cannot know are
+// absent rather than zero; what it knows is reported.
+func TestSockdiagFallbackOmits(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Fallback = FallbackSockdiag
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	s.open = func(probe.Config) (flowSource, error) { return nil, errors.New("no BTF (test)") }
+	src := sampleFlows()
+	src.closed = nil
+	for i := range src.flows {
+		f := &src.flows[i]
+		f.RetransUnclassified, f.RetransByType, f.Samples, f.Events = 2, [probe.NumRetransTypes]uint64{}, 0, 0
+	}
+	s.openFallback = func(string, probe.Config, error) (flowSource, error) { return src, nil }
+	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	names := metricNames(md)
+	for _, absent := range []string{"tcp.flow.probe.events", "tcp.flows.closed", "tcp.flows.closed_duration", "tcp.flows.evicted",
+		"tcp.flow.zero_window", "tcp.flow.samples", "tcp.flow.srtt_min", "tcp.flow.srtt_max", "tcp.flow.lifetime", "tcp.flow.rtt"} {
+		require.NotContains(t, names, absent)
+	}
+	for _, present := range []string{"tcp.flow.srtt", "tcp.flow.cwnd", "tcp.flow.bytes", "tcp.flow.retransmits", "tcp.flows.active", "tcp.flow.probe.dropped"} {
+		require.Contains(t, names, present)
+	}
+	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		switch m.Name() {
+		case "tcp.flow.retransmits":
+			typ, _ := dp.Attributes().Get("tcp.retransmit.type")
+			require.Equal(t, "unclassified", typ.Str(), "no retransmit causes without the probe")
+		case "tcp.flow.probe.dropped":
+			r, _ := dp.Attributes().Get("tcp.flow.drop.reason")
+			require.Equal(t, "table_full", r.Str(), "the only drop the fallback has")
+		}
+	})
+}
