@@ -378,6 +378,7 @@ func TestMaxFlowsAndIdle(t *testing.T) {
 	require.Positive(t, c.TableFull, "refused flows counted")
 
 	time.Sleep(400 * time.Millisecond)
+	evictedAt := time.Now()
 	fs = flows(t, p)
 	require.Len(t, fs, 2)
 	for _, f := range fs {
@@ -396,6 +397,36 @@ func TestMaxFlowsAndIdle(t *testing.T) {
 	f := flows(t, p)[0]
 	require.Equal(t, localOf(conns[4]), f.Local)
 	require.LessOrEqual(t, f.BytesAcked, uint64(64<<10), "counts from admission")
+	require.True(t, f.Start.After(evictedAt), "re-admitted flow has a new start (%v, evicted at %v)", f.Start, evictedAt)
+}
+
+// TestMinSampleInterval: with min_sample_interval a flow is sampled at most
+// once per interval, so over a paced transfer the samples are bounded by the
+// elapsed time while an every-ACK probe on the same flow samples each ACK.
+func TestMinSampleInterval(t *testing.T) {
+	e := newEnv(t, 7101)
+	const interval = 100 * time.Millisecond
+	every := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
+	paced := open(t, Config{MaxFlows: 8, NetnsCookie: e.cookie, NetnsPath: e.client.Path, MinSampleInterval: interval})
+	c := e.dial(t, 7101)
+	begin := time.Now()
+	for i := 0; i < 50; i++ { // ~1 s of 64 KiB writes every 20 ms
+		send(t, c, 64<<10)
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFor(t, "data acknowledged", func() bool {
+		fs := flows(t, every)
+		return len(fs) == 1 && fs[0].SendQueue == 0
+	})
+	elapsed := time.Since(begin)
+	fe, fp := flows(t, every)[0], flows(t, paced)[0]
+	require.Equal(t, fe.Local, fp.Local)
+	limit := uint64(elapsed/interval) + 1
+	require.LessOrEqual(t, fp.Samples, limit, "at most one sample per %v over %v", interval, elapsed)
+	require.GreaterOrEqual(t, fp.Samples, uint64(5), "the paced transfer spans several intervals")
+	require.Greater(t, fe.Samples, 4*fp.Samples, "every-ACK samples each ACK")
+	require.Greater(t, fp.Events, 4*fp.Samples, "events are seen, not sampled")
+	t.Logf("%v: every_ack %d samples, min_sample_interval %v: %d samples (%d events)", elapsed, fe.Samples, interval, fp.Samples, fp.Events)
 }
 
 // TestCwndChangeMode: in on_cwnd_change mode a sample is taken only when cwnd
@@ -414,6 +445,9 @@ func TestCwndChangeMode(t *testing.T) {
 	fe, fc := flows(t, every)[0], flows(t, onChange)[0]
 	require.Positive(t, fc.CwndChanges)
 	require.LessOrEqual(t, fc.Samples, fc.CwndChanges)
+	require.Positive(t, fc.Samples)
+	require.Greater(t, fc.Events, fc.Samples, "events without a cwnd change are not sampled")
+	require.Equal(t, fe.Events, fc.Events, "both see every event")
 	require.Greater(t, fe.Samples, fc.Samples)
 	require.Equal(t, fe.Cwnd, fc.Cwnd, "both read the same socket")
 }
