@@ -93,3 +93,73 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func rawSample(r *tcpflowTcpSample) []byte {
+	return append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(r)), sampleSize)...)
+}
+
+func TestDecodeSample(t *testing.T) {
+	var r tcpflowTcpSample
+	r.Family = 10
+	r.Saddr = netip.MustParseAddr("fd00::1").As16()
+	r.Daddr = netip.MustParseAddr("fd00::2").As16()
+	r.Sport, r.Dport, r.Cookie = 5001, 40000, 99
+	r.TsNs, r.SndNxt, r.SndUna, r.SndCwnd, r.Ssthresh, r.RtoJiffies, r.DataLen = 2_000_000_000, 1000, 500, 10, 7, 50, 1448
+	boot := time.Unix(1_700_000_000, 0)
+	p := &Probe{hz: 250, boot: boot, bootNs: 1_000_000_000}
+	var s Sample
+	require.NoError(t, p.decodeSample(rawSample(&r), &s))
+	require.Equal(t, netip.MustParseAddrPort("[fd00::1]:5001"), s.Local)
+	require.Equal(t, netip.MustParseAddrPort("[fd00::2]:40000"), s.Peer)
+	require.True(t, s.IPv6)
+	require.Equal(t, boot.Add(time.Second), s.Time, "kernel time")
+	require.Equal(t, uint32(200_000), s.RTOus, "50 jiffies at HZ=250")
+	require.Equal(t, Sample{Time: s.Time, Cookie: 99, Local: s.Local, Peer: s.Peer, IPv6: true, DataLen: 1448,
+		SndNxt: 1000, SndUna: 500, SndCwnd: 10, Ssthresh: 7, RTOus: 200_000}, s)
+	require.ErrorContains(t, p.decodeSample(rawSample(&r)[:sampleSize-1], &s), "sample record of")
+	r.Family = 3
+	require.ErrorContains(t, p.decodeSample(rawSample(&r), &s), "address family 3")
+	r.Family = 2
+	require.ErrorContains(t, p.decodeSample(rawSample(&r), &s), "IPv4 flow without IPv4-mapped")
+	r.Family = 10
+	raw := rawSample(&r)
+	require.Zero(t, testing.AllocsPerRun(100, func() { _ = p.decodeSample(raw, &s) }), "decoding allocates nothing")
+}
+
+// BenchmarkDecodeSample: decoding allocates nothing.
+func BenchmarkDecodeSample(b *testing.B) {
+	var r tcpflowTcpSample
+	r.Family = 2
+	r.Saddr = netip.MustParseAddr("::ffff:10.0.0.1").As16()
+	r.Daddr = netip.MustParseAddr("::ffff:10.0.0.2").As16()
+	raw := rawSample(&r)
+	p := &Probe{hz: 250}
+	var s Sample
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.decodeSample(raw, &s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzDecodeSample: any byte string decodes or is rejected, never a panic.
+func FuzzDecodeSample(f *testing.F) {
+	var r tcpflowTcpSample
+	r.Family = 2
+	r.Saddr = netip.MustParseAddr("::ffff:10.0.0.1").As16()
+	r.Daddr = netip.MustParseAddr("::ffff:10.0.0.2").As16()
+	f.Add(rawSample(&r))
+	f.Add([]byte{})
+	p := &Probe{hz: 100}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s Sample
+		err := p.decodeSample(b, &s)
+		if len(b) < sampleSize && err == nil {
+			t.Fatalf("len %d accepted", len(b))
+		}
+		if err == nil && s.IPv6 != s.Local.Addr().Is6() {
+			t.Fatalf("address family mismatch: %+v", s)
+		}
+	})
+}

@@ -46,6 +46,7 @@ const (
 // connections established while the probe runs, from admission otherwise.
 type Flow struct {
 	ID          uint64
+	Cookie      uint64 // socket cookie (0 from sources without one)
 	Kind        Kind
 	Local, Peer netip.AddrPort
 	IPv6        bool
@@ -98,6 +99,10 @@ type Counters struct {
 	// PendingLost counts closed-flow records dropped in user space because
 	// more than MaxPendingClosed arrived between two reads.
 	PendingLost uint64
+	// SampleRate and SampleRingFull count samples not streamed: over
+	// MaxSamplesPerSec, or the sample ring buffer was full.
+	SampleRate     uint64
+	SampleRingFull uint64
 }
 
 // RTTBuckets is the number of log2 buckets of the srtt sample histogram:
@@ -126,9 +131,46 @@ type Config struct {
 	NetnsPath  string
 	LocalPorts []uint16 // only these local ports; empty = all
 	PeerPorts  []uint16 // only these peer ports; empty = all
+	Ports      []uint16 // only flows with one of these ports at either end; empty = all
 	PeerCIDRs  []netip.Prefix
+
+	// Stream writes every sample to a ring buffer read with ReadSamples.
+	Stream bool
+	// SampleRingSize is the sample ring buffer's size in bytes (a power of
+	// two, at least a page); 0 = DefaultSampleRingSize.
+	SampleRingSize int
+	// MaxSamplesPerSec caps the streamed samples over all flows; 0 = none.
+	MaxSamplesPerSec uint64
 	// MaxPendingClosed bounds closed-flow records kept between reads.
 	MaxPendingClosed int
+}
+
+// DefaultSampleRingSize holds ~70k samples (120 bytes each + 8 of header).
+const DefaultSampleRingSize = 8 << 20
+
+// Sample is one streamed tcp_probe sample: the fields of the kernel's
+// tcp:tcp_probe tracepoint in its units, and tcp_probe_plus's.
+type Sample struct {
+	Time         time.Time // kernel time of the event
+	Cookie       uint64    // socket cookie (the tracepoint's sock_cookie)
+	Local, Peer  netip.AddrPort
+	IPv6         bool
+	DataLen      uint32 // payload bytes of the received segment
+	SndNxt       uint32
+	SndUna       uint32
+	SndCwnd      uint32 // segments
+	Ssthresh     uint32 // tcp_current_ssthresh(), as the tracepoint
+	SndWnd       uint32 // bytes
+	RcvWnd       uint32 // bytes
+	SRTTus       uint32
+	RTTVarus     uint32
+	RTOus        uint32 // 0 when kernel HZ is unknown
+	Lost         uint32 // segments
+	InFlight     uint32 // segments
+	Retrans      uint32 // segments retransmitted and not yet acknowledged
+	TotalRetrans uint32
+	RecvQueue    uint32 // bytes
+	SendQueue    uint32 // bytes
 }
 
 // Limits of the kernel-side filters.

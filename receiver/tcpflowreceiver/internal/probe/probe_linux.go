@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -36,6 +37,8 @@ const (
 	cClosed
 	cFiltered
 	cStorageFail
+	cSampleRate
+	cSampleRingFull
 	cMax
 )
 
@@ -47,13 +50,15 @@ type Probe struct {
 	iter  *link.Iter
 	// iterNetns is where the socket-walk iterator (dump_flows_tcp) must be
 	// opened; iterName which iterator was loaded.
-	iterNetns string
-	iterName  string
-	rd        *ringbuf.Reader
-	hz        int
-	hzErr     error
-	bootNs    int64 // CLOCK_MONOTONIC ns at time.Now() below, to convert ktime
-	boot      time.Time
+	iterNetns  string
+	iterName   string
+	rd         *ringbuf.Reader
+	samples    *ringbuf.Reader // nil unless Config.Stream
+	badSamples atomic.Uint64
+	hz         int
+	hzErr      error
+	bootNs     int64 // CLOCK_MONOTONIC ns at time.Now() below, to convert ktime
+	boot       time.Time
 
 	iterBuf bytes.Buffer
 
@@ -85,6 +90,13 @@ func Open(cfg Config) (_ *Probe, err error) {
 	}
 	if err := setVariables(spec, cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Stream {
+		size := cfg.SampleRingSize
+		if size == 0 {
+			size = DefaultSampleRingSize
+		}
+		spec.Maps["samples"].MaxEntries = uint32(size)
 	}
 	p := &Probe{maxPending: cfg.MaxPendingClosed, flushed: make(chan struct{}, 1), readerDone: make(chan struct{})}
 	if p.maxPending <= 0 {
@@ -120,6 +132,11 @@ func Open(cfg Config) (_ *Probe, err error) {
 	if p.rd, err = ringbuf.NewReader(p.objs.Closed); err != nil {
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
+	if cfg.Stream {
+		if p.samples, err = ringbuf.NewReader(p.objs.Samples); err != nil {
+			return nil, fmt.Errorf("opening sample ring buffer: %w", err)
+		}
+	}
 	// Measured from the kernel's clocks (no kernel config file needed); RTO
 	// stays 0 if that fails, and HZ() lets the caller say so.
 	p.hz, p.hzErr = bpf.KernelHZ()
@@ -137,8 +154,11 @@ func (c Config) validate() error {
 	if c.MaxFlows == 0 {
 		return errors.New("max flows must be > 0")
 	}
-	if len(c.LocalPorts) > MaxPorts || len(c.PeerPorts) > MaxPorts {
-		return fmt.Errorf("at most %d local and %d peer ports", MaxPorts, MaxPorts)
+	if len(c.LocalPorts) > MaxPorts || len(c.PeerPorts) > MaxPorts || len(c.Ports) > MaxPorts {
+		return fmt.Errorf("at most %d local, peer and either-end ports", MaxPorts)
+	}
+	if n := c.SampleRingSize; n != 0 && (n < os.Getpagesize() || n&(n-1) != 0 || n > 1<<30) {
+		return fmt.Errorf("sample ring size %d is not a power of two between the page size (%d) and 1 GiB", n, os.Getpagesize())
 	}
 	if len(c.PeerCIDRs) > MaxCIDRs {
 		return fmt.Errorf("at most %d peer CIDRs", MaxCIDRs)
@@ -150,9 +170,14 @@ func (c Config) validate() error {
 }
 
 func setVariables(spec *ebpf.CollectionSpec, cfg Config) error {
-	var lp, pp [MaxPorts]uint16
+	var lp, pp, ep [MaxPorts]uint16
 	copy(lp[:], cfg.LocalPorts)
 	copy(pp[:], cfg.PeerPorts)
+	copy(ep[:], cfg.Ports)
+	var stream uint32
+	if cfg.Stream {
+		stream = 1
+	}
 	var addr, mask [MaxCIDRs][2]uint64
 	for i, pfx := range cfg.PeerCIDRs {
 		addr[i], mask[i] = CIDRWords(pfx)
@@ -162,18 +187,22 @@ func setVariables(spec *ebpf.CollectionSpec, cfg Config) error {
 		onCwnd = 1
 	}
 	vals := map[string]any{
-		"cfg_on_cwnd_change":  onCwnd,
-		"cfg_min_interval_us": uint64(cfg.MinSampleInterval.Microseconds()),
-		"cfg_idle_timeout_us": uint64(cfg.IdleTimeout.Microseconds()),
-		"cfg_max_flows":       cfg.MaxFlows,
-		"cfg_netns_cookie":    cfg.NetnsCookie,
-		"cfg_n_local_ports":   uint32(len(cfg.LocalPorts)),
-		"cfg_local_ports":     lp,
-		"cfg_n_peer_ports":    uint32(len(cfg.PeerPorts)),
-		"cfg_peer_ports":      pp,
-		"cfg_n_cidrs":         uint32(len(cfg.PeerCIDRs)),
-		"cfg_cidr_addr":       addr,
-		"cfg_cidr_mask":       mask,
+		"cfg_on_cwnd_change":      onCwnd,
+		"cfg_min_interval_us":     uint64(cfg.MinSampleInterval.Microseconds()),
+		"cfg_idle_timeout_us":     uint64(cfg.IdleTimeout.Microseconds()),
+		"cfg_max_flows":           cfg.MaxFlows,
+		"cfg_netns_cookie":        cfg.NetnsCookie,
+		"cfg_n_local_ports":       uint32(len(cfg.LocalPorts)),
+		"cfg_local_ports":         lp,
+		"cfg_n_peer_ports":        uint32(len(cfg.PeerPorts)),
+		"cfg_peer_ports":          pp,
+		"cfg_n_ports":             uint32(len(cfg.Ports)),
+		"cfg_ports":               ep,
+		"cfg_stream":              stream,
+		"cfg_max_samples_per_sec": cfg.MaxSamplesPerSec,
+		"cfg_n_cidrs":             uint32(len(cfg.PeerCIDRs)),
+		"cfg_cidr_addr":           addr,
+		"cfg_cidr_mask":           mask,
 	}
 	for name, v := range vals {
 		vs, ok := spec.Variables[name]
@@ -273,24 +302,19 @@ func (p *Probe) decodeAll(b []byte, fn func(*Flow)) error {
 
 func (p *Probe) decode(r *tcpflowFlowRec, f *Flow) error {
 	ff := &r.F
-	local, peer := netip.AddrFrom16(ff.Saddr), netip.AddrFrom16(ff.Daddr)
-	ipv6 := ff.Family == unix.AF_INET6
-	switch {
-	case ff.Family != unix.AF_INET && !ipv6:
-		return fmt.Errorf("address family %d", ff.Family)
-	case !ipv6 && (!local.Is4In6() || !peer.Is4In6()):
-		return errors.New("IPv4 flow without IPv4-mapped addresses")
-	case r.Kind > uint8(KindClosed):
-		return fmt.Errorf("record kind %d", r.Kind)
+	local, peer, ipv6, err := endpoints(ff.Family, ff.Saddr, ff.Daddr, ff.Sport, ff.Dport)
+	if err != nil {
+		return err
 	}
-	if !ipv6 {
-		local, peer = local.Unmap(), peer.Unmap()
+	if r.Kind > uint8(KindClosed) {
+		return fmt.Errorf("record kind %d", r.Kind)
 	}
 	*f = Flow{
 		ID:            ff.Id,
+		Cookie:        ff.Cookie,
 		Kind:          Kind(r.Kind),
-		Local:         netip.AddrPortFrom(local, ff.Sport),
-		Peer:          netip.AddrPortFrom(peer, ff.Dport),
+		Local:         local,
+		Peer:          peer,
 		IPv6:          ipv6,
 		NetnsCookie:   r.NetnsCookie,
 		State:         r.State,
@@ -331,6 +355,95 @@ func (p *Probe) decode(r *tcpflowFlowRec, f *Flow) error {
 	}
 	return nil
 }
+
+// endpoints decodes a record's addresses (IPv4 as ::ffff:a.b.c.d).
+func endpoints(family uint16, saddr, daddr [16]byte, sport, dport uint16) (local, peer netip.AddrPort, ipv6 bool, err error) {
+	l, p := netip.AddrFrom16(saddr), netip.AddrFrom16(daddr)
+	ipv6 = family == unix.AF_INET6
+	switch {
+	case family != unix.AF_INET && !ipv6:
+		return local, peer, false, fmt.Errorf("address family %d", family)
+	case !ipv6 && (!l.Is4In6() || !p.Is4In6()):
+		return local, peer, false, errors.New("IPv4 flow without IPv4-mapped addresses")
+	}
+	if !ipv6 {
+		l, p = l.Unmap(), p.Unmap()
+	}
+	return netip.AddrPortFrom(l, sport), netip.AddrPortFrom(p, dport), ipv6, nil
+}
+
+// sampleSize is the size of one streamed sample.
+const sampleSize = int(unsafe.Sizeof(tcpflowTcpSample{}))
+
+// decodeSample decodes one sample record into s without allocating.
+func (p *Probe) decodeSample(b []byte, s *Sample) error {
+	if len(b) < sampleSize {
+		return fmt.Errorf("sample record of %d bytes, want %d", len(b), sampleSize)
+	}
+	var r tcpflowTcpSample
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), sampleSize), b[:sampleSize])
+	local, peer, ipv6, err := endpoints(r.Family, r.Saddr, r.Daddr, r.Sport, r.Dport)
+	if err != nil {
+		return err
+	}
+	*s = Sample{
+		Time: p.ktime(r.TsNs), Cookie: r.Cookie, Local: local, Peer: peer, IPv6: ipv6,
+		DataLen: r.DataLen, SndNxt: r.SndNxt, SndUna: r.SndUna, SndCwnd: r.SndCwnd, Ssthresh: r.Ssthresh,
+		SndWnd: r.SndWnd, RcvWnd: r.RcvWnd, SRTTus: r.SrttUs, RTTVarus: r.RttvarUs,
+		Lost: r.Lost, InFlight: r.InFlight, Retrans: r.Retrans, TotalRetrans: r.TotalRetrans,
+		RecvQueue: r.RcvQueue, SendQueue: r.SndQueue,
+	}
+	if p.hz > 0 {
+		s.RTOus = uint32(uint64(r.RtoJiffies) * 1_000_000 / uint64(p.hz))
+	}
+	return nil
+}
+
+// ReadSamples streams samples until Close: fn gets each one (reused: copy
+// what you keep), flush is called each time the ring has been drained — at
+// least every interval while samples arrive, since the kernel wakes the
+// reader only when a quarter of the ring is full. Malformed records are
+// counted in BadSamples. It returns nil after Close.
+func (p *Probe) ReadSamples(interval time.Duration, fn func(*Sample), flush func()) error {
+	if p.samples == nil {
+		return errors.New("sample stream not enabled (Config.Stream)")
+	}
+	var rec ringbuf.Record
+	var s Sample
+	pending := false
+	for {
+		p.samples.SetDeadline(time.Now().Add(interval))
+		err := p.samples.ReadInto(&rec)
+		switch {
+		case err == nil:
+			if err := p.decodeSample(rec.RawSample, &s); err != nil {
+				p.badSamples.Add(1)
+			} else {
+				fn(&s)
+				pending = true
+			}
+			if rec.Remaining == 0 && pending {
+				flush()
+				pending = false
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if pending {
+				flush()
+				pending = false
+			}
+		case errors.Is(err, ringbuf.ErrClosed):
+			if pending {
+				flush()
+			}
+			return nil
+		default:
+			return fmt.Errorf("reading sample ring buffer: %w", err)
+		}
+	}
+}
+
+// BadSamples counts sample records that failed to decode.
+func (p *Probe) BadSamples() uint64 { return p.badSamples.Load() }
 
 func (p *Probe) ktime(ns uint64) time.Time {
 	return p.boot.Add(time.Duration(int64(ns) - p.bootNs))
@@ -407,7 +520,7 @@ func (p *Probe) Closed(ctx context.Context, buf []Flow) ([]Flow, error) {
 func (p *Probe) Counters() (Counters, error) {
 	var c Counters
 	var vals []uint64
-	dst := []*uint64{&c.Admitted, &c.TableFull, &c.RingFull, &c.Evicted, &c.Closed, &c.Filtered, &c.StorageFail}
+	dst := []*uint64{&c.Admitted, &c.TableFull, &c.RingFull, &c.Evicted, &c.Closed, &c.Filtered, &c.StorageFail, &c.SampleRate, &c.SampleRingFull}
 	for k := uint32(0); k < cMax; k++ {
 		if err := p.objs.Counters.Lookup(k, &vals); err != nil {
 			return c, fmt.Errorf("reading counter %d: %w", k, err)
@@ -443,6 +556,9 @@ func (p *Probe) RTTHistogram() (RTTHistogram, error) {
 // Close detaches and unloads everything, in reverse order of Open.
 func (p *Probe) Close() error {
 	var errs []error
+	if p.samples != nil {
+		errs = append(errs, p.samples.Close())
+	}
 	if p.rd != nil {
 		errs = append(errs, p.rd.Close())
 		p.wg.Wait()

@@ -5,6 +5,7 @@ package probe
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // errNotLinux: eBPF and netns cookies exist only on Linux.
@@ -29,4 +30,6 @@ func (*Probe) HZError() error              { return errNotLinux }
 func (*Probe) RTTHistogram() (RTTHistogram, error) {
 	return RTTHistogram{}, errNotLinux
 }
-func (*Probe) Close() error { return nil }
+func (*Probe) ReadSamples(time.Duration, func(*Sample), func()) error { return errNotLinux }
+func (*Probe) BadSamples() uint64                                     { return 0 }
+func (*Probe) Close() error                                           { return nil }

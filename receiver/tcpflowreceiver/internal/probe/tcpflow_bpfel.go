@@ -42,6 +42,7 @@ type tcpflowFlow struct {
 	BaseSegsOut       uint32
 	BaseSegsIn        uint32
 	Pad2              uint32
+	Cookie            uint64
 }
 
 type tcpflowFlowRec struct {
@@ -72,34 +73,70 @@ type tcpflowFlowRec struct {
 	_             [2]byte
 }
 
+type tcpflowTcpSample struct {
+	_            structs.HostLayout
+	TsNs         uint64
+	Cookie       uint64
+	Saddr        [16]uint8
+	Daddr        [16]uint8
+	Sport        uint16
+	Dport        uint16
+	Family       uint16
+	Pad          uint16
+	DataLen      uint32
+	SndNxt       uint32
+	SndUna       uint32
+	SndCwnd      uint32
+	Ssthresh     uint32
+	SndWnd       uint32
+	RcvWnd       uint32
+	SrttUs       uint32
+	RttvarUs     uint32
+	RtoJiffies   uint32
+	Lost         uint32
+	InFlight     uint32
+	Retrans      uint32
+	TotalRetrans uint32
+	RcvQueue     uint32
+	SndQueue     uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tcpflowMapClosed            = "closed"
-	tcpflowMapCounters          = "counters"
-	tcpflowMapFlows             = "flows"
-	tcpflowMapRttHist           = "rtt_hist"
-	tcpflowProgDumpFlows        = "dump_flows"
-	tcpflowProgDumpFlowsTcp     = "dump_flows_tcp"
-	tcpflowProgInetSockSetState = "inet_sock_set_state"
-	tcpflowProgTcpProbe         = "tcp_probe"
-	tcpflowProgTcpRetransmitSkb = "tcp_retransmit_skb"
-	tcpflowVarCfgCidrAddr       = "cfg_cidr_addr"
-	tcpflowVarCfgCidrMask       = "cfg_cidr_mask"
-	tcpflowVarCfgIdleTimeoutUs  = "cfg_idle_timeout_us"
-	tcpflowVarCfgLocalPorts     = "cfg_local_ports"
-	tcpflowVarCfgMaxFlows       = "cfg_max_flows"
-	tcpflowVarCfgMinIntervalUs  = "cfg_min_interval_us"
-	tcpflowVarCfgN_cidrs        = "cfg_n_cidrs"
-	tcpflowVarCfgN_localPorts   = "cfg_n_local_ports"
-	tcpflowVarCfgN_peerPorts    = "cfg_n_peer_ports"
-	tcpflowVarCfgNetnsCookie    = "cfg_netns_cookie"
-	tcpflowVarCfgOnCwndChange   = "cfg_on_cwnd_change"
-	tcpflowVarCfgPeerPorts      = "cfg_peer_ports"
-	tcpflowVarNextId            = "next_id"
-	tcpflowVarNflows            = "nflows"
-	tcpflowVarUnusedFlowRec     = "unused_flow_rec"
+	tcpflowMapClosed              = "closed"
+	tcpflowMapCounters            = "counters"
+	tcpflowMapFlows               = "flows"
+	tcpflowMapRttHist             = "rtt_hist"
+	tcpflowMapSamples             = "samples"
+	tcpflowProgDumpFlows          = "dump_flows"
+	tcpflowProgDumpFlowsTcp       = "dump_flows_tcp"
+	tcpflowProgInetSockSetState   = "inet_sock_set_state"
+	tcpflowProgTcpProbe           = "tcp_probe"
+	tcpflowProgTcpRetransmitSkb   = "tcp_retransmit_skb"
+	tcpflowVarCfgCidrAddr         = "cfg_cidr_addr"
+	tcpflowVarCfgCidrMask         = "cfg_cidr_mask"
+	tcpflowVarCfgIdleTimeoutUs    = "cfg_idle_timeout_us"
+	tcpflowVarCfgLocalPorts       = "cfg_local_ports"
+	tcpflowVarCfgMaxFlows         = "cfg_max_flows"
+	tcpflowVarCfgMaxSamplesPerSec = "cfg_max_samples_per_sec"
+	tcpflowVarCfgMinIntervalUs    = "cfg_min_interval_us"
+	tcpflowVarCfgN_cidrs          = "cfg_n_cidrs"
+	tcpflowVarCfgN_localPorts     = "cfg_n_local_ports"
+	tcpflowVarCfgN_peerPorts      = "cfg_n_peer_ports"
+	tcpflowVarCfgN_ports          = "cfg_n_ports"
+	tcpflowVarCfgNetnsCookie      = "cfg_netns_cookie"
+	tcpflowVarCfgOnCwndChange     = "cfg_on_cwnd_change"
+	tcpflowVarCfgPeerPorts        = "cfg_peer_ports"
+	tcpflowVarCfgPorts            = "cfg_ports"
+	tcpflowVarCfgStream           = "cfg_stream"
+	tcpflowVarNextId              = "next_id"
+	tcpflowVarNflows              = "nflows"
+	tcpflowVarRateCount           = "rate_count"
+	tcpflowVarRateWindowNs        = "rate_window_ns"
+	tcpflowVarUnusedFlowRec       = "unused_flow_rec"
+	tcpflowVarUnusedSample        = "unused_sample"
 )
 
 // loadTcpflow returns the embedded CollectionSpec for tcpflow.
@@ -159,27 +196,35 @@ type tcpflowMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Flows    *ebpf.MapSpec `ebpf:"flows"`
 	RttHist  *ebpf.MapSpec `ebpf:"rtt_hist"`
+	Samples  *ebpf.MapSpec `ebpf:"samples"`
 }
 
 // tcpflowVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpflowVariableSpecs struct {
-	CfgCidrAddr      *ebpf.VariableSpec `ebpf:"cfg_cidr_addr"`
-	CfgCidrMask      *ebpf.VariableSpec `ebpf:"cfg_cidr_mask"`
-	CfgIdleTimeoutUs *ebpf.VariableSpec `ebpf:"cfg_idle_timeout_us"`
-	CfgLocalPorts    *ebpf.VariableSpec `ebpf:"cfg_local_ports"`
-	CfgMaxFlows      *ebpf.VariableSpec `ebpf:"cfg_max_flows"`
-	CfgMinIntervalUs *ebpf.VariableSpec `ebpf:"cfg_min_interval_us"`
-	CfgN_cidrs       *ebpf.VariableSpec `ebpf:"cfg_n_cidrs"`
-	CfgN_localPorts  *ebpf.VariableSpec `ebpf:"cfg_n_local_ports"`
-	CfgN_peerPorts   *ebpf.VariableSpec `ebpf:"cfg_n_peer_ports"`
-	CfgNetnsCookie   *ebpf.VariableSpec `ebpf:"cfg_netns_cookie"`
-	CfgOnCwndChange  *ebpf.VariableSpec `ebpf:"cfg_on_cwnd_change"`
-	CfgPeerPorts     *ebpf.VariableSpec `ebpf:"cfg_peer_ports"`
-	NextId           *ebpf.VariableSpec `ebpf:"next_id"`
-	Nflows           *ebpf.VariableSpec `ebpf:"nflows"`
-	UnusedFlowRec    *ebpf.VariableSpec `ebpf:"unused_flow_rec"`
+	CfgCidrAddr         *ebpf.VariableSpec `ebpf:"cfg_cidr_addr"`
+	CfgCidrMask         *ebpf.VariableSpec `ebpf:"cfg_cidr_mask"`
+	CfgIdleTimeoutUs    *ebpf.VariableSpec `ebpf:"cfg_idle_timeout_us"`
+	CfgLocalPorts       *ebpf.VariableSpec `ebpf:"cfg_local_ports"`
+	CfgMaxFlows         *ebpf.VariableSpec `ebpf:"cfg_max_flows"`
+	CfgMaxSamplesPerSec *ebpf.VariableSpec `ebpf:"cfg_max_samples_per_sec"`
+	CfgMinIntervalUs    *ebpf.VariableSpec `ebpf:"cfg_min_interval_us"`
+	CfgN_cidrs          *ebpf.VariableSpec `ebpf:"cfg_n_cidrs"`
+	CfgN_localPorts     *ebpf.VariableSpec `ebpf:"cfg_n_local_ports"`
+	CfgN_peerPorts      *ebpf.VariableSpec `ebpf:"cfg_n_peer_ports"`
+	CfgN_ports          *ebpf.VariableSpec `ebpf:"cfg_n_ports"`
+	CfgNetnsCookie      *ebpf.VariableSpec `ebpf:"cfg_netns_cookie"`
+	CfgOnCwndChange     *ebpf.VariableSpec `ebpf:"cfg_on_cwnd_change"`
+	CfgPeerPorts        *ebpf.VariableSpec `ebpf:"cfg_peer_ports"`
+	CfgPorts            *ebpf.VariableSpec `ebpf:"cfg_ports"`
+	CfgStream           *ebpf.VariableSpec `ebpf:"cfg_stream"`
+	NextId              *ebpf.VariableSpec `ebpf:"next_id"`
+	Nflows              *ebpf.VariableSpec `ebpf:"nflows"`
+	RateCount           *ebpf.VariableSpec `ebpf:"rate_count"`
+	RateWindowNs        *ebpf.VariableSpec `ebpf:"rate_window_ns"`
+	UnusedFlowRec       *ebpf.VariableSpec `ebpf:"unused_flow_rec"`
+	UnusedSample        *ebpf.VariableSpec `ebpf:"unused_sample"`
 }
 
 // tcpflowObjects contains all objects after they have been loaded into the kernel.
@@ -206,6 +251,7 @@ type tcpflowMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
 	Flows    *ebpf.Map `ebpf:"flows"`
 	RttHist  *ebpf.Map `ebpf:"rtt_hist"`
+	Samples  *ebpf.Map `ebpf:"samples"`
 }
 
 func (m *tcpflowMaps) Close() error {
@@ -214,6 +260,7 @@ func (m *tcpflowMaps) Close() error {
 		m.Counters,
 		m.Flows,
 		m.RttHist,
+		m.Samples,
 	)
 }
 
@@ -221,21 +268,28 @@ func (m *tcpflowMaps) Close() error {
 //
 // It can be passed to loadTcpflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpflowVariables struct {
-	CfgCidrAddr      *ebpf.Variable `ebpf:"cfg_cidr_addr"`
-	CfgCidrMask      *ebpf.Variable `ebpf:"cfg_cidr_mask"`
-	CfgIdleTimeoutUs *ebpf.Variable `ebpf:"cfg_idle_timeout_us"`
-	CfgLocalPorts    *ebpf.Variable `ebpf:"cfg_local_ports"`
-	CfgMaxFlows      *ebpf.Variable `ebpf:"cfg_max_flows"`
-	CfgMinIntervalUs *ebpf.Variable `ebpf:"cfg_min_interval_us"`
-	CfgN_cidrs       *ebpf.Variable `ebpf:"cfg_n_cidrs"`
-	CfgN_localPorts  *ebpf.Variable `ebpf:"cfg_n_local_ports"`
-	CfgN_peerPorts   *ebpf.Variable `ebpf:"cfg_n_peer_ports"`
-	CfgNetnsCookie   *ebpf.Variable `ebpf:"cfg_netns_cookie"`
-	CfgOnCwndChange  *ebpf.Variable `ebpf:"cfg_on_cwnd_change"`
-	CfgPeerPorts     *ebpf.Variable `ebpf:"cfg_peer_ports"`
-	NextId           *ebpf.Variable `ebpf:"next_id"`
-	Nflows           *ebpf.Variable `ebpf:"nflows"`
-	UnusedFlowRec    *ebpf.Variable `ebpf:"unused_flow_rec"`
+	CfgCidrAddr         *ebpf.Variable `ebpf:"cfg_cidr_addr"`
+	CfgCidrMask         *ebpf.Variable `ebpf:"cfg_cidr_mask"`
+	CfgIdleTimeoutUs    *ebpf.Variable `ebpf:"cfg_idle_timeout_us"`
+	CfgLocalPorts       *ebpf.Variable `ebpf:"cfg_local_ports"`
+	CfgMaxFlows         *ebpf.Variable `ebpf:"cfg_max_flows"`
+	CfgMaxSamplesPerSec *ebpf.Variable `ebpf:"cfg_max_samples_per_sec"`
+	CfgMinIntervalUs    *ebpf.Variable `ebpf:"cfg_min_interval_us"`
+	CfgN_cidrs          *ebpf.Variable `ebpf:"cfg_n_cidrs"`
+	CfgN_localPorts     *ebpf.Variable `ebpf:"cfg_n_local_ports"`
+	CfgN_peerPorts      *ebpf.Variable `ebpf:"cfg_n_peer_ports"`
+	CfgN_ports          *ebpf.Variable `ebpf:"cfg_n_ports"`
+	CfgNetnsCookie      *ebpf.Variable `ebpf:"cfg_netns_cookie"`
+	CfgOnCwndChange     *ebpf.Variable `ebpf:"cfg_on_cwnd_change"`
+	CfgPeerPorts        *ebpf.Variable `ebpf:"cfg_peer_ports"`
+	CfgPorts            *ebpf.Variable `ebpf:"cfg_ports"`
+	CfgStream           *ebpf.Variable `ebpf:"cfg_stream"`
+	NextId              *ebpf.Variable `ebpf:"next_id"`
+	Nflows              *ebpf.Variable `ebpf:"nflows"`
+	RateCount           *ebpf.Variable `ebpf:"rate_count"`
+	RateWindowNs        *ebpf.Variable `ebpf:"rate_window_ns"`
+	UnusedFlowRec       *ebpf.Variable `ebpf:"unused_flow_rec"`
+	UnusedSample        *ebpf.Variable `ebpf:"unused_sample"`
 }
 
 // tcpflowPrograms contains all programs after they have been loaded into the kernel.

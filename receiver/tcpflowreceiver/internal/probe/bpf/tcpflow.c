@@ -28,6 +28,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define TCP_CA_Open 0
 #define TCP_CA_CWR 2
+#define TCP_CA_Recovery 3
 #define TCP_CA_Loss 4
 #define ICSK_TIME_LOSS_PROBE 5
 
@@ -57,6 +58,8 @@ enum counter {
 	C_CLOSED,          /* tracked flows closed */
 	C_FILTERED,        /* admissions refused by a filter (per event) */
 	C_STORAGE_FAIL,    /* sk_storage allocation failed */
+	C_SAMPLE_RATE,     /* samples not streamed: global samples/s cap */
+	C_SAMPLE_RING_FULL, /* samples not streamed: sample ring buffer full */
 	C_MAX,
 };
 
@@ -70,6 +73,13 @@ volatile const __u32 cfg_n_local_ports = 0;
 volatile const __u16 cfg_local_ports[MAX_PORTS] = {};
 volatile const __u32 cfg_n_peer_ports = 0;
 volatile const __u16 cfg_peer_ports[MAX_PORTS] = {};
+/* ports matching either end (tcp_probe_plus `port`) */
+volatile const __u32 cfg_n_ports = 0;
+volatile const __u16 cfg_ports[MAX_PORTS] = {};
+/* sample stream: 1 writes each sample to the samples ring buffer */
+volatile const __u32 cfg_stream = 0;
+/* global cap on streamed samples per second; 0 = none */
+volatile const __u64 cfg_max_samples_per_sec = 0;
 volatile const __u32 cfg_n_cidrs = 0;
 /* peer CIDRs as IPv6 (IPv4 mapped ::ffff:a.b.c.d), addr and mask in network order */
 volatile const __u64 cfg_cidr_addr[MAX_CIDRS][2] = {};
@@ -107,6 +117,7 @@ struct flow {
 	__u32 base_segs_out;
 	__u32 base_segs_in;
 	__u32 pad2;
+	__u64 cookie; /* socket cookie, as the tcp:tcp_probe tracepoint prints it */
 };
 
 /* What the iterator and the close path emit. */
@@ -148,6 +159,41 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } closed SEC(".maps");
 
+/* One streamed sample: the fields of the tcp:tcp_probe tracepoint, in its
+ * units, plus tcp_probe_plus's. */
+struct tcp_sample {
+	__u64 ts_ns;     /* bpf_ktime_get_ns */
+	__u64 cookie;    /* socket cookie */
+	__u8 saddr[16];  /* IPv4 as ::ffff:a.b.c.d */
+	__u8 daddr[16];
+	__u16 sport;     /* host order */
+	__u16 dport;
+	__u16 family;
+	__u16 pad;
+	__u32 data_len;
+	__u32 snd_nxt;
+	__u32 snd_una;
+	__u32 snd_cwnd;
+	__u32 ssthresh;  /* tcp_current_ssthresh(), as the tracepoint */
+	__u32 snd_wnd;
+	__u32 rcv_wnd;
+	__u32 srtt_us;
+	__u32 rttvar_us;
+	__u32 rto_jiffies;
+	__u32 lost;
+	__u32 in_flight;
+	__u32 retrans;   /* retrans_out */
+	__u32 total_retrans;
+	__u32 rcv_queue;
+	__u32 snd_queue;
+};
+
+/* Sized by the loader (sample_ring_size); one page when not streaming. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} samples SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, C_MAX);
@@ -169,8 +215,14 @@ struct {
 __u64 nflows = 0;  /* tracked flows now */
 __u64 next_id = 0;
 
-/* Force BTF for the record type so bpf2go generates it. */
+/* samples/s cap: current one-second window and samples in it (approximate
+ * at window edges: racing CPUs may reset it twice) */
+__u64 rate_window_ns = 0;
+__u64 rate_count = 0;
+
+/* Force BTF for the record types so bpf2go generates them. */
 const struct flow_rec *unused_flow_rec __attribute__((unused));
+const struct tcp_sample *unused_sample __attribute__((unused));
 
 static __always_inline void count(__u32 c)
 {
@@ -230,6 +282,10 @@ static __always_inline bool wanted(const struct sock *sk)
 	if (cfg_n_peer_ports &&
 	    !port_in(cfg_peer_ports, cfg_n_peer_ports, bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))))
 		return false;
+	if (cfg_n_ports &&
+	    !port_in(cfg_ports, cfg_n_ports, BPF_CORE_READ(sk, __sk_common.skc_num)) &&
+	    !port_in(cfg_ports, cfg_n_ports, bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))))
+		return false;
 	if (cfg_n_cidrs) {
 		__u8 s[16], d[16];
 		__u64 a0, a1;
@@ -274,6 +330,7 @@ static __always_inline struct flow *admit(struct sock *sk, int from_state)
 	read_addrs(sk, f->family, f->saddr, f->daddr);
 	f->id = __sync_fetch_and_add(&next_id, 1) + 1;
 	f->start_ns = bpf_ktime_get_ns();
+	f->cookie = bpf_get_socket_cookie(sk);
 	f->srtt_min_us = ~0U;
 	if (tp && from_state == TCP_SYN_SENT) {
 		/* every retransmit so far was of the SYN */
@@ -291,6 +348,78 @@ static __always_inline struct flow *admit(struct sock *sk, int from_state)
 	}
 	count(C_ADMITTED);
 	return f;
+}
+
+/* The cap: true if one more sample fits in the current one-second window. */
+static __always_inline bool under_cap(__u64 now)
+{
+	if (!cfg_max_samples_per_sec)
+		return true;
+	if (now - rate_window_ns >= 1000000000ULL) {
+		rate_window_ns = now;
+		rate_count = 0;
+	}
+	return __sync_fetch_and_add(&rate_count, 1) < cfg_max_samples_per_sec;
+}
+
+/* Write one sample to the stream. Wake-ups are batched: the reader is woken
+ * only when a quarter of the ring is filled, otherwise it polls on its
+ * flush timer. */
+static __always_inline void stream(struct sock *sk, struct tcp_sock *tp, const struct sk_buff *skb, struct flow *f)
+{
+	__u64 now = bpf_ktime_get_ns();
+	if (!under_cap(now)) {
+		count(C_SAMPLE_RATE);
+		return;
+	}
+	struct tcp_sample *r = bpf_ringbuf_reserve(&samples, sizeof(*r), 0);
+	if (!r) {
+		count(C_SAMPLE_RING_FULL);
+		return;
+	}
+	r->ts_ns = now;
+	r->cookie = f->cookie;
+	__builtin_memcpy(r->saddr, f->saddr, 16);
+	__builtin_memcpy(r->daddr, f->daddr, 16);
+	r->sport = f->sport;
+	r->dport = f->dport;
+	r->family = f->family;
+	r->pad = 0;
+	/* data_len as the tracepoint: skb->len minus the TCP header (skb->data
+	 * points at it in tcp_rcv_established) */
+	unsigned char *data = BPF_CORE_READ(skb, data);
+	__u8 doff = 0;
+	bpf_probe_read_kernel(&doff, 1, data + 12);
+	r->data_len = BPF_CORE_READ(skb, len) - (doff >> 4) * 4;
+	__u32 cwnd = tp->snd_cwnd;
+	__u32 ssth = tp->snd_ssthresh;
+	__u8 ca = BPF_CORE_READ_BITFIELD((struct inet_connection_sock *)tp, icsk_ca_state);
+	/* tcp_current_ssthresh(): outside CWR/Recovery, at least 3/4 cwnd */
+	if (!((1 << ca) & ((1 << TCP_CA_CWR) | (1 << TCP_CA_Recovery)))) {
+		__u32 t = (cwnd >> 1) + (cwnd >> 2);
+		if (t > ssth)
+			ssth = t;
+	}
+	r->snd_nxt = tp->snd_nxt;
+	r->snd_una = tp->snd_una;
+	r->snd_cwnd = cwnd;
+	r->ssthresh = ssth;
+	r->snd_wnd = tp->snd_wnd;
+	r->rcv_wnd = tp->rcv_wnd;
+	r->srtt_us = tp->srtt_us >> 3;
+	r->rttvar_us = tp->mdev_us >> 2;
+	r->rto_jiffies = tp->inet_conn.icsk_rto;
+	r->lost = tp->lost_out;
+	r->in_flight = tp->packets_out - (tp->sacked_out + tp->lost_out) + tp->retrans_out;
+	r->retrans = tp->retrans_out;
+	r->total_retrans = tp->total_retrans;
+	__s32 rq = (__s32)(tp->rcv_nxt - tp->copied_seq);
+	__s32 wq = (__s32)(tp->write_seq - tp->snd_una);
+	r->rcv_queue = rq > 0 ? rq : 0;
+	r->snd_queue = wq > 0 ? wq : 0;
+	__u64 avail = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA);
+	__u64 size = bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE);
+	bpf_ringbuf_submit(r, avail > size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 SEC("tp_btf/tcp_probe")
@@ -331,6 +460,8 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 			return 0;
 		f->last_sample_us = now;
 	}
+	if (cfg_stream)
+		stream(sk, tp, skb, f);
 	__u32 srtt = tp->srtt_us >> 3;
 	if (srtt == 0)
 		return 0;
