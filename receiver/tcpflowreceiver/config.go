@@ -62,6 +62,15 @@ type Config struct {
 	LocalPorts []int    `mapstructure:"local_ports"`
 	PeerPorts  []int    `mapstructure:"peer_ports"`
 	PeerCIDRs  []string `mapstructure:"peer_cidrs"`
+	// Ports keeps only flows with one of these ports at either end
+	// (tcp_probe_plus `port`); at most 8, empty means all.
+	Ports []int `mapstructure:"ports"`
+	// MaxSamplesPerSecond caps the samples streamed to a logs pipeline,
+	// over all flows; 0 = no cap. Samples over it are counted in
+	// tcp.flow.probe.dropped (sample_rate_limit).
+	MaxSamplesPerSecond int `mapstructure:"max_samples_per_second"`
+	// Logs configures what a logs pipeline receives.
+	Logs LogsConfig `mapstructure:"logs"`
 
 	// Aggregation reduces attributes before export: flow, peer, local_port, none.
 	Aggregation string `mapstructure:"aggregation"`
@@ -91,6 +100,23 @@ type Config struct {
 	_ struct{}
 }
 
+// LogsConfig is the event stream sent to a logs pipeline.
+type LogsConfig struct {
+	// Samples streams one tcp.probe.sample record per sample.
+	Samples bool `mapstructure:"samples"`
+	// FlowClose sends one tcp.flow.close summary per closed flow.
+	FlowClose bool `mapstructure:"flow_close"`
+	// RingSize is the kernel's sample ring buffer in bytes: a power of two,
+	// 4096 .. 1 GiB (about 128 bytes per sample).
+	RingSize int `mapstructure:"ring_size"`
+	// FlushInterval is the longest a sample waits in the ring before it is
+	// read and sent (the kernel wakes the reader earlier when the ring is a
+	// quarter full).
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// MaxBatch is the most records sent in one ConsumeLogs call.
+	MaxBatch int `mapstructure:"max_batch"`
+}
+
 // RTTHistogramConfig switches tcp.flow.rtt; its buckets are fixed by the
 // kernel side (log2 of srtt in µs).
 type RTTHistogramConfig struct {
@@ -117,6 +143,21 @@ func (cfg *Config) Validate() error {
 	}
 	if _, err := ports("peer_ports", cfg.PeerPorts); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := ports("ports", cfg.Ports); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.MaxSamplesPerSecond < 0 {
+		errs = append(errs, errors.New("max_samples_per_second: must not be negative (0 = no cap)"))
+	}
+	if n := cfg.Logs.RingSize; n < 4096 || n > 1<<30 || n&(n-1) != 0 {
+		errs = append(errs, fmt.Errorf("logs.ring_size: %d is not a power of two in 4096..1073741824", n))
+	}
+	if cfg.Logs.FlushInterval <= 0 {
+		errs = append(errs, errors.New("logs.flush_interval: must be positive"))
+	}
+	if cfg.Logs.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("logs.max_batch: %d is not positive", cfg.Logs.MaxBatch))
 	}
 	if _, err := prefixes("peer_cidrs", cfg.PeerCIDRs, probe.MaxCIDRs); err != nil {
 		errs = append(errs, err)
@@ -178,7 +219,11 @@ func (cfg *Config) probeConfig(netnsCookie uint64) probe.Config {
 	lp, _ := ports("local_ports", cfg.LocalPorts)
 	pp, _ := ports("peer_ports", cfg.PeerPorts)
 	pc, _ := prefixes("peer_cidrs", cfg.PeerCIDRs, probe.MaxCIDRs)
+	ep, _ := ports("ports", cfg.Ports)
 	return probe.Config{
+		Ports:             ep,
+		MaxSamplesPerSec:  uint64(cfg.MaxSamplesPerSecond),
+		SampleRingSize:    cfg.Logs.RingSize,
 		OnCwndChange:      cfg.Sampling == SamplingOnCwndChange,
 		MinSampleInterval: cfg.MinSampleInterval,
 		IdleTimeout:       cfg.IdleTimeout,

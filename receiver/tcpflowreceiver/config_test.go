@@ -40,6 +40,11 @@ func TestConfigDefaultAndCustom(t *testing.T) {
 	require.Equal(t, uint64(42), pc.NetnsCookie)
 	require.Equal(t, []uint16{443, 8080}, pc.LocalPorts)
 	require.Len(t, pc.PeerCIDRs, 2)
+	require.Equal(t, []uint16{5001}, pc.Ports)
+	require.Equal(t, uint64(100000), pc.MaxSamplesPerSec)
+	require.Equal(t, 1<<20, pc.SampleRingSize)
+	require.Equal(t, 50*time.Millisecond, c.Logs.FlushInterval)
+	require.True(t, c.Logs.Samples && c.Logs.FlowClose, "defaults kept")
 	require.Equal(t, FallbackDisable, c.Fallback)
 	require.True(t, c.LifetimeHistogram.Enabled)
 	require.Equal(t, []float64{0.1, 1, 10}, c.LifetimeHistogram.Buckets)
@@ -62,6 +67,11 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"min_sample_interval: must not be negative",
 		"idle_timeout: must not be negative",
 		"lifetime_histogram.buckets[1]: 0.5 is not above the previous bound 1",
+		"ports[0]: 65536 is not a port",
+		"max_samples_per_second: must not be negative",
+		"logs.ring_size: 5000 is not a power of two",
+		"logs.flush_interval: must be positive",
+		"logs.max_batch: 0 is not positive",
 	} {
 		require.ErrorContains(t, err, want)
 	}

@@ -12,13 +12,16 @@ import (
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/netstack-otel/netstack/internal/explicithist"
+	"github.com/netstack-otel/netstack/internal/sharedcomponent"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
 
 // NewFactory creates the tcpflow receiver factory.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(metadata.Type, createDefaultConfig,
-		receiver.WithMetrics(createMetricsReceiver, metadata.MetricsStability))
+		receiver.WithMetrics(createMetricsReceiver, metadata.MetricsStability),
+		receiver.WithLogs(createLogsReceiver, metadata.LogsStability))
 }
 
 // defaultLifetimeBuckets span request/response connections (milliseconds)
@@ -40,15 +43,39 @@ func createDefaultConfig() component.Config {
 		Fallback:             FallbackNone,
 		LifetimeHistogram:    explicithist.Config{Enabled: true, Buckets: slices.Clone(defaultLifetimeBuckets)},
 		RTTHistogram:         RTTHistogramConfig{Enabled: true},
+		Logs: LogsConfig{Samples: true, FlowClose: true, RingSize: probe.DefaultSampleRingSize,
+			FlushInterval: 100 * time.Millisecond, MaxBatch: 8192},
 	}
 }
 
+// receivers holds one receiver per configuration, shared by the metrics and
+// logs pipelines that name it: one kernel probe feeds both signals.
+var receivers sharedcomponent.Map[*Config, *tcpflowReceiver]
+
 func createMetricsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
 	c := cfg.(*Config)
-	s := newScraper(c, set)
-	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
+	r, err := receivers.LoadOrStore(c, func() (*tcpflowReceiver, error) { return newReceiver(c, set), nil })
 	if err != nil {
 		return nil, err
 	}
-	return scraperhelper.NewMetricsController(&c.ControllerConfig, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	sc, err := scraper.NewMetrics(r.Unwrap.s.scrape)
+	if err != nil {
+		return nil, err
+	}
+	// The scraper's start and shutdown are the shared receiver's.
+	r.Unwrap.metrics, err = scraperhelper.NewMetricsController(&c.ControllerConfig, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	c := cfg.(*Config)
+	r, err := receivers.LoadOrStore(c, func() (*tcpflowReceiver, error) { return newReceiver(c, set), nil })
+	if err != nil {
+		return nil, err
+	}
+	r.Unwrap.logs = next
+	return r, nil
 }

@@ -47,6 +47,11 @@ type tcpflowScraper struct {
 	eventsGone uint64
 	lifetime   *lifetimes // nil when lifetime_histogram is disabled
 	startTime  pcommon.Timestamp
+	// For a logs pipeline: stream samples, pass close summaries to onClosed
+	// and, without a metrics pipeline, keep none for scrapes.
+	stream        bool
+	onClosed      func(*probe.Flow)
+	discardClosed bool
 	// diag is set when the sockdiag fallback is the source: metrics it
 	// cannot know (probe events, closed flows, zero-window events, retransmit
 	// causes, samples) are not emitted rather than emitted as zeros.
@@ -98,8 +103,10 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 	s.resource = rb.Emit()
 
 	cookie, err := probe.NetnsCookie(s.cfg.NetNS)
+	pc := s.cfg.probeConfig(cookie)
+	pc.Stream, pc.OnClosed, pc.DiscardClosed = s.stream, s.onClosed, s.discardClosed
 	if err == nil {
-		s.src, err = s.open(s.cfg.probeConfig(cookie))
+		s.src, err = s.open(pc)
 	}
 	if err != nil {
 		// open returns a typed nil on failure; a non-nil interface holding
@@ -202,6 +209,10 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.RingFull), metadata.AttributeReasonRingFull)
 			s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.PendingLost), metadata.AttributeReasonPendingFull)
 			s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.StorageFail), metadata.AttributeReasonStorageFailure)
+		}
+		if s.stream {
+			s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.SampleRate), metadata.AttributeReasonSampleRateLimit)
+			s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.SampleRingFull), metadata.AttributeReasonSampleRingFull)
 		}
 	}
 	md := s.mb.Emit(metadata.WithResource(s.resource))

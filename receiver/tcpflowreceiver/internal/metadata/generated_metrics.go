@@ -81,6 +81,8 @@ const (
 	AttributeReasonRingFull
 	AttributeReasonPendingFull
 	AttributeReasonStorageFailure
+	AttributeReasonSampleRateLimit
+	AttributeReasonSampleRingFull
 )
 
 // String returns the string representation of the AttributeReason.
@@ -94,16 +96,22 @@ func (av AttributeReason) String() string {
 		return "pending_full"
 	case AttributeReasonStorageFailure:
 		return "storage_failure"
+	case AttributeReasonSampleRateLimit:
+		return "sample_rate_limit"
+	case AttributeReasonSampleRingFull:
+		return "sample_ring_full"
 	}
 	return ""
 }
 
 // MapAttributeReason is a helper map of string to AttributeReason attribute value.
 var MapAttributeReason = map[string]AttributeReason{
-	"table_full":      AttributeReasonTableFull,
-	"ring_full":       AttributeReasonRingFull,
-	"pending_full":    AttributeReasonPendingFull,
-	"storage_failure": AttributeReasonStorageFailure,
+	"table_full":        AttributeReasonTableFull,
+	"ring_full":         AttributeReasonRingFull,
+	"pending_full":      AttributeReasonPendingFull,
+	"storage_failure":   AttributeReasonStorageFailure,
+	"sample_rate_limit": AttributeReasonSampleRateLimit,
+	"sample_ring_full":  AttributeReasonSampleRingFull,
 }
 
 // AttributeRetransmitType specifies the value retransmit.type attribute.
@@ -896,7 +904,7 @@ type metricTCPFlowProbeDropped struct {
 // init fills tcp.flow.probe.dropped metric with initial data.
 func (m *metricTCPFlowProbeDropped) init() {
 	m.data.SetName("tcp.flow.probe.dropped")
-	m.data.SetDescription("What the probe could not account for - table_full (events of flows refused by max_flows), ring_full (close summaries lost in the kernel), pending_full (close summaries over the user-space bound), storage_failure (socket storage allocation failed).")
+	m.data.SetDescription("What the probe could not account for - table_full (events of flows refused by max_flows), ring_full (close summaries lost in the kernel), pending_full (close summaries over the user-space bound), storage_failure (socket storage allocation failed), sample_rate_limit (streamed samples over max_samples_per_second), sample_ring_full (streamed samples lost to a full sample ring buffer).")
 	m.data.SetUnit("{event}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)

@@ -579,7 +579,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["tcp.flow.probe.dropped"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "What the probe could not account for - table_full (events of flows refused by max_flows), ring_full (close summaries lost in the kernel), pending_full (close summaries over the user-space bound), storage_failure (socket storage allocation failed).", mi.Description())
+						assert.Equal(t, "What the probe could not account for - table_full (events of flows refused by max_flows), ring_full (close summaries lost in the kernel), pending_full (close summaries over the user-space bound), storage_failure (socket storage allocation failed), sample_rate_limit (streamed samples over max_samples_per_second), sample_ring_full (streamed samples lost to a full sample ring buffer).", mi.Description())
 						assert.Equal(t, "{event}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -596,7 +596,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["tcp.flow.probe.dropped"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "What the probe could not account for - table_full (events of flows refused by max_flows), ring_full (close summaries lost in the kernel), pending_full (close summaries over the user-space bound), storage_failure (socket storage allocation failed).", mi.Description())
+						assert.Equal(t, "What the probe could not account for - table_full (events of flows refused by max_flows), ring_full (close summaries lost in the kernel), pending_full (close summaries over the user-space bound), storage_failure (socket storage allocation failed), sample_rate_limit (streamed samples over max_samples_per_second), sample_ring_full (streamed samples lost to a full sample ring buffer).", mi.Description())
 						assert.Equal(t, "{event}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())

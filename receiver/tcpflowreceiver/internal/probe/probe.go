@@ -143,6 +143,12 @@ type Config struct {
 	MaxSamplesPerSec uint64
 	// MaxPendingClosed bounds closed-flow records kept between reads.
 	MaxPendingClosed int
+	// OnClosed, if set, is called with each closed-flow record (reused: copy
+	// what you keep) from the ring buffer reader's goroutine, as it arrives.
+	OnClosed func(*Flow)
+	// DiscardClosed keeps no records for Closed (when only OnClosed wants
+	// them).
+	DiscardClosed bool
 }
 
 // DefaultSampleRingSize holds ~70k samples (120 bytes each + 8 of header).

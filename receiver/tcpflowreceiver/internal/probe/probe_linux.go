@@ -66,6 +66,9 @@ type Probe struct {
 	pending     []Flow
 	pendingLost uint64
 	maxPending  int
+	keepClosed  bool        // for Closed
+	onClosed    func(*Flow) // Config.OnClosed
+	closedRec   Flow
 	flushed     chan struct{}
 	readerDone  chan struct{} // closed when readClosed returns
 	readerErr   error         // why it returned (set before readerDone closes)
@@ -98,7 +101,7 @@ func Open(cfg Config) (_ *Probe, err error) {
 		}
 		spec.Maps["samples"].MaxEntries = uint32(size)
 	}
-	p := &Probe{maxPending: cfg.MaxPendingClosed, flushed: make(chan struct{}, 1), readerDone: make(chan struct{})}
+	p := &Probe{maxPending: cfg.MaxPendingClosed, keepClosed: !cfg.DiscardClosed, onClosed: cfg.OnClosed, flushed: make(chan struct{}, 1), readerDone: make(chan struct{})}
 	if p.maxPending <= 0 {
 		p.maxPending = 65536
 	}
@@ -475,20 +478,37 @@ func (p *Probe) readClosed() {
 }
 
 func (p *Probe) addClosed(b []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(b) < recSize || len(p.pending) >= p.maxPending {
-		p.pendingLost++
+	// closedRec is touched only by the reader goroutine; the callback runs
+	// without the lock so a slow consumer does not block Counters.
+	if len(b) < recSize {
+		p.lost()
 		return
 	}
 	var rec tcpflowFlowRec
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&rec)), recSize), b[:recSize])
-	var f Flow
-	if err := p.decode(&rec, &f); err != nil {
-		p.pendingLost++ // malformed: counted, never reported as a flow
+	if err := p.decode(&rec, &p.closedRec); err != nil {
+		p.lost() // malformed: counted, never reported as a flow
 		return
 	}
-	p.pending = append(p.pending, f)
+	if p.onClosed != nil {
+		p.onClosed(&p.closedRec)
+	}
+	if !p.keepClosed {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pending) >= p.maxPending {
+		p.pendingLost++
+		return
+	}
+	p.pending = append(p.pending, p.closedRec)
+}
+
+func (p *Probe) lost() {
+	p.mu.Lock()
+	p.pendingLost++
+	p.mu.Unlock()
 }
 
 // Closed returns the closed-flow summaries received since the last call,

@@ -1,0 +1,93 @@
+package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
+
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+)
+
+// sampleSource is what the logs side needs from the probe (a seam for tests).
+type sampleSource interface {
+	ReadSamples(interval time.Duration, fn func(*probe.Sample), flush func()) error
+}
+
+// tcpflowReceiver is one tcpflow component, shared by the metrics and logs
+// pipelines that name it: it opens the probe once (through the scraper),
+// runs the scrape controller when a metrics pipeline exists and streams
+// samples and close summaries when a logs pipeline exists.
+type tcpflowReceiver struct {
+	cfg     *Config
+	set     receiver.Settings
+	s       *tcpflowScraper
+	metrics receiver.Metrics // scrape controller; nil without a metrics pipeline
+	logs    consumer.Logs    // nil without a logs pipeline
+
+	events *eventLogs
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newReceiver(cfg *Config, set receiver.Settings) *tcpflowReceiver {
+	return &tcpflowReceiver{cfg: cfg, set: set, s: newScraper(cfg, set)}
+}
+
+func (r *tcpflowReceiver) Start(ctx context.Context, host component.Host) error {
+	runCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if r.logs != nil {
+		r.events = newEventLogs(r.cfg, r.set, r.logs)
+		r.s.stream = r.cfg.Logs.Samples
+		if r.cfg.Logs.FlowClose {
+			// s.resource is set before the probe (and its close reader) starts
+			r.s.onClosed = func(f *probe.Flow) { r.events.flowClosed(runCtx, r.s.resource, f) }
+		}
+	}
+	r.s.discardClosed = r.metrics == nil
+	if err := r.s.start(ctx, host); err != nil {
+		return err
+	}
+	if r.metrics != nil {
+		if err := r.metrics.Start(ctx, host); err != nil {
+			return err
+		}
+	}
+	if r.logs == nil || !r.cfg.Logs.Samples || r.s.src == nil {
+		return nil
+	}
+	src, ok := r.s.src.(sampleSource)
+	if !ok {
+		r.set.Logger.Warn("tcpflow receiver: no tcp.probe.sample stream without the eBPF probe (fallback: sockdiag)")
+		return nil
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := r.events.stream(runCtx, r.s.resource, src); err != nil {
+			r.set.Logger.Error("tcpflow receiver: sample stream stopped", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the scrapes, closes the probe (which ends the sample
+// stream and the close-summary reader) and waits for the stream to end.
+func (r *tcpflowReceiver) Shutdown(ctx context.Context) error {
+	var errs []error
+	if r.metrics != nil {
+		errs = append(errs, r.metrics.Shutdown(ctx))
+	}
+	errs = append(errs, r.s.shutdown(ctx))
+	r.wg.Wait()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	return errors.Join(errs...)
+}
