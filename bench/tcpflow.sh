@@ -7,8 +7,13 @@
 #  - bulk TCP throughput over a veth between two network namespaces with and
 #    without the probe, in interleaved pairs, offloaded (veth GSO/TSO
 #    defaults) and per packet (gso_max_segs 1).
+# With "logs" as third argument (logs mode) the probe streams every sample to
+# its ring buffer, drained by a reader as a logs pipeline would, and it also
+# prints samples/s drained, samples dropped (ring full, rate cap), the rate at
+# which one reader drains a filled ring, and the kernel cost per emitted
+# sample; the throughput pairs then compare no probe with probe + stream.
 # Prints ratio=<throughput with probe / without> (per-packet mode) last.
-# Usage: bench/tcpflow.sh [pairs] [seconds-per-run]   (root; not part of make test)
+# Usage: bench/tcpflow.sh [pairs] [seconds-per-run] [logs]   (root; not part of make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -18,4 +23,6 @@ secs=${2:-1}
 bin=$(mktemp)
 trap 'rm -f "$bin"' EXIT
 go build -o "$bin" ./receiver/tcpflowreceiver/internal/benchcmd
-"$bin" -pairs "$pairs" -run "${secs}s"
+logs=false
+[ "${3:-}" = logs ] && logs=true
+"$bin" -pairs "$pairs" -run "${secs}s" -logs="$logs"

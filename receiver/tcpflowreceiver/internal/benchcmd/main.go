@@ -36,7 +36,9 @@ import (
 func main() {
 	pairs := flag.Int("pairs", 10, "interleaved with/without pairs per mode")
 	dur := flag.Duration("run", time.Second, "duration of one throughput run")
+	logs := flag.Bool("logs", false, "logs mode: the probe streams every sample to its ring buffer, drained by a reader as a logs pipeline would")
 	flag.Parse()
+	streaming = *logs
 	if err := run(*pairs, *dur); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcmd:", err)
 		os.Exit(1)
@@ -162,8 +164,68 @@ func (l *vethPair) transfer(d time.Duration) (uint64, error) {
 	return n, nil
 }
 
-func openProbe() (*probe.Probe, error) {
-	return probe.Open(probe.Config{MaxFlows: 4096})
+// streaming is the logs mode: every sample goes to the ring buffer and a
+// reader drains it.
+var streaming bool
+
+// drainer reads the probe's sample stream until the probe is closed.
+type drainer struct {
+	n    atomic.Uint64
+	done chan error
+}
+
+func drain(p *probe.Probe) *drainer {
+	d := &drainer{done: make(chan error, 1)}
+	go func() {
+		d.done <- p.ReadSamples(100*time.Millisecond, func(*probe.Sample) { d.n.Add(1) }, func() {})
+	}()
+	return d
+}
+
+// openProbe opens the probe as the receiver does; in logs mode with the
+// stream on and a reader draining it (stop closes the probe and waits).
+func openProbe() (p *probe.Probe, d *drainer, stop func() error, err error) {
+	p, err = probe.Open(probe.Config{MaxFlows: 4096, Stream: streaming})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !streaming {
+		return p, nil, p.Close, nil
+	}
+	d = drain(p)
+	return p, d, func() error { return errors.Join(p.Close(), <-d.done) }, nil
+}
+
+// drainRate fills the sample ring with the reader stopped, then times how
+// fast one reader drains it: samples/s one core can decode and deliver.
+func (l *vethPair) drainRate() (rate float64, n uint64, err error) {
+	p, err := probe.Open(probe.Config{MaxFlows: 4096, Stream: true})
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := l.transfer(300 * time.Millisecond); err != nil {
+		p.Close()
+		return 0, 0, err
+	}
+	var cnt uint64
+	drained := make(chan time.Duration, 1)
+	var t0 time.Time
+	done := make(chan error, 1)
+	go func() {
+		t0 = time.Now()
+		done <- p.ReadSamples(time.Millisecond, func(*probe.Sample) { cnt++ }, func() {
+			select {
+			case drained <- time.Since(t0):
+			default:
+			}
+		})
+	}()
+	el := <-drained
+	err = errors.Join(p.Close(), <-done)
+	if cnt == 0 {
+		return 0, 0, errors.Join(err, errors.New("no sample in the ring"))
+	}
+	return float64(cnt) / el.Seconds(), cnt, err
 }
 
 func median(v []float64) float64 {
@@ -186,11 +248,15 @@ func (l *vethPair) eventCost(d time.Duration) (costs map[string]float64, perSec,
 		return nil, 0, 0, err
 	}
 	defer st.Close()
-	p, err := openProbe()
+	p, dr, stop, err := openProbe()
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	defer p.Close()
+	defer func() {
+		if e := stop(); e != nil && err == nil {
+			err = e
+		}
+	}()
 	var v variantsObjects
 	if err := loadVariantsObjects(&v, nil); err != nil {
 		return nil, 0, 0, fmt.Errorf("loading variants: %w", err)
@@ -231,6 +297,15 @@ func (l *vethPair) eventCost(d time.Duration) (costs map[string]float64, perSec,
 			share = float64(delta.RunTime) / float64(cpu)
 		}
 	}
+	if dr != nil {
+		time.Sleep(200 * time.Millisecond) // the reader's last drain
+		c, err := p.Counters()
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		fmt.Printf("logs: %d samples drained in %.2fs = %.0f samples/s; dropped: ring full %d, rate cap %d\n",
+			dr.n.Load(), el.Seconds(), float64(dr.n.Load())/el.Seconds(), c.SampleRingFull, c.SampleRate)
+	}
 	return costs, perSec, share, nil
 }
 
@@ -252,12 +327,12 @@ func cpuTime() time.Duration {
 // CPU per byte.
 func (l *vethPair) pairs(n int, d time.Duration) (rate, cpu []float64, without, with []sample, err error) {
 	measure := func(attached bool) (sample, error) {
-		var p *probe.Probe
 		if attached {
-			if p, err = openProbe(); err != nil {
+			_, _, stop, err := openProbe()
+			if err != nil {
 				return sample{}, err
 			}
-			defer p.Close()
+			defer stop()
 		}
 		// Loading parses kernel BTF; let its garbage go before timing, in
 		// both arms alike.
@@ -324,6 +399,14 @@ func run(n int, d time.Duration) error {
 		costs, evRate, share, err := l.eventCost(d)
 		if err != nil {
 			return err
+		}
+		if streaming {
+			rate, n, err := l.drainRate()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s: logs: one reader drains a filled ring at %.0f samples/s (%d samples)\n", mode.name, rate, n)
+			fmt.Printf("%s: logs: kernel cost per emitted sample %.0f ns (bpf_stats, every event streamed)\n", mode.name, costs["tcpflow"])
 		}
 		fmt.Printf("%s: tcp_probe every_ack cost %.0f ns/event at %.0f events/s (bpf_stats run_time_ns/run_cnt); same run: empty program %.0f ns, sk_storage-only %.0f ns, LRU 4-tuple hash %.0f ns\n",
 			mode.name, costs["tcpflow"], evRate, costs["empty"], costs["sk_storage"], costs["lru_tuple"])
