@@ -350,6 +350,13 @@ static __always_inline struct flow *admit(struct sock *sk, int from_state)
 	return f;
 }
 
+/* Bytes between two sequence numbers, as ss's Recv-Q/Send-Q (0 if behind). */
+static __always_inline __u32 queued(__u32 end, __u32 start)
+{
+	__s32 n = (__s32)(end - start);
+	return n > 0 ? n : 0;
+}
+
 /* The cap: true if one more sample fits in the current one-second window. */
 static __always_inline bool under_cap(__u64 now)
 {
@@ -413,10 +420,8 @@ static __always_inline void stream(struct sock *sk, struct tcp_sock *tp, const s
 	r->in_flight = tp->packets_out - (tp->sacked_out + tp->lost_out) + tp->retrans_out;
 	r->retrans = tp->retrans_out;
 	r->total_retrans = tp->total_retrans;
-	__s32 rq = (__s32)(tp->rcv_nxt - tp->copied_seq);
-	__s32 wq = (__s32)(tp->write_seq - tp->snd_una);
-	r->rcv_queue = rq > 0 ? rq : 0;
-	r->snd_queue = wq > 0 ? wq : 0;
+	r->rcv_queue = queued(tp->rcv_nxt, tp->copied_seq);
+	r->snd_queue = queued(tp->write_seq, tp->snd_una);
 	__u64 avail = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA);
 	__u64 size = bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE);
 	bpf_ringbuf_submit(r, avail > size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
@@ -509,10 +514,8 @@ static __always_inline void fill_rec(struct flow_rec *r, struct sock *sk, struct
 	r->retrans_out = tp->retrans_out;
 	r->in_flight = tp->packets_out - (tp->sacked_out + tp->lost_out) + tp->retrans_out;
 	r->snd_wnd = tp->snd_wnd;
-	__s32 rq = (__s32)(tp->rcv_nxt - tp->copied_seq);
-	__s32 wq = (__s32)(tp->write_seq - tp->snd_una);
-	r->rcv_queue = rq > 0 ? rq : 0;
-	r->snd_queue = wq > 0 ? wq : 0;
+	r->rcv_queue = queued(tp->rcv_nxt, tp->copied_seq);
+	r->snd_queue = queued(tp->write_seq, tp->snd_una);
 	__u64 nowus = r->now_ns / 1000, last = tp->tcp_mstamp;
 	r->idle_us = nowus > last ? (nowus - last > 0xffffffff ? 0xffffffff : nowus - last) : 0;
 }
