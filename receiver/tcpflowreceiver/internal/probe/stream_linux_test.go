@@ -28,8 +28,12 @@ const tracefsRoot = "/sys/kernel/tracing"
 
 func openTracefsProbe(t *testing.T, filter string) *tracefsProbe {
 	testnet.RequireRoot(t)
-	if _, err := os.Stat(filepath.Join(tracefsRoot, "events/tcp/tcp_probe/format")); err != nil {
+	format, err := os.ReadFile(filepath.Join(tracefsRoot, "events/tcp/tcp_probe/format"))
+	if err != nil {
 		t.Skipf("needs the tcp:tcp_probe tracepoint in tracefs (%v)", err)
+	}
+	if !strings.Contains(string(format), "sock_cookie") {
+		t.Skip("needs the sock_cookie field of tcp:tcp_probe (this kernel's tracepoint lacks it)")
 	}
 	dir := filepath.Join(tracefsRoot, "instances", fmt.Sprintf("netstack-tcpflow-%d-%d", os.Getpid(), time.Now().UnixNano()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
