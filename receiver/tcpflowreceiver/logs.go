@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	conventions "go.opentelemetry.io/otel/semconv/v1.38.0"
 	"go.uber.org/zap"
 
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
@@ -46,6 +47,7 @@ func newEventLogs(cfg *Config, set receiver.Settings, next consumer.Logs) *event
 func (e *eventLogs) newBatch(res pcommon.Resource) (plog.Logs, plog.LogRecordSlice) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
+	rl.SetSchemaUrl(conventions.SchemaURL)
 	res.CopyTo(rl.Resource())
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)

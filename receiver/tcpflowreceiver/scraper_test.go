@@ -283,7 +283,7 @@ func TestFlowStartTimes(t *testing.T) {
 	})
 	require.Greater(t, checked, 4*5)
 	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
-		if m.Name() == "tcp.flows.closed" {
+		if m.Name() == "tcp.flow.closed" {
 			require.Equal(t, s.startTime, dp.StartTimestamp())
 		}
 	})
@@ -308,11 +308,11 @@ func TestSockdiagFallbackOmits(t *testing.T) {
 	md, err := s.scrape(context.Background())
 	require.NoError(t, err)
 	names := metricNames(md)
-	for _, absent := range []string{"tcp.flow.probe.events", "tcp.flows.closed", "tcp.flows.closed_duration", "tcp.flows.evicted",
+	for _, absent := range []string{"tcp.flow.probe.events", "tcp.flow.closed", "tcp.flow.closed_lifetime", "tcp.flow.evicted",
 		"tcp.flow.zero_window", "tcp.flow.samples", "tcp.flow.srtt_min", "tcp.flow.srtt_max", "tcp.flow.lifetime", "tcp.flow.rtt"} {
 		require.NotContains(t, names, absent)
 	}
-	for _, present := range []string{"tcp.flow.srtt", "tcp.flow.cwnd", "tcp.flow.bytes", "tcp.flow.retransmits", "tcp.flows.active", "tcp.flow.probe.dropped"} {
+	for _, present := range []string{"tcp.flow.srtt", "tcp.flow.cwnd", "tcp.flow.bytes", "tcp.flow.retransmits", "tcp.flow.active", "tcp.flow.probe.dropped"} {
 		require.Contains(t, names, present)
 	}
 	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
