@@ -153,13 +153,3 @@ func (c *Conn) Listeners(family uint8, fn func(m *Msg) error) error {
 		return fn(m)
 	})
 }
-
-// selected reports whether a socket reported in state st matches the
-// request mask. The kernel filters already, except for RAW sockets; request
-// sockets match either SynRecv or NewSynRecv.
-func selected(mask uint32, st State) bool {
-	if st == SynRecv {
-		return mask&(SynRecv.Mask()|NewSynRecv.Mask()) != 0
-	}
-	return mask&st.Mask() != 0
-}

@@ -65,3 +65,13 @@ func (c *StateCounts) Total() uint64 {
 	}
 	return t
 }
+
+// selected reports whether a socket reported in state st matches the
+// request mask. The kernel filters already, except for RAW sockets; request
+// sockets match either SynRecv or NewSynRecv.
+func selected(mask uint32, st State) bool {
+	if st == SynRecv {
+		return mask&(SynRecv.Mask()|NewSynRecv.Mask()) != 0
+	}
+	return mask&st.Mask() != 0
+}

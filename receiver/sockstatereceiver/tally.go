@@ -18,6 +18,9 @@ const (
 	numTransports
 )
 
+// ipprotoUDPLite is IPPROTO_UDPLITE (Linux's; x/sys/unix has it on Linux only).
+const ipprotoUDPLite = 136
+
 var transports = [numTransports]struct {
 	proto uint8
 	file  string // /proc/net table name, "6" appended for IPv6
@@ -25,7 +28,7 @@ var transports = [numTransports]struct {
 }{
 	tcp:     {unix.IPPROTO_TCP, "tcp", metadata.AttributeNetworkTransportTCP},
 	udp:     {unix.IPPROTO_UDP, "udp", metadata.AttributeNetworkTransportUDP},
-	udplite: {unix.IPPROTO_UDPLITE, "udplite", metadata.AttributeNetworkTransportUdplite},
+	udplite: {ipprotoUDPLite, "udplite", metadata.AttributeNetworkTransportUdplite},
 	raw:     {unix.IPPROTO_RAW, "raw", metadata.AttributeNetworkTransportRaw},
 }
 

@@ -32,3 +32,6 @@ func (*Conn) Forget(*Probe) {}
 
 // Close is Linux only.
 func (*Conn) Close() error { return nil }
+
+// Poll is Linux only.
+func (*Conn) Poll() {}

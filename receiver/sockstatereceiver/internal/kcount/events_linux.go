@@ -11,10 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Deltas are signed per-family, per-state changes of a namespace's TCP
-// socket counts since the programs were attached ([0] IPv4, [1] IPv6).
-type Deltas = [2][NStates]int64
-
 // Events keeps per-namespace deltas of full TCP sockets per state in the
 // kernel through sock:inet_sock_set_state. Timewait and request sockets are
 // not covered (no tracepoint); Iterator.Count reports them apart.

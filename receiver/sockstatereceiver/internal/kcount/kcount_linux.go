@@ -15,23 +15,6 @@ import (
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 )
 
-// NStates bounds the state index of the count arrays (kernel TCP states).
-const NStates = 16
-
-// MaxPorts is how many local ports can be counted separately.
-const MaxPorts = 64
-
-// Transport indexes: 0 TCP, 1 UDP. Family indexes: 0 IPv4, 1 IPv6.
-type (
-	// Counts is sockets per transport, family and state.
-	Counts = [2][2][NStates]uint64
-	// PortCounts is sockets per transport, tracked port slot and state.
-	PortCounts = [2][MaxPorts][NStates]uint64
-	// Mini is, of the TCP counts, the timewait sockets (by substate) and
-	// request sockets (as SYN_RECV), per family and state.
-	Mini = [2][NStates]uint64
-)
-
 // Iterator counts a namespace's TCP and UDP sockets with BPF socket
 // iterators. It is safe for concurrent use (counts are serialized).
 type Iterator struct {
