@@ -34,10 +34,11 @@ type connScraper struct {
 	eng    *engine.Engine
 
 	// connmonitor_file watching
-	fileMu   sync.Mutex
-	fileData []byte
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	fileMu    sync.Mutex
+	fileData  []byte
+	reloadErr string // the last failure logged by reload, not logged again
+	stop      chan struct{}
+	wg        sync.WaitGroup
 
 	// cumulative histogram state per (target, address)
 	hist      map[histKey]*explicithist.Hist
@@ -153,21 +154,27 @@ func (s *connScraper) watch() {
 }
 
 func (s *connScraper) reload() {
-	data, err := os.ReadFile(s.cfg.ConnmonitorFile)
+	raw, err := os.ReadFile(s.cfg.ConnmonitorFile)
 	s.fileMu.Lock()
-	same := err == nil && bytes.Equal(data, s.fileData)
+	same := err == nil && bytes.Equal(raw, s.fileData)
 	s.fileMu.Unlock()
 	if same {
 		return
 	}
 	data, fileTargets, err := s.readConnmonitor()
 	if err != nil {
-		s.logger.Error("connmonitor_file changed but cannot be used; keeping the previous targets", zap.Error(err))
+		// Logged once per change: the content that failed becomes the one
+		// compared with, and an unreadable file logs once per distinct error.
+		if err.Error() != s.reloadErr {
+			s.logger.Error("connmonitor_file changed but cannot be used; keeping the previous targets", zap.Error(err))
+			s.reloadErr = err.Error()
+		}
 		s.fileMu.Lock()
-		s.fileData = data // do not log again until it changes again
+		s.fileData = raw
 		s.fileMu.Unlock()
 		return
 	}
+	s.reloadErr = ""
 	s.fileMu.Lock()
 	s.fileData = data
 	s.fileMu.Unlock()
