@@ -48,10 +48,9 @@ type Probe struct {
 	objs  objects
 	links []link.Link
 	iter  *link.Iter
-	// iterNetns is where the socket-walk iterator (dump_flows_tcp) must be
-	// opened; iterName which iterator was loaded.
-	iterNetns  string
-	iterName   string
+	// iterThread sits in the watched namespace, where the socket-walk
+	// iterator (dump_flows_tcp) must be opened; nil for dump_flows.
+	iterThread *netnsutil.Thread
 	rd         *ringbuf.Reader
 	samples    *ringbuf.Reader // nil unless Config.Stream
 	badSamples atomic.Uint64
@@ -112,12 +111,18 @@ func Open(cfg Config) (_ *Probe, err error) {
 		}
 		return nil, fmt.Errorf("loading BPF programs: %w", err)
 	}
-	p.iterName, p.iterNetns = p.objs.iterName, cfg.NetnsPath
 	defer func() {
 		if err != nil {
 			p.Close()
 		}
 	}()
+	if p.objs.iterName == iterSockets {
+		// Kept for the probe's life: a new thread and setns per scrape
+		// cost about 0.3 ms.
+		if p.iterThread, err = netnsutil.NewThread(cfg.NetnsPath); err != nil {
+			return nil, fmt.Errorf("flow iterator: %w", err)
+		}
+	}
 	for _, prog := range []*ebpf.Program{p.objs.TcpProbe, p.objs.InetSockSetState, p.objs.TcpRetransmitSkb} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
@@ -126,7 +131,7 @@ func Open(cfg Config) (_ *Probe, err error) {
 		p.links = append(p.links, l)
 	}
 	iterOpts := link.IterOptions{Program: p.objs.DumpFlows}
-	if p.iterName == iterStorageMap {
+	if p.objs.iterName == iterStorageMap {
 		iterOpts.Map = p.objs.Flows
 	}
 	if p.iter, err = link.AttachIter(iterOpts); err != nil {
@@ -251,14 +256,14 @@ func (p *Probe) Programs() map[string]*ebpf.Program {
 		"tcp_probe":           p.objs.TcpProbe,
 		"inet_sock_set_state": p.objs.InetSockSetState,
 		"tcp_retransmit_skb":  p.objs.TcpRetransmitSkb,
-		p.iterName:            p.objs.DumpFlows,
+		p.objs.iterName:       p.objs.DumpFlows,
 	}
 }
 
 // Iterator names the flow iterator in use: dump_flows walks the flow table
 // (storage map); dump_flows_tcp walks the namespace's TCP sockets, where the
 // kernel refuses the storage-map iterator.
-func (p *Probe) Iterator() string { return p.iterName }
+func (p *Probe) Iterator() string { return p.objs.iterName }
 
 // Flows runs the iterator and calls fn for every tracked flow (KindLive) and
 // for every flow evicted by this pass (KindEvicted, its last record). The
@@ -266,17 +271,17 @@ func (p *Probe) Iterator() string { return p.iterName }
 func (p *Probe) Flows(fn func(*Flow)) error {
 	var r io.ReadCloser
 	var err error
-	if p.iterName == iterStorageMap {
+	if p.iterThread == nil {
 		r, err = p.iter.Open()
 	} else {
 		// A socket iterator walks the namespace of the thread opening it.
-		err = netnsutil.Do(p.iterNetns, func() (err error) {
+		err = p.iterThread.Do(func() (err error) {
 			r, err = p.iter.Open()
 			return err
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("opening flow iterator %s: %w", p.iterName, err)
+		return fmt.Errorf("opening flow iterator %s: %w", p.objs.iterName, err)
 	}
 	p.iterBuf.Reset()
 	_, err = p.iterBuf.ReadFrom(r)
@@ -585,6 +590,9 @@ func (p *Probe) Close() error {
 	}
 	if p.iter != nil {
 		errs = append(errs, p.iter.Close())
+	}
+	if p.iterThread != nil {
+		p.iterThread.Close()
 	}
 	for i := len(p.links) - 1; i >= 0; i-- {
 		errs = append(errs, p.links[i].Close())
