@@ -41,11 +41,11 @@ type eventsCounter struct {
 	resynced   bool // a resync after the seed has happened: drift is meaningful
 	force      bool // resync at the next count: the counts went inconsistent
 
-	deltas kcount.Deltas
-	mini2  kcount.Deltas
-	counts kcount.Counts
-	ports  kcount.PortCounts
-	mini   kcount.Mini
+	deltas     kcount.Deltas
+	miniDeltas kcount.Deltas
+	counts     kcount.Counts
+	ports      kcount.PortCounts
+	mini       kcount.Mini
 }
 
 func openEvents(tg target, ports []uint16, interval time.Duration, logger *zap.Logger) (*eventsCounter, error) {
@@ -166,10 +166,10 @@ func (c *eventsCounter) count(t *tally) error {
 		if n, err := c.hooks.Dropped(); err != nil || n != 0 {
 			return errors.Join(err, fmt.Errorf("%d timewait/request socket changes were lost (delta map full); counts are wrong until the next resync", n))
 		}
-		if err := c.hooks.Deltas(c.netns, &c.mini2); err != nil {
+		if err := c.hooks.Deltas(c.netns, &c.miniDeltas); err != nil {
 			return err
 		}
-		if err := c.addDeltas(t, &c.miniBase, &c.mini2); err != nil {
+		if err := c.addDeltas(t, &c.miniBase, &c.miniDeltas); err != nil {
 			return err
 		}
 	}

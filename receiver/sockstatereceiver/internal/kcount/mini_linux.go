@@ -53,15 +53,12 @@ var miniTargets = []struct {
 	{"reqsk_dropped", []string{"__inet_csk_reqsk_queue_drop", "inet_csk_reqsk_queue_drop"}},
 }
 
-// kernelBTF is the running kernel's BTF (a variable for tests).
-var kernelBTF = btf.LoadKernelSpec
-
 // OpenMiniHooks resolves the hooked functions in the kernel's BTF, loads the
 // fentry/fexit programs (the trial that fails with EPERM where tracing
 // programs are refused) and attaches them. Counting starts at attach time.
 // Hooks names what was attached.
 func OpenMiniHooks() (*MiniHooks, error) {
-	kspec, err := kernelBTF()
+	kspec, err := btf.LoadKernelSpec()
 	if err != nil {
 		return nil, fmt.Errorf("kcount: kernel BTF: %w", err)
 	}
