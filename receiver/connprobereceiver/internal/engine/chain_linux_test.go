@@ -275,6 +275,18 @@ func TestPortStates(t *testing.T) {
 
 var pingTime = regexp.MustCompile(`time=([0-9.]+) ms`)
 
+// pingRTTs returns the RTTs iputils ping printed.
+func pingRTTs(t *testing.T, out string) []time.Duration {
+	t.Helper()
+	var rtts []time.Duration
+	for _, m := range pingTime.FindAllStringSubmatch(out, -1) {
+		ms, err := strconv.ParseFloat(m[1], 64)
+		require.NoError(t, err)
+		rtts = append(rtts, time.Duration(ms*float64(time.Millisecond)))
+	}
+	return rtts
+}
+
 func median(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
@@ -311,12 +323,7 @@ func TestRTTAgreesWithIputilsPing(t *testing.T) {
 		}
 		require.NoError(t, cmd.Wait())
 		require.NoError(t, conn.Close())
-		var theirs []time.Duration
-		for _, m := range pingTime.FindAllStringSubmatch(out.String(), -1) {
-			ms, err := strconv.ParseFloat(m[1], 64)
-			require.NoError(t, err)
-			theirs = append(theirs, time.Duration(ms*float64(time.Millisecond)))
-		}
+		theirs := pingRTTs(t, out.String())
 		require.Len(t, ours, 100)
 		require.GreaterOrEqual(t, len(theirs), 95)
 		mo, mt := median(ours), median(theirs)
@@ -370,12 +377,7 @@ func TestRTTUnderNetemDelay(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	require.NoError(t, cmd.Wait())
-	var theirs []time.Duration
-	for _, m := range pingTime.FindAllStringSubmatch(out.String(), -1) {
-		ms, err := strconv.ParseFloat(m[1], 64)
-		require.NoError(t, err)
-		theirs = append(theirs, time.Duration(ms*float64(time.Millisecond)))
-	}
+	theirs := pingRTTs(t, out.String())
 	require.Len(t, ours, n, "netem adds delay, not loss")
 	require.Len(t, theirs, n)
 	// netem's jitter is uniform in ±5 ms: no RTT can be shorter than 15 ms;
