@@ -18,6 +18,8 @@
 #   4. print `kernel <uname -r>: PASS`, or FAIL and the failing tests.
 #
 # Environment: KERNEL_PKG (default: what linux-image-cloud-amd64 depends on),
+# A soft lockup in the guest panics it at once (softlockup_panic=1): the
+# console's stack trace is printed below instead of waiting for the timeout.
 # GUEST_MEM (MiB, default 3072), GUEST_CPUS (default 2), GUEST_TIMEOUT
 # (seconds, default 900), TESTS (go test -run regexp, default all),
 # PACKAGES (default: the packages with kernel tests), KEEP=1 keeps the work dir,
@@ -169,7 +171,7 @@ set +e
 timeout --foreground "$timeout_s" qemu-system-x86_64 \
 	-accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem" \
 	-kernel "$vmlinuz" -initrd "$work/initrd.cpio" \
-	-append "console=ttyS0 quiet panic=-1 rdinit=/init netstack.emulated=1" \
+	-append "console=ttyS0 quiet panic=-1 softlockup_panic=1 rdinit=/init netstack.emulated=1" \
 	-nographic -no-reboot -nic none \
 	-serial "file:$console" -serial "file:$out" -serial "file:$work/full.log" -monitor none
 qrc=$?
@@ -191,6 +193,6 @@ echo "kernel $guest_release: FAIL (guest run ${elapsed}s, qemu exit $qrc)"
 tr -d '\r' <"$out" | grep -E '^(--- FAIL|FAIL |SMOKE FAIL|PANIC)' | sed 's/^/  /' || true
 if ! grep -q '^GUEST DONE' "$out"; then
 	echo "  the guest did not finish (timeout ${timeout_s}s or crash); kernel console:"
-	tail -n 40 "$console" | sed 's/^/  | /'
+	tail -n 120 "$console" | sed 's/^/  | /'
 fi
 exit 1
