@@ -65,6 +65,10 @@ if [ -z "$pkg" ]; then
 fi
 [ -n "$pkg" ] || { log "cannot tell which kernel package linux-image-cloud-amd64 depends on"; exit 1; }
 kdir=$cache/$pkg
+# Runs in parallel (several checkouts) share the cache: one fetches, the
+# others wait for it instead of unpacking over each other.
+exec 9>"$cache/.lock"
+flock 9
 if [ ! -f "$kdir/.unpacked" ]; then
 	log "fetching $pkg into $cache"
 	rm -rf "$kdir" && mkdir -p "$kdir"
@@ -75,6 +79,8 @@ if [ ! -f "$kdir/.unpacked" ]; then
 	depmod -b "$kdir" "$release" # the package carries no modules.dep
 	touch "$kdir/.unpacked"
 fi
+flock -u 9
+exec 9>&-
 release=$(ls "$kdir/lib/modules")
 vmlinuz=$kdir/boot/vmlinuz-$release
 
