@@ -43,6 +43,7 @@ if [ -f /tests/bench ]; then
 	poweroff -f
 fi
 run=$(cat /tests/run)
+count=$(cat /tests/count 2>/dev/null || echo 1)
 for bin in /tests/*.test; do
 	name=$(basename "$bin" .test)
 	pkg=$(grep -x "$(echo "$name" | tr _ /)" /tests/packages || echo "$name" | tr _ /)
@@ -50,9 +51,9 @@ for bin in /tests/*.test; do
 	log=/tmp/$name.log
 	start=$(date +%s)
 	if [ -n "$run" ]; then
-		"$bin" -test.v -test.short -test.count=1 -test.timeout=12m -test.run "$run" >"$log" 2>&1
+		"$bin" -test.v -test.short -test.count="$count" -test.timeout=$((12 * count))m -test.run "$run" >"$log" 2>&1
 	else
-		"$bin" -test.v -test.short -test.count=1 -test.timeout=12m >"$log" 2>&1
+		"$bin" -test.v -test.short -test.count="$count" -test.timeout=$((12 * count))m >"$log" 2>&1
 	fi
 	rc=$?
 	secs=$(($(date +%s) - start))

@@ -21,7 +21,8 @@
 # A soft lockup in the guest panics it at once (softlockup_panic=1): the
 # console's stack trace is printed below instead of waiting for the timeout.
 # GUEST_MEM (MiB, default 3072), GUEST_CPUS (default 2), GUEST_TIMEOUT
-# (seconds, default 900), TESTS (go test -run regexp, default all),
+# (seconds, default 900), TESTS (go test -run regexp, default all), COUNT
+# (go test -count, default 1: more repeats the tests to chase a flaky one),
 # PACKAGES (default: the packages with kernel tests), KEEP=1 keeps the work dir,
 # BENCH="100000 ..." runs bench/sockstate.sh at those sizes in the guest
 # instead of the tests (make bench-kernels).
@@ -164,6 +165,7 @@ cp test/kernels/init.sh "$root/init"
 chmod +x "$root/init"
 printf '%s\n' $packages >"$root/tests/packages"
 printf '%s' "${TESTS:-}" >"$root/tests/run"
+printf '%s' "${COUNT:-1}" >"$root/tests/count"
 
 log "packing initramfs ($(du -sh "$root" | cut -f1))"
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) >"$work/initrd.cpio"
