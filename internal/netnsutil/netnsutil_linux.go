@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -171,4 +173,37 @@ func OpenProcNet(nsPath, rootPath string, names ...string) ([]*os.File, []error,
 		return nil
 	})
 	return files, errs, err
+}
+
+// Members walks procDir (/proc, or a host procfs mount) once and returns
+// every network namespace that has a process in it, by inode, with its
+// member PIDs in ascending order. Processes that exit during the walk, or
+// whose namespace cannot be read (another user's, without
+// CAP_SYS_PTRACE), are left out; only failing to list procDir is an error.
+func Members(procDir string) (map[uint64][]int, error) {
+	d, err := os.Open(procDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", procDir, err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", procDir, err)
+	}
+	out := map[uint64][]int{}
+	var st unix.Stat_t
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if unix.Stat(procDir+"/"+name+"/ns/net", &st) != nil {
+			continue
+		}
+		out[st.Ino] = append(out[st.Ino], pid)
+	}
+	for _, pids := range out {
+		slices.Sort(pids)
+	}
+	return out, nil
 }

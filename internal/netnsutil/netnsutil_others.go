@@ -44,3 +44,6 @@ func (*Thread) Do(fn func() error) error { return fn() }
 
 // Close does nothing.
 func (*Thread) Close() {}
+
+// Members is only available on Linux.
+func Members(string) (map[uint64][]int, error) { return nil, errNotLinux }
