@@ -1,6 +1,8 @@
 package tencentcloudmonitorexporter // import "github.com/netstack-otel/netstack/exporter/tencentcloudmonitorexporter"
 
 import (
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+
 	"errors"
 	"fmt"
 	"net/netip"
@@ -77,11 +79,9 @@ type Config struct {
 	FlushDelay time.Duration `mapstructure:"flush_delay"`
 	// RequestsPerSecond paces PutMonitorData calls (the API allows 50/s); 0 disables pacing.
 	RequestsPerSecond float64 `mapstructure:"requests_per_second"`
-	// NetNS (a path such as /run/netns/NAME) or RootPath (a host procfs
-	// mount, as in the receivers) says whose default route gives the
-	// default announce_instance/announce_ip.
-	NetNS    string `mapstructure:"netns"`
-	RootPath string `mapstructure:"root_path"`
+	// netns or root_path (as in the receivers) says whose default route
+	// gives the default announce_instance/announce_ip.
+	netnsutil.Config `mapstructure:",squash"`
 
 	_ struct{}
 }
@@ -131,9 +131,6 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParseAddr(c.AnnounceIP); err != nil {
 			errs = append(errs, fmt.Errorf("announce_ip: %w", err))
 		}
-	}
-	if c.NetNS != "" && c.RootPath != "" {
-		errs = append(errs, errors.New("netns, root_path: set at most one"))
 	}
 	if c.FlushDelay < 0 || c.FlushDelay >= time.Minute {
 		errs = append(errs, fmt.Errorf("flush_delay: %s must be in [0, 1m)", c.FlushDelay))

@@ -52,7 +52,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 	err := confmap.Validate(loadConfig(t, "bad"))
 	require.Error(t, err)
 	for _, field := range []string{"region:", "endpoint:", "credentials:", "secret_id, secret_key", "announce_ip:",
-		"flush_delay:", "requests_per_second:", "netns, root_path", "sending_queue::batch", "metrics[0].metric",
+		"flush_delay:", "requests_per_second:", "netns and root_path", "sending_queue::batch", "metrics[0].metric",
 		"metrics[0].name", "metrics[0].counter_bits", "metrics[0].statistic"} {
 		assert.ErrorContains(t, err, field)
 	}

@@ -85,7 +85,7 @@ func announce(cfg *Config) (instance, ip string, err error) {
 	if instance != "" && ip != "" {
 		return instance, ip, nil
 	}
-	a, err := hostaddr.Primary(cfg.NetNS, cfg.RootPath)
+	a, err := hostaddr.Primary(cfg.Config)
 	if err != nil {
 		if instance != "" {
 			return instance, "", nil // announce_ip is optional for the API

@@ -177,9 +177,9 @@ console=$work/console.log
 start=$(date +%s)
 set +e
 timeout --foreground "$timeout_s" qemu-system-x86_64 \
-	-accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem" \
+	-accel "tcg,thread=${GUEST_TCG_THREAD:-multi}" -cpu max -smp "$cpus" -m "$mem" \
 	-kernel "$vmlinuz" -initrd "$work/initrd.cpio" \
-	-append "console=ttyS0 quiet panic=-1 softlockup_panic=1 rdinit=/init netstack.emulated=1" \
+	-append "console=ttyS0 quiet panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1 ${GUEST_CMDLINE:-} rdinit=/init netstack.emulated=1" \
 	-nographic -no-reboot -nic none \
 	-serial "file:$console" -serial "file:$out" -serial "file:$work/full.log" -monitor none
 qrc=$?

@@ -147,20 +147,20 @@ func Pick(addrs []netip.Addr, iface string, routes []Route) (netip.Addr, bool) {
 }
 
 // Primary returns the primary LAN address: the IPv4 address of the default
-// route's interface, in the network namespace at nsPath ("" for the
-// caller's) or, with rootPath, in the namespace of PID 1 of that procfs
-// (whose interfaces must then be visible to this process as well).
-func Primary(nsPath, rootPath string) (netip.Addr, error) {
-	if nsPath != "" && rootPath != "" {
-		return netip.Addr{}, errors.New("netns and root_path are mutually exclusive")
-	}
-	dir, err := netnsutil.ProcNetDir(rootPath)
+// route's interface, in the configured namespace: netns, PID 1's of a
+// root_path procfs (entered when it is not the collector's own, which
+// needs CAP_SYS_ADMIN), or the collector's own.
+func Primary(ns netnsutil.Config) (netip.Addr, error) {
+	t, err := ns.Open()
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	path := filepath.Join(dir, "route")
+	defer t.Close()
+	// The route table and the interfaces of the same namespace: with
+	// root_path naming another namespace than ours, that one is entered.
+	path := filepath.Join(t.NetDir(), "route")
 	var addr netip.Addr
-	err = netnsutil.Do(nsPath, func() error {
+	err = t.Do(func() error {
 		var err error
 		addr, err = primary(path)
 		return err

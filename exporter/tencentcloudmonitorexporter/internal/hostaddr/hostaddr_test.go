@@ -1,6 +1,8 @@
 package hostaddr
 
 import (
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+
 	"bytes"
 	"net/netip"
 	"os"
@@ -99,12 +101,12 @@ func TestPrimaryInNetns(t *testing.T) {
 	host.AddAddr(t, if2, "10.77.3.10/24") // a second address on the preferred link
 
 	// No default route yet: a clear error.
-	_, err := Primary(host.Path, "")
+	_, err := Primary(netnsutil.Config{NetNS: host.Path})
 	require.ErrorContains(t, err, "no IPv4 default route")
 
 	host.Exec(t, "ip", "route", "add", "default", "via", "10.77.1.1", "dev", if1, "metric", "200")
 	host.Exec(t, "ip", "route", "add", "default", "via", "10.77.2.1", "dev", if2, "metric", "100")
-	got, err := Primary(host.Path, "")
+	got, err := Primary(netnsutil.Config{NetNS: host.Path})
 	require.NoError(t, err)
 
 	// What iproute2 says: the default route with the lowest metric, and the
@@ -121,6 +123,6 @@ func TestPrimaryInNetns(t *testing.T) {
 	assert.Equal(t, src, got.String())
 	assert.Equal(t, "10.77.2.10", got.String())
 
-	_, err = Primary(host.Path, "/nonexistent")
+	_, err = Primary(netnsutil.Config{RootPath: "/nonexistent"})
 	assert.Error(t, err)
 }
