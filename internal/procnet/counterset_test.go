@@ -1,6 +1,7 @@
 package procnet
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"testing"
@@ -281,5 +282,36 @@ func FuzzCounterSet(f *testing.F) {
 				t.Fatalf("%s: %d, model %d", name, v, want)
 			}
 		}
+	})
+}
+
+// BenchmarkCounterSet is one read of the three files recorded from 6.18:
+// every counter, and only the 25 that netsnmp's curated metrics use.
+func BenchmarkCounterSet(b *testing.B) {
+	files := [][]byte{readFixture(b, "linux-6.18", "snmp"), readFixture(b, "linux-6.18", "netstat"), readFixture(b, "linux-6.18", "snmp6")}
+	formats := []Format{FormatTable, FormatTable, FormatNameValue}
+	run := func(b *testing.B, s *CounterSet) {
+		for b.Loop() {
+			s.Begin()
+			for i, data := range files {
+				_ = s.Read(i, formats[i], data)
+			}
+		}
+	}
+	b.Run("all", func(b *testing.B) { run(b, &CounterSet{}) })
+	b.Run("curated", func(b *testing.B) {
+		sections := map[string]bool{"Tcp": true, "TcpExt": true, "Udp": true, "Udp6": true}
+		var s CounterSet
+		s.Parser.Want = func(sec []byte) bool { return sections[string(sec)] }
+		s.Parser.WantField = func(n []byte) bool {
+			switch {
+			case bytes.HasPrefix(n, []byte("TcpExt")):
+				return string(n) == "TcpExtListenOverflows" || string(n) == "TcpExtListenDrops" || string(n) == "TcpExtTCPSynRetrans"
+			case bytes.HasPrefix(n, []byte("Udp6")), bytes.HasPrefix(n, []byte("Udp")):
+				return bytes.HasSuffix(n, []byte("Datagrams")) || bytes.HasSuffix(n, []byte("Errors")) || bytes.HasSuffix(n, []byte("NoPorts"))
+			}
+			return !bytes.HasPrefix(n, []byte("TcpR")) && string(n) != "TcpMaxConn"
+		}
+		run(b, &s)
 	})
 }
