@@ -147,11 +147,10 @@ func (s *netsnmpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	}
 
 	for _, c := range s.curated {
-		v, ok, err := s.counters.Value(c.slot)
-		if err != nil {
+		switch v, ok, err := s.counters.Value(c.slot); {
+		case err != nil:
 			errs.AddPartial(1, err)
-		}
-		if ok && err == nil {
+		case ok:
 			c.record(s.mb, now, v)
 		}
 	}
@@ -227,9 +226,8 @@ func (s *netsnmpScraper) appendNstat(md pmetric.Metrics, now pcommon.Timestamp) 
 		v, ok, err := s.counters.Value(id)
 		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		if !ok {
+		if !ok || err != nil {
 			continue
 		}
 		fm := &s.family[id]
