@@ -16,13 +16,8 @@ const (
 
 var fileNames = [numFiles]string{"snmp", "netstat", "snmp6"}
 
-// parseFile parses one file's bytes with the format that file uses.
-func parseFile(p *procnet.Parser, file int, data []byte, fn procnet.CounterFunc) error {
-	if file == fileSNMP6 {
-		return p.ParseNameValue(data, fn)
-	}
-	return p.ParseTable(data, fn)
-}
+// fileFormats is the layout of each file.
+var fileFormats = [numFiles]procnet.Format{procnet.FormatTable, procnet.FormatTable, procnet.FormatNameValue}
 
 // nonCounters are the values in these files that are not counters: nstat
 // hides the first seven as "useless numbers"; MPTcpExtMPCurrEstab is a

@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"os"
-	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -19,49 +15,18 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/internal/procnet"
 	"github.com/netstack-otel/netstack/receiver/netsnmpreceiver/internal/metadata"
 )
 
-// maxCounters bounds the distinct counter names kept; a kernel prints
-// about 400, so more means the input is not what we think it is.
-const maxCounters = 4096
-
-// slot holds what the receiver knows of one kernel counter.
-type slot struct {
-	name        string // as nstat prints it
-	metric      string // nstat.<name>
-	description string
-	value       uint64 // magnitude last read
-	offset      uint64 // 2^32 multiples added for wraps (32-bit kernels)
-	seen        uint64 // scrape generation that last read it
-	negative    bool
-	gauge       bool
-	export      bool // part of the nstat family per include/exclude
-}
-
-// total is the value to export: the kernel's value plus wraps.
-func (sl *slot) total() (int64, error) {
-	if sl.negative {
-		if sl.value > math.MaxInt64 {
-			return 0, fmt.Errorf("%s: value -%d is out of range", sl.name, sl.value)
-		}
-		if !sl.gauge {
-			return 0, fmt.Errorf("%s: counter is negative (-%d)", sl.name, sl.value)
-		}
-		return -int64(sl.value), nil
-	}
-	t := sl.value + sl.offset
-	if t < sl.value || t > math.MaxInt64 {
-		return 0, fmt.Errorf("%s: value %d+%d does not fit an int64 data point", sl.name, sl.value, sl.offset)
-	}
-	return int64(t), nil
-}
-
 type curatedSlot struct {
-	slot   int
+	slot   int // in counters
 	record recordFunc
+}
+
+// familyMetric is the nstat.<Name> metric of one counter slot.
+type familyMetric struct {
+	name, description string
 }
 
 type netsnmpScraper struct {
@@ -70,33 +35,17 @@ type netsnmpScraper struct {
 	settings receiver.Settings
 	mb       *metadata.MetricsBuilder
 
-	include, exclude []*regexp.Regexp
-	needed           [numFiles]bool
-	wrap32           bool // kernel counters are 32 bits wide and wrap
-
-	// where the counters come from
-	procDir  string // directory the files were opened in, for messages
-	nsLink   string // path whose inode identifies the namespace read
-	nsInode  uint64
-	files    [numFiles]*os.File
-	fds      [numFiles]int // raw descriptors of files, for pread
+	proc     *procFiles
+	counters procnet.CounterSet
 	resource pcommon.Resource
 
-	buf     []byte
-	parser  procnet.Parser
-	storeFn procnet.CounterFunc
-	slots   []slot
-	ids     map[string]int
-	// order[f][k] is the slot of the k-th counter of file f in the last
-	// read: the kernel prints the same names in the same order every time,
-	// so a name comparison replaces a map lookup.
-	order   [numFiles][]int
-	curFile int
-	pos     int
 	curated []curatedSlot
-	gen     uint64
-	reset   bool // a counter went backwards during this scrape
-	errs    []error
+	// The nstat family: family[i] is the metric of counter slot i, made
+	// when the slot first appears; exported lists the slots that the
+	// filters let through, in slot order.
+	include, exclude []*regexp.Regexp
+	family           []familyMetric
+	exported         []int
 
 	startTime pcommon.Timestamp
 }
@@ -106,10 +55,9 @@ func newScraper(cfg *Config, set receiver.Settings) (*netsnmpScraper, error) {
 		cfg:      cfg,
 		logger:   set.Logger,
 		settings: set,
-		ids:      make(map[string]int, 512),
-		buf:      make([]byte, 64<<10),
-		wrap32:   kernelIs32Bit(),
 	}
+	s.counters.Wrap32 = kernelIs32Bit()
+	s.counters.IsGauge = func(name string) bool { return nonCounters[name] }
 	var err error
 	if s.include, err = compileAll("nstat.include", cfg.Nstat.Include); err != nil {
 		return nil, err
@@ -117,15 +65,15 @@ func newScraper(cfg *Config, set receiver.Settings) (*netsnmpScraper, error) {
 	if s.exclude, err = compileAll("nstat.exclude", cfg.Nstat.Exclude); err != nil {
 		return nil, err
 	}
-	s.storeFn = s.store
+	var needed [numFiles]bool
 	for _, c := range curatedMetrics {
 		if c.enabled(&cfg.Metrics) {
-			s.needed[c.file] = true
-			s.curated = append(s.curated, curatedSlot{slot: s.slotFor(c.counter), record: c.record})
+			needed[c.file] = true
+			s.curated = append(s.curated, curatedSlot{slot: s.counters.Slot(c.counter), record: c.record})
 		}
 	}
 	if cfg.Nstat.Enabled {
-		s.needed = [numFiles]bool{true, true, true}
+		needed = [numFiles]bool{true, true, true}
 	} else {
 		// Only the curated counters are needed: skip the other sections
 		// without parsing them, and the other fields of those sections
@@ -137,9 +85,10 @@ func newScraper(cfg *Config, set receiver.Settings) (*netsnmpScraper, error) {
 				wantField[c.counter] = true
 			}
 		}
-		s.parser.Want = func(section []byte) bool { return want[string(section)] }
-		s.parser.WantField = func(name []byte) bool { return wantField[string(name)] }
+		s.counters.Parser.Want = func(section []byte) bool { return want[string(section)] }
+		s.counters.Parser.WantField = func(name []byte) bool { return wantField[string(name)] }
 	}
+	s.proc = newProcFiles(cfg, set.Logger, needed)
 	return s, nil
 }
 
@@ -147,166 +96,63 @@ func (s *netsnmpScraper) start(context.Context, component.Host) error {
 	now := pcommon.NewTimestampFromTime(time.Now())
 	s.startTime = now
 	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.settings, metadata.WithStartTime(now))
-	return s.open()
-}
-
-// open opens the needed files in the configured namespace or procfs and
-// records which namespace they belong to.
-func (s *netsnmpScraper) open() error {
-	var names []string
-	var which []int
-	for i, need := range s.needed {
-		if need {
-			names = append(names, fileNames[i])
-			which = append(which, i)
-		}
-	}
-	files, errs, err := netnsutil.OpenProcNet(s.cfg.NetNS, s.cfg.RootPath, names...)
-	if err != nil {
+	if err := s.proc.open(); err != nil {
 		return err
 	}
-	s.procDir, _ = netnsutil.ProcNetDir(s.cfg.RootPath)
-	opened := 0
-	for k, i := range which {
-		s.files[i] = files[k]
-		switch {
-		case errs[k] == nil:
-			s.fds[i] = int(files[k].Fd())
-			opened++
-		case errors.Is(errs[k], os.ErrNotExist):
-			// Reported once here, then skipped: no IPv6 means no snmp6.
-			s.logger.Warn("counter file not present, its counters will not be reported",
-				zap.String("file", s.describe(i)), zap.Error(errs[k]))
-		default:
-			s.closeFiles()
-			return fmt.Errorf("opening %s: %w", s.describe(i), errs[k])
-		}
-	}
-	if opened == 0 && len(which) > 0 {
-		return fmt.Errorf("none of %s could be opened in %s", strings.Join(names, ", "), s.where())
-	}
-
-	switch {
-	case s.cfg.NetNS != "":
-		s.nsLink = s.cfg.NetNS
-	case s.cfg.RootPath != "":
-		s.nsLink = filepath.Join(filepath.Dir(s.procDir), "ns", "net")
-	default:
-		s.nsLink = "/proc/self/ns/net"
-	}
-	s.nsInode, err = netnsutil.Inode(s.nsLink)
-	if err != nil {
-		s.closeFiles()
-		return err
-	}
-	rb := s.mb.NewResourceBuilder()
-	rb.SetNetnsPath(s.where())
-	rb.SetNetnsInode(int64(s.nsInode))
-	s.resource = rb.Emit()
+	s.setResource()
 	return nil
 }
 
-// where names what is read: the netns path, the procfs directory, or the
-// collector's own namespace.
-func (s *netsnmpScraper) where() string {
-	switch {
-	case s.cfg.NetNS != "":
-		return s.cfg.NetNS
-	case s.cfg.RootPath != "":
-		return s.procDir
-	default:
-		return "/proc/self/ns/net"
-	}
-}
-
-func (s *netsnmpScraper) describe(file int) string {
-	if s.cfg.NetNS != "" {
-		return fmt.Sprintf("/proc/net/%s in netns %s", fileNames[file], s.cfg.NetNS)
-	}
-	if s.cfg.RootPath != "" {
-		return filepath.Join(s.procDir, fileNames[file])
-	}
-	return "/proc/net/" + fileNames[file]
-}
-
-func (s *netsnmpScraper) closeFiles() {
-	for i, f := range s.files {
-		if f != nil {
-			_ = f.Close()
-			s.files[i] = nil
-		}
-	}
+// setResource describes the namespace the files were opened in.
+func (s *netsnmpScraper) setResource() {
+	rb := s.mb.NewResourceBuilder()
+	rb.SetNetnsPath(s.proc.where())
+	rb.SetNetnsInode(int64(s.proc.nsInode))
+	s.resource = rb.Emit()
 }
 
 func (s *netsnmpScraper) shutdown(context.Context) error {
-	s.closeFiles()
+	s.proc.close()
 	return nil
-}
-
-// checkNamespace notices a namespace that was deleted and recreated under
-// the same path (a restarted container): the files are reopened in the new
-// one and the counters start over with a new start time.
-func (s *netsnmpScraper) checkNamespace() (changed bool, err error) {
-	if s.cfg.NetNS == "" && s.cfg.RootPath == "" {
-		return false, nil // our own namespace cannot change under us
-	}
-	ino, err := netnsutil.Inode(s.nsLink)
-	if err != nil {
-		return false, err
-	}
-	if ino == s.nsInode {
-		return false, nil
-	}
-	s.logger.Info("network namespace was recreated; counters start over",
-		zap.String("netns", s.where()), zap.Uint64("old_inode", s.nsInode), zap.Uint64("new_inode", ino))
-	s.closeFiles()
-	return true, s.open()
 }
 
 func (s *netsnmpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	var errs scrapererror.ScrapeErrors
 	now := pcommon.NewTimestampFromTime(time.Now())
 
-	changed, err := s.checkNamespace()
+	recreated, err := s.proc.recreated()
 	if err != nil {
-		errs.Add(fmt.Errorf("network namespace %s: %w", s.where(), err))
+		errs.Add(fmt.Errorf("network namespace %s: %w", s.proc.where(), err))
 		return pmetric.NewMetrics(), errs.Combine()
 	}
-	s.gen++
-	s.reset = changed
-	for i, f := range s.files {
+	if recreated {
+		s.setResource()
+	}
+	s.counters.Begin()
+	for i, f := range s.proc.files {
 		if f == nil {
 			continue
 		}
-		data, err := s.read(s.fds[i])
+		data, err := s.proc.read(i)
 		if err != nil {
-			errs.AddPartial(1, fmt.Errorf("reading %s: %w", s.describe(i), err))
+			errs.AddPartial(1, fmt.Errorf("reading %s: %w", s.proc.describe(i), err))
 			continue
 		}
-		s.errs = s.errs[:0]
-		s.curFile, s.pos = i, 0
-		if err := parseFile(&s.parser, i, data, s.storeFn); err != nil {
-			errs.AddPartial(countErrors(err), fmt.Errorf("%s: %w", s.describe(i), err))
-		}
-		for _, err := range s.errs {
-			errs.AddPartial(1, fmt.Errorf("%s: %w", s.describe(i), err))
+		if err := s.counters.Read(i, fileFormats[i], data); err != nil {
+			errs.AddPartial(countErrors(err), fmt.Errorf("%s: %w", s.proc.describe(i), err))
 		}
 	}
-	if s.reset {
+	if recreated || s.counters.Reset() {
 		s.restart(now)
 	}
 
 	for _, c := range s.curated {
-		sl := &s.slots[c.slot]
-		if sl.seen != s.gen {
-			continue
-		}
-		v, err := sl.total()
-		if err != nil {
+		switch v, ok, err := s.counters.Value(c.slot); {
+		case err != nil:
 			errs.AddPartial(1, err)
-			continue
+		case ok:
+			c.record(s.mb, now, v)
 		}
-		c.record(s.mb, now, v)
 	}
 	md := s.mb.Emit(metadata.WithResource(s.resource))
 	if s.cfg.Nstat.Enabled {
@@ -321,63 +167,10 @@ func (s *netsnmpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 // namespace was recreated, so the old start time no longer holds.
 func (s *netsnmpScraper) restart(now pcommon.Timestamp) {
 	s.logger.Info("kernel counters went backwards or the namespace was recreated; starting new cumulative series",
-		zap.String("netns", s.where()))
+		zap.String("netns", s.proc.where()))
 	s.startTime = now
 	s.mb.Reset(metadata.WithStartTime(now))
-	for i := range s.slots {
-		s.slots[i].offset = 0
-	}
-}
-
-// read reads a whole file from offset 0 into the reused buffer. The kernel
-// formats these files afresh on every read from the start.
-func (s *netsnmpScraper) read(fd int) ([]byte, error) {
-	for {
-		n, err := readFull(fd, s.buf)
-		if err != nil {
-			return nil, err
-		}
-		if n < len(s.buf) {
-			return s.buf[:n], nil
-		}
-		s.buf = make([]byte, 2*len(s.buf))
-	}
-}
-
-// readFull preads from offset 0 until end of file or a full buffer.
-func readFull(fd int, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := unix.Pread(fd, buf[n:], int64(n))
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return n, err
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	return n, nil
-}
-
-// slotFor returns the slot index of a counter, creating it on first sight.
-func (s *netsnmpScraper) slotFor(name string) int {
-	if id, ok := s.ids[name]; ok {
-		return id
-	}
-	sl := slot{
-		name:        name,
-		metric:      "nstat." + name,
-		description: "Kernel value " + name + " as nstat prints it.",
-		gauge:       nonCounters[name],
-		export:      s.cfg.Nstat.Enabled && matchesFilters(name, s.include, s.exclude),
-	}
-	s.slots = append(s.slots, sl)
-	s.ids[name] = len(s.slots) - 1
-	return len(s.slots) - 1
+	s.counters.Restart()
 }
 
 func matchesFilters(name string, include, exclude []*regexp.Regexp) bool {
@@ -396,51 +189,25 @@ func matchesFilters(name string, include, exclude []*regexp.Regexp) bool {
 	return in
 }
 
-// store is the parser callback: it records one counter's value, and spots
-// wraps and resets.
-func (s *netsnmpScraper) store(c *procnet.Counter) {
-	id, ok := s.lookup(c.Name)
-	if !ok {
-		return
-	}
-	sl := &s.slots[id]
-	if !sl.gauge && !c.Negative && sl.seen != 0 && !sl.negative && c.Value < sl.value {
-		if s.wrap32 && sl.value <= math.MaxUint32 {
-			sl.offset += 1 << 32
-		} else {
-			s.reset = true
+// growFamily makes the nstat.<Name> metric of every counter slot that
+// appeared since the last scrape.
+func (s *netsnmpScraper) growFamily() {
+	for id := len(s.family); id < s.counters.Len(); id++ {
+		name := s.counters.Name(id)
+		s.family = append(s.family, familyMetric{
+			name:        "nstat." + name,
+			description: "Kernel value " + name + " as nstat prints it.",
+		})
+		if matchesFilters(name, s.include, s.exclude) {
+			s.exported = append(s.exported, id)
 		}
 	}
-	sl.value, sl.negative, sl.seen = c.Value, c.Negative, s.gen
 }
 
-// lookup finds the slot of the counter at the current position of the
-// current file, creating it on first sight.
-func (s *netsnmpScraper) lookup(name []byte) (int, bool) {
-	order := s.order[s.curFile]
-	k := s.pos
-	s.pos++
-	if k < len(order) && s.slots[order[k]].name == string(name) {
-		return order[k], true
-	}
-	id, ok := s.ids[string(name)]
-	if !ok {
-		if len(s.slots) >= maxCounters {
-			s.errs = append(s.errs, fmt.Errorf("%s: more than %d distinct counters, ignored", name, maxCounters))
-			return 0, false
-		}
-		id = s.slotFor(string(name))
-	}
-	if k < len(order) {
-		order[k] = id
-	} else {
-		s.order[s.curFile] = append(order, id)
-	}
-	return id, true
-}
-
-// appendNstat adds the nstat.<Name> family to the scrape's metrics.
+// appendNstat adds the nstat.<Name> family to the scrape's metrics,
+// written directly into pmetric: one metric per counter read.
 func (s *netsnmpScraper) appendNstat(md pmetric.Metrics, now pcommon.Timestamp) error {
+	s.growFamily()
 	rms := md.ResourceMetrics()
 	var sm pmetric.ScopeMetrics
 	if rms.Len() == 0 {
@@ -453,23 +220,22 @@ func (s *netsnmpScraper) appendNstat(md pmetric.Metrics, now pcommon.Timestamp) 
 		sm = rms.At(0).ScopeMetrics().At(0)
 	}
 	ms := sm.Metrics()
-	ms.EnsureCapacity(ms.Len() + len(s.slots))
+	ms.EnsureCapacity(ms.Len() + len(s.exported))
 	var errs []error
-	for i := range s.slots {
-		sl := &s.slots[i]
-		if !sl.export || sl.seen != s.gen {
-			continue
-		}
-		v, err := sl.total()
+	for _, id := range s.exported {
+		v, ok, err := s.counters.Value(id)
 		if err != nil {
 			errs = append(errs, err)
+		}
+		if !ok || err != nil {
 			continue
 		}
+		fm := &s.family[id]
 		m := ms.AppendEmpty()
-		m.SetName(sl.metric)
-		m.SetDescription(sl.description)
+		m.SetName(fm.name)
+		m.SetDescription(fm.description)
 		var dp pmetric.NumberDataPoint
-		if sl.gauge {
+		if s.counters.Gauge(id) {
 			dp = m.SetEmptyGauge().DataPoints().AppendEmpty()
 		} else {
 			sum := m.SetEmptySum()

@@ -183,7 +183,7 @@ func TestWrap32(t *testing.T) {
 	cfg.RootPath = fakeProc(t, "linux-6.18")
 	writeProc(t, cfg.RootPath, "snmp", "Udp: InDatagrams OutDatagrams\nUdp: 4294967290 7\n")
 	s, _ := newTestScraper(t, cfg)
-	s.wrap32 = true // as on a 32-bit kernel
+	s.counters.Wrap32 = true // as on a 32-bit kernel
 
 	md1, err := s.scrape(context.Background())
 	require.NoError(t, err)
@@ -256,8 +256,8 @@ func TestDisabledMetricsSkipTheirFiles(t *testing.T) {
 	m.SystemNetworkUDPReceiveBufferErrors.Enabled = false
 	m.SystemNetworkUDPSendBufferErrors.Enabled = false
 	s, _ := newTestScraper(t, cfg)
-	assert.Nil(t, s.files[fileSNMP6], "snmp6 only feeds UDP metrics and nstat: not opened")
-	assert.NotNil(t, s.files[fileSNMP])
+	assert.Nil(t, s.proc.files[fileSNMP6], "snmp6 only feeds UDP metrics and nstat: not opened")
+	assert.NotNil(t, s.proc.files[fileSNMP])
 }
 
 func TestRootPathErrors(t *testing.T) {

@@ -1,0 +1,174 @@
+package netsnmpreceiver // import "github.com/netstack-otel/netstack/receiver/netsnmpreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+)
+
+// procFiles is where the counters come from: the counter files opened in
+// the configured network namespace or procfs, which namespace that is,
+// and reading them. Everything about namespaces in this receiver is here.
+type procFiles struct {
+	netns, rootPath string
+	logger          *zap.Logger
+	needed          [numFiles]bool
+
+	procDir string // directory the files were opened in, for messages
+	nsLink  string // path whose inode identifies the namespace read
+	nsInode uint64
+	files   [numFiles]*os.File // nil: not needed, or not present
+	fds     [numFiles]int      // raw descriptors of files, for pread
+	buf     []byte
+}
+
+func newProcFiles(cfg *Config, logger *zap.Logger, needed [numFiles]bool) *procFiles {
+	return &procFiles{netns: cfg.NetNS, rootPath: cfg.RootPath, logger: logger, needed: needed, buf: make([]byte, 64<<10)}
+}
+
+// open opens the needed files in the configured namespace or procfs and
+// records which namespace they belong to.
+func (p *procFiles) open() error {
+	var names []string
+	var which []int
+	for i, need := range p.needed {
+		if need {
+			names = append(names, fileNames[i])
+			which = append(which, i)
+		}
+	}
+	files, errs, err := netnsutil.OpenProcNet(p.netns, p.rootPath, names...)
+	if err != nil {
+		return err
+	}
+	p.procDir, _ = netnsutil.ProcNetDir(p.rootPath)
+	opened := 0
+	for k, i := range which {
+		p.files[i] = files[k]
+		switch {
+		case errs[k] == nil:
+			p.fds[i] = int(files[k].Fd())
+			opened++
+		case errors.Is(errs[k], os.ErrNotExist):
+			// Reported once here, then skipped: no IPv6 means no snmp6.
+			p.logger.Warn("counter file not present, its counters will not be reported",
+				zap.String("file", p.describe(i)), zap.Error(errs[k]))
+		default:
+			p.close()
+			return fmt.Errorf("opening %s: %w", p.describe(i), errs[k])
+		}
+	}
+	if opened == 0 && len(which) > 0 {
+		return fmt.Errorf("none of %s could be opened in %s", strings.Join(names, ", "), p.where())
+	}
+
+	switch {
+	case p.netns != "":
+		p.nsLink = p.netns
+	case p.rootPath != "":
+		p.nsLink = filepath.Join(filepath.Dir(p.procDir), "ns", "net")
+	default:
+		p.nsLink = "/proc/self/ns/net"
+	}
+	p.nsInode, err = netnsutil.Inode(p.nsLink)
+	if err != nil {
+		p.close()
+		return err
+	}
+	return nil
+}
+
+// where names what is read: the netns path, the procfs directory, or the
+// collector's own namespace.
+func (p *procFiles) where() string {
+	switch {
+	case p.netns != "":
+		return p.netns
+	case p.rootPath != "":
+		return p.procDir
+	default:
+		return "/proc/self/ns/net"
+	}
+}
+
+// describe names one file for messages.
+func (p *procFiles) describe(file int) string {
+	if p.netns != "" {
+		return fmt.Sprintf("/proc/net/%s in netns %s", fileNames[file], p.netns)
+	}
+	if p.rootPath != "" {
+		return filepath.Join(p.procDir, fileNames[file])
+	}
+	return "/proc/net/" + fileNames[file]
+}
+
+func (p *procFiles) close() {
+	for i, f := range p.files {
+		if f != nil {
+			_ = f.Close()
+			p.files[i] = nil
+		}
+	}
+}
+
+// recreated notices a namespace that was deleted and recreated under the
+// same path (a restarted container): the files are reopened in the new
+// one, and the caller starts the counters over.
+func (p *procFiles) recreated() (bool, error) {
+	if p.netns == "" && p.rootPath == "" {
+		return false, nil // our own namespace cannot change under us
+	}
+	ino, err := netnsutil.Inode(p.nsLink)
+	if err != nil {
+		return false, err
+	}
+	if ino == p.nsInode {
+		return false, nil
+	}
+	p.logger.Info("network namespace was recreated; counters start over",
+		zap.String("netns", p.where()), zap.Uint64("old_inode", p.nsInode), zap.Uint64("new_inode", ino))
+	p.close()
+	return true, p.open()
+}
+
+// read reads a whole file from offset 0 into the reused buffer; the bytes
+// are valid until the next read. The kernel formats these files afresh on
+// every read from the start.
+func (p *procFiles) read(file int) ([]byte, error) {
+	for {
+		n, err := readFull(p.fds[file], p.buf)
+		if err != nil {
+			return nil, err
+		}
+		if n < len(p.buf) {
+			return p.buf[:n], nil
+		}
+		p.buf = make([]byte, 2*len(p.buf))
+	}
+}
+
+// readFull preads from offset 0 until end of file or a full buffer.
+func readFull(fd int, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Pread(fd, buf[n:], int64(n))
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
+}
