@@ -123,9 +123,17 @@ func Inode(nsPath string) (uint64, error) {
 	if nsPath == "" {
 		nsPath = "/proc/thread-self/ns/net"
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(nsPath, &st); err != nil {
+	ino, err := statIno(nsPath)
+	if err != nil {
 		return 0, fmt.Errorf("stat network namespace %s: %w", nsPath, err)
+	}
+	return ino, nil
+}
+
+func statIno(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
 	}
 	return st.Ino, nil
 }

@@ -40,16 +40,17 @@ func (c Config) Validate() error {
 }
 
 // Label is the value of netns.path for the configured namespace: the
-// netns path, PID 1's namespace below root_path, or OwnNamespace.
+// netns path, the /proc/net directory read below root_path (<root>/1/net),
+// or OwnNamespace.
 func (c Config) Label() string {
 	switch {
 	case c.NetNS != "":
 		return c.NetNS
 	case c.RootPath != "":
 		if dir, err := ProcNetDir(c.RootPath); err == nil {
-			return filepath.Join(filepath.Dir(dir), "ns", "net")
+			return dir
 		}
-		return filepath.Join(c.RootPath, "1", "ns", "net")
+		return filepath.Join(c.RootPath, "1", "net")
 	}
 	return OwnNamespace
 }

@@ -1,12 +1,17 @@
 package netnsutil
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
 
 // Target is a resolved network namespace: what a component reads or works
 // in, opened once at start.
 type Target struct {
 	label  string
 	path   string // what names the namespace ("" for the collector's own)
+	byRoot bool   // root_path: the tables are read there, from any thread
 	enter  string // path to setns into; "" when already there
 	inode  uint64
 	netDir string
@@ -26,12 +31,19 @@ func (c Config) Open() (*Target, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.netDir = dir
-		t.path = t.label // <root>/1/ns/net, for work that must be inside
+		t.netDir, t.byRoot = dir, true
+		// <root>/1/ns/net, beside the tables: for work that must be inside
+		t.path = filepath.Join(filepath.Dir(dir), "ns", "net")
 	}
 	ino, err := Inode(t.path)
+	if t.path != "" {
+		ino, err = statIno(t.path)
+		if err != nil {
+			return nil, fmt.Errorf("opening network namespace %s: %w", t.path, err)
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("netns %s: %w", t.label, err)
+		return nil, err
 	}
 	t.inode = ino
 	// Enter only another namespace than the collector's own: root_path in
@@ -41,6 +53,27 @@ func (c Config) Open() (*Target, error) {
 		t.enter = t.path
 	}
 	return t, nil
+}
+
+// OpenNet opens the named tables of the namespace's /proc/net: below
+// root_path directly (the host's procfs is readable without a capability),
+// in a netns by entering it once (CAP_SYS_ADMIN). A table that does not
+// exist (snmp6 without IPv6) is nil with an error wrapping os.ErrNotExist;
+// the caller decides whether that is fatal. The files stay bound to the
+// namespace and may be read (pread from 0 for fresh values) anywhere.
+func (t *Target) OpenNet(names ...string) ([]*os.File, []error, error) {
+	files := make([]*os.File, len(names))
+	errs := make([]error, len(names))
+	open := func() error {
+		for i, name := range names {
+			files[i], errs[i] = os.Open(filepath.Join(t.netDir, name))
+		}
+		return nil
+	}
+	if t.byRoot {
+		return files, errs, open()
+	}
+	return files, errs, Do(t.enter, open)
 }
 
 // Label is the netns.path attribute: the configured path or OwnNamespace.
@@ -76,7 +109,7 @@ func (t *Target) Do(fn func() error) error {
 func (t *Target) Changed() (bool, error) {
 	ino, err := Inode(t.path)
 	if err != nil {
-		return true, fmt.Errorf("netns %s: %w", t.label, err)
+		return true, err
 	}
 	return ino != t.inode, nil
 }

@@ -2,9 +2,11 @@ package netnsutil_test
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/netstack-otel/netstack/internal/netnsutil"
@@ -52,12 +54,17 @@ func TestTargetRootPathSameNamespace(t *testing.T) {
 	}
 	defer tg.Close()
 	own, _ := netnsutil.Inode("")
-	if tg.Label() != filepath.Join(root, "1", "ns", "net") || tg.Inode() != own || tg.NetDir() != filepath.Join(root, "1", "net") {
+	if tg.Label() != filepath.Join(root, "1", "net") || tg.Inode() != own || tg.NetDir() != filepath.Join(root, "1", "net") {
 		t.Errorf("label %q inode %d dir %q", tg.Label(), tg.Inode(), tg.NetDir())
 	}
 	if insideInode(t, tg) != own {
 		t.Error("Do entered a namespace for root_path naming our own")
 	}
+	files, errs, err := tg.OpenNet("snmp", "nonexistent")
+	if err != nil || errs[0] != nil || !errors.Is(errs[1], os.ErrNotExist) {
+		t.Errorf("OpenNet: %v %v", err, errs)
+	}
+	files[0].Close()
 	if _, err := (netnsutil.Config{RootPath: t.TempDir()}).Open(); err == nil {
 		t.Error("a root_path without 1/net opened")
 	}
@@ -76,6 +83,16 @@ func TestTargetNetnsRecreated(t *testing.T) {
 	}
 	if changed, err := tg.Changed(); changed || err != nil {
 		t.Fatalf("Changed() = %v, %v on an unchanged namespace", changed, err)
+	}
+	// A table opened inside is the namespace's own: its lo only.
+	files, errs, err := tg.OpenNet("dev")
+	if err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	dev, _ := io.ReadAll(files[0])
+	files[0].Close()
+	if n := strings.Count(string(dev), ":"); n != 1 || !strings.Contains(string(dev), "lo:") {
+		t.Errorf("/proc/net/dev in the namespace lists %d interfaces:\n%s", n, dev)
 	}
 	// The same name, another namespace.
 	for _, args := range [][]string{{"netns", "del", ns.Name}, {"netns", "add", ns.Name}} {

@@ -2,11 +2,16 @@
 
 package netnsutil
 
+import "os"
+
 // Target is a resolved network namespace; only Linux has them.
 type Target struct{}
 
 // Open fails: network namespaces are a Linux feature.
 func (c Config) Open() (*Target, error) { return nil, errNotLinux }
+
+// OpenNet fails off Linux.
+func (*Target) OpenNet(...string) ([]*os.File, []error, error) { return nil, nil, errNotLinux }
 
 // Label is the netns.path attribute.
 func (*Target) Label() string { return OwnNamespace }

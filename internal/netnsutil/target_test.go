@@ -31,7 +31,7 @@ func TestConfigLabel(t *testing.T) {
 	for cfg, want := range map[Config]string{
 		{}:                         OwnNamespace,
 		{NetNS: "/run/netns/a"}:    "/run/netns/a",
-		{RootPath: "/nonexistent"}: "/nonexistent/1/ns/net",
+		{RootPath: "/nonexistent"}: "/nonexistent/1/net",
 	} {
 		if got := cfg.Label(); got != want {
 			t.Errorf("%+v: label %q, want %q", cfg, got, want)

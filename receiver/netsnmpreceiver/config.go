@@ -1,6 +1,8 @@
 package netsnmpreceiver // import "github.com/netstack-otel/netstack/receiver/netsnmpreceiver"
 
 import (
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+
 	"errors"
 	"fmt"
 	"regexp"
@@ -15,15 +17,13 @@ type Config struct {
 	scraperhelper.ControllerConfig `mapstructure:",squash"`
 	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
 
-	// NetNS is the path of a network namespace to read instead of the
-	// collector's own (/run/netns/NAME, /proc/PID/ns/net). Needs
-	// CAP_SYS_ADMIN to enter.
-	NetNS string `mapstructure:"netns"`
-	// RootPath is where the host's procfs is mounted inside a container
-	// (e.g. /host/proc); the host's counters are read from
-	// <root_path>/1/net. A host filesystem root with proc below it
-	// (/hostfs) is accepted too.
-	RootPath string `mapstructure:"root_path"`
+	// netns: a network namespace to read instead of the collector's own
+	// (/run/netns/NAME, /proc/PID/ns/net; entering it needs
+	// CAP_SYS_ADMIN). root_path: where the host's procfs is mounted inside
+	// a container (/host/proc), or a host filesystem root with proc below
+	// it (/hostfs); the host's counters are read at <root_path>/1/net
+	// without entering anything.
+	netnsutil.Config `mapstructure:",squash"`
 	// Nstat controls the nstat.<Name> family: one metric per kernel
 	// counter, named as `nstat -az` prints it.
 	Nstat NstatConfig `mapstructure:"nstat"`
@@ -45,9 +45,6 @@ type NstatConfig struct {
 // Validate checks the configuration; errors name the offending field.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if cfg.NetNS != "" && cfg.RootPath != "" {
-		errs = append(errs, errors.New("netns and root_path are mutually exclusive: netns reads a namespace's own tables, root_path a host procfs mounted in a container"))
-	}
 	if _, err := compileAll("nstat.include", cfg.Nstat.Include); err != nil {
 		errs = append(errs, err)
 	}

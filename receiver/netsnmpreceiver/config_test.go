@@ -43,7 +43,7 @@ func TestLoadConfig(t *testing.T) {
 
 func TestValidateNamesTheField(t *testing.T) {
 	for id, want := range map[string]string{
-		"netsnmp/both":                   "netns and root_path are mutually exclusive",
+		"netsnmp/both":                   "netns and root_path: set at most one",
 		"netsnmp/badregex":               "nstat.include[1]: error parsing regexp: missing closing ): `(unclosed`",
 		"netsnmp/filters_without_enable": "nstat.include/nstat.exclude are set but nstat.enabled is false",
 	} {

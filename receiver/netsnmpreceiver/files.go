@@ -17,20 +17,18 @@ import (
 // the configured network namespace or procfs, which namespace that is,
 // and reading them. Everything about namespaces in this receiver is here.
 type procFiles struct {
-	netns, rootPath string
-	logger          *zap.Logger
-	needed          [numFiles]bool
+	ns     netnsutil.Config
+	logger *zap.Logger
+	needed [numFiles]bool
 
-	procDir string // directory the files were opened in, for messages
-	nsLink  string // path whose inode identifies the namespace read
-	nsInode uint64
-	files   [numFiles]*os.File // nil: not needed, or not present
-	fds     [numFiles]int      // raw descriptors of files, for pread
-	buf     []byte
+	target *netnsutil.Target  // the namespace the files were opened in
+	files  [numFiles]*os.File // nil: not needed, or not present
+	fds    [numFiles]int      // raw descriptors of files, for pread
+	buf    []byte
 }
 
 func newProcFiles(cfg *Config, logger *zap.Logger, needed [numFiles]bool) *procFiles {
-	return &procFiles{netns: cfg.NetNS, rootPath: cfg.RootPath, logger: logger, needed: needed, buf: make([]byte, 64<<10)}
+	return &procFiles{ns: cfg.Config, logger: logger, needed: needed, buf: make([]byte, 64<<10)}
 }
 
 // open opens the needed files in the configured namespace or procfs and
@@ -44,11 +42,15 @@ func (p *procFiles) open() error {
 			which = append(which, i)
 		}
 	}
-	files, errs, err := netnsutil.OpenProcNet(p.netns, p.rootPath, names...)
+	target, err := p.ns.Open()
 	if err != nil {
 		return err
 	}
-	p.procDir, _ = netnsutil.ProcNetDir(p.rootPath)
+	p.target = target
+	files, errs, err := target.OpenNet(names...)
+	if err != nil {
+		return err
+	}
 	opened := 0
 	for k, i := range which {
 		p.files[i] = files[k]
@@ -68,43 +70,28 @@ func (p *procFiles) open() error {
 	if opened == 0 && len(which) > 0 {
 		return fmt.Errorf("none of %s could be opened in %s", strings.Join(names, ", "), p.where())
 	}
-
-	switch {
-	case p.netns != "":
-		p.nsLink = p.netns
-	case p.rootPath != "":
-		p.nsLink = filepath.Join(filepath.Dir(p.procDir), "ns", "net")
-	default:
-		p.nsLink = "/proc/self/ns/net"
-	}
-	p.nsInode, err = netnsutil.Inode(p.nsLink)
-	if err != nil {
-		p.close()
-		return err
-	}
 	return nil
 }
 
-// where names what is read: the netns path, the procfs directory, or the
-// collector's own namespace.
-func (p *procFiles) where() string {
-	switch {
-	case p.netns != "":
-		return p.netns
-	case p.rootPath != "":
-		return p.procDir
-	default:
-		return "/proc/self/ns/net"
+// where names what is read (netns.path): the netns path, the procfs
+// directory, or the collector's own namespace.
+func (p *procFiles) where() string { return p.ns.Label() }
+
+// inode identifies the namespace read (netns.inode).
+func (p *procFiles) inode() uint64 {
+	if p.target == nil {
+		return 0
 	}
+	return p.target.Inode()
 }
 
 // describe names one file for messages.
 func (p *procFiles) describe(file int) string {
-	if p.netns != "" {
-		return fmt.Sprintf("/proc/net/%s in netns %s", fileNames[file], p.netns)
-	}
-	if p.rootPath != "" {
-		return filepath.Join(p.procDir, fileNames[file])
+	switch {
+	case p.ns.NetNS != "":
+		return fmt.Sprintf("/proc/net/%s in netns %s", fileNames[file], p.ns.NetNS)
+	case p.ns.RootPath != "":
+		return filepath.Join(p.where(), fileNames[file])
 	}
 	return "/proc/net/" + fileNames[file]
 }
@@ -122,20 +109,21 @@ func (p *procFiles) close() {
 // same path (a restarted container): the files are reopened in the new
 // one, and the caller starts the counters over.
 func (p *procFiles) recreated() (bool, error) {
-	if p.netns == "" && p.rootPath == "" {
+	if p.ns == (netnsutil.Config{}) {
 		return false, nil // our own namespace cannot change under us
 	}
-	ino, err := netnsutil.Inode(p.nsLink)
-	if err != nil {
+	changed, err := p.target.Changed()
+	if !changed || err != nil {
 		return false, err
 	}
-	if ino == p.nsInode {
-		return false, nil
+	old := p.target.Inode()
+	p.close()
+	if err := p.open(); err != nil {
+		return true, err
 	}
 	p.logger.Info("network namespace was recreated; counters start over",
-		zap.String("netns", p.where()), zap.Uint64("old_inode", p.nsInode), zap.Uint64("new_inode", ino))
-	p.close()
-	return true, p.open()
+		zap.String("netns", p.where()), zap.Uint64("old_inode", old), zap.Uint64("new_inode", p.target.Inode()))
+	return true, nil
 }
 
 // read reads a whole file from offset 0 into the reused buffer; the bytes

@@ -107,7 +107,7 @@ func (s *netsnmpScraper) start(context.Context, component.Host) error {
 func (s *netsnmpScraper) setResource() {
 	rb := s.mb.NewResourceBuilder()
 	rb.SetNetnsPath(s.proc.where())
-	rb.SetNetnsInode(int64(s.proc.nsInode))
+	rb.SetNetnsInode(int64(s.proc.inode()))
 	s.resource = rb.Emit()
 }
 
