@@ -397,7 +397,10 @@ func (t *target) trace(ctx context.Context, a netip.Addr, st *addrState) {
 		ev.Trace = &TraceResult{Hops: path.Hops, Reached: path.Reached, PathID: pathID}
 	})
 	if changed {
-		t.emit(EventRouteChange, a, done, func(ev *Event) { ev.Change = &ch })
+		t.emit(EventRouteChange, a, done, func(ev *Event) {
+			// the tracker updates its hop list in place on later traces
+			ev.Change = &trace.Change{Old: slices.Clone(ch.Old), New: slices.Clone(ch.New), OldID: ch.OldID, NewID: ch.NewID}
+		})
 		t.e.log.Info("route changed",
 			zap.String("target", t.spec.Name), zap.Stringer("address", a), zap.Time("time", path.Start),
 			zap.Stringers("old_path", ch.Old), zap.Stringers("new_path", ch.New),
