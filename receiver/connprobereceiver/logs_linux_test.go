@@ -3,6 +3,8 @@ package connprobereceiver
 import (
 	"context"
 	"net"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +71,8 @@ func startLogs(t *testing.T, cfg *Config, logs *consumertest.LogsSink, metrics *
 	t.Cleanup(stop)
 	return l.(*sharedcomponent.Component[*connprobeReceiver]).Unwrap, stop
 }
+
+var tracerouteHop = regexp.MustCompile(`^\s*\d+\s+(\S+)`)
 
 func intAttr(lr plog.LogRecord, key string) int64 {
 	v, _ := lr.Attributes().Get(key)
@@ -184,6 +188,17 @@ func TestTraceRouteChangeAndScanRecords(t *testing.T) {
 	after := lastTrace(testnet.ChainRouter2V4, testnet.ChainServerV4)
 	time.Sleep(600 * time.Millisecond) // more traces on the new path
 	stop()
+
+	// traceroute(8) sees the path of the last record.
+	testnet.RequireTool(t, "traceroute")
+	out := c.Client.Exec(t, "traceroute", "-n", "-I", "-q", "1", "-w", "1", "-m", "5", testnet.ChainServerV4)
+	var theirs []string
+	for _, line := range strings.Split(out, "\n") {
+		if m := tracerouteHop.FindStringSubmatch(line); m != nil {
+			theirs = append(theirs, m[1])
+		}
+	}
+	assert.Equal(t, theirs, hopAddrs(after), "traceroute -I: %s", out)
 
 	v, _ := before.Attributes().Get("connprobe.trace.reached")
 	assert.True(t, v.Bool())
