@@ -160,19 +160,27 @@ func (e *eventLogs) appendEvent(recs plog.LogRecordSlice, ev engine.Event) {
 	lr.Body().SetStr(formatBody(f, ev, body, text))
 }
 
+// cvFloat is a number as connvitals prints it (%f: 6 decimals; RTTs in ms
+// to the ns).
+type cvFloat float64
+
+func (f cvFloat) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, float64(f), 'f', 6, 64), nil
+}
+
 // The connvitals JSON objects of each result (RTTs in ms, loss in %).
 type (
 	cvPing struct {
-		Min  float64 `json:"min"`
-		Avg  float64 `json:"avg"`
-		Max  float64 `json:"max"`
-		Std  float64 `json:"std"`
-		Loss float64 `json:"loss"`
+		Min  cvFloat `json:"min"`
+		Avg  cvFloat `json:"avg"`
+		Max  cvFloat `json:"max"`
+		Std  cvFloat `json:"std"`
+		Loss cvFloat `json:"loss"`
 	}
 	cvScan struct {
 		Port  int      `json:"port"`
 		State string   `json:"state"`
-		RTT   *float64 `json:"rtt,omitempty"`
+		RTT   *cvFloat `json:"rtt,omitempty"`
 	}
 	cvChange struct {
 		Old       []string `json:"old"`
@@ -191,13 +199,21 @@ func putBurst(a pcommon.Map, b *engine.BurstResult) (any, string) {
 	}
 	a.PutDouble("connprobe.ping.loss", loss)
 	// connvitals prints -1 for the RTTs of a burst without replies.
-	p := cvPing{Min: -1, Avg: -1, Max: -1, Std: -1, Loss: 100 * loss}
+	p := cvPing{Min: -1, Avg: -1, Max: -1, Std: -1, Loss: cvFloat(100 * loss)}
 	if st := &b.RTT; st.N > 0 {
-		p.Min, p.Avg, p.Max, p.Std = ms(st.Min), ms(st.Mean), ms(st.Max), ms(st.Stddev())
-		a.PutDouble("connprobe.ping.rtt.min_ms", p.Min)
-		a.PutDouble("connprobe.ping.rtt.avg_ms", p.Avg)
-		a.PutDouble("connprobe.ping.rtt.max_ms", p.Max)
-		a.PutDouble("connprobe.ping.rtt.stddev_ms", p.Std)
+		for _, v := range []struct {
+			key string
+			val float64
+			out *cvFloat
+		}{
+			{"connprobe.ping.rtt.min_ms", ms(st.Min), &p.Min},
+			{"connprobe.ping.rtt.avg_ms", ms(st.Mean), &p.Avg},
+			{"connprobe.ping.rtt.max_ms", ms(st.Max), &p.Max},
+			{"connprobe.ping.rtt.stddev_ms", ms(st.Stddev()), &p.Std},
+		} {
+			a.PutDouble(v.key, v.val)
+			*v.out = cvFloat(v.val)
+		}
 	}
 	text := fmt.Sprintf("%.3f\t%.3f\t%.3f\t%.3f\t%.3f", p.Min, p.Avg, p.Max, p.Std, p.Loss)
 	return map[string]cvPing{"ping": p}, text
@@ -227,7 +243,7 @@ func putTrace(a pcommon.Map, tr *engine.TraceResult) (any, string) {
 		}
 		m.PutStr("address", h.Addr.String())
 		m.PutDouble("rtt_ms", ms(st.Mean))
-		steps = append(steps, []any{h.Addr.String(), ms(st.Mean)})
+		steps = append(steps, []any{h.Addr.String(), cvFloat(ms(st.Mean))})
 		lines = append(lines, fmt.Sprintf("%s\t%.3f", h.Addr, ms(st.Mean)))
 	}
 	return map[string][][]any{"trace": steps}, strings.Join(lines, "\n")
@@ -242,7 +258,8 @@ func putPort(a pcommon.Map, p *engine.PortResult) (any, string) {
 	if p.State == tcpconn.Open || p.State == tcpconn.Closed {
 		d := durMS(p.Duration)
 		a.PutDouble("connprobe.tcp.connect.duration_ms", d)
-		s.RTT = &d
+		cd := cvFloat(d)
+		s.RTT = &cd
 		text += fmt.Sprintf("\t%.3f", d)
 	}
 	return map[string]cvScan{"scan": s}, text

@@ -63,7 +63,7 @@ func TestPingBurstRecord(t *testing.T) {
 	assert.InDelta(t, 2.0, a["connprobe.ping.rtt.avg_ms"], 1e-9)
 	assert.InDelta(t, 3.0, a["connprobe.ping.rtt.max_ms"], 1e-9)
 	assert.InDelta(t, 0.816497, a["connprobe.ping.rtt.stddev_ms"], 1e-6)
-	assert.Equal(t, `{"addr":"10.61.2.2","name":"server","timestamp":1796040000500.000,"ping":{"min":1,"avg":2,"max":3,"std":0.8164965809277259,"loss":25}}`, lr.Body().Str())
+	assert.Equal(t, `{"addr":"10.61.2.2","name":"server","timestamp":1796040000500.000,"ping":{"min":1.000000,"avg":2.000000,"max":3.000000,"std":0.816497,"loss":25.000000}}`, lr.Body().Str())
 	var parsed map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lr.Body().Str()), &parsed))
 
@@ -95,7 +95,7 @@ func TestTraceAndRouteChangeRecords(t *testing.T) {
 		map[string]any{"ttl": int64(2), "sent": int64(3), "answered": int64(0)},
 		map[string]any{"ttl": int64(3), "sent": int64(1), "answered": int64(1), "address": "10.61.2.2", "rtt_ms": 4.0},
 	}, a["connprobe.trace.hops"])
-	assert.Equal(t, `{"addr":"10.61.2.2","name":"server","trace":[["10.61.1.1",2],["*"],["10.61.2.2",4]]}`, lr.Body().Str())
+	assert.Equal(t, `{"addr":"10.61.2.2","name":"server","trace":[["10.61.1.1",2.000000],["*"],["10.61.2.2",4.000000]]}`, lr.Body().Str())
 
 	ev = testEvent(engine.EventRouteChange, bodyFormat{Timestamp: true})
 	ev.Change = &trace.Change{Old: []netip.Addr{router, srv}, New: []netip.Addr{netip.MustParseAddr("10.61.3.1"), {}, srv}, OldID: 1, NewID: 2}
@@ -122,7 +122,7 @@ func TestPortScanRecord(t *testing.T) {
 	assert.Equal(t, int64(8080), a["server.port"])
 	assert.Equal(t, "open", a["connprobe.port.state"])
 	assert.InDelta(t, 1.5, a["connprobe.tcp.connect.duration_ms"], 1e-9)
-	assert.Equal(t, `{"addr":"::1","name":"::1","scan":{"port":8080,"state":"open","rtt":1.5}}`, lr.Body().Str())
+	assert.Equal(t, `{"addr":"::1","name":"::1","scan":{"port":8080,"state":"open","rtt":1.500000}}`, lr.Body().Str())
 
 	// A filtered port's duration is the timeout: not a connect time.
 	ev.Port = &engine.PortResult{Port: 81, State: tcpconn.Filtered, Duration: time.Second}
