@@ -7,7 +7,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/scraper"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/netstack-otel/netstack/internal/sharedcomponent"
@@ -37,32 +36,14 @@ func createDefaultConfig() component.Config {
 
 // receivers holds one receiver per configuration, shared by the metrics and
 // logs pipelines that name it: one engine feeds both signals.
-var receivers sharedcomponent.Map[*Config, *connprobeReceiver]
+var receivers sharedcomponent.Receivers[*Config, *connprobeReceiver]
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
 	c := cfg.(*Config)
-	r, err := receivers.LoadOrStore(c, func() (*connprobeReceiver, error) { return newReceiver(c, set), nil })
-	if err != nil {
-		return nil, err
-	}
-	sc, err := scraper.NewMetrics(r.Unwrap.s.scrape)
-	if err != nil {
-		return nil, err
-	}
-	// The scraper's start and shutdown are the shared receiver's.
-	r.Unwrap.metrics, err = scraperhelper.NewMetricsController(&c.ControllerConfig, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+	return receivers.CreateMetrics(c, &c.ControllerConfig, set, next, func() *connprobeReceiver { return newReceiver(c, set) })
 }
 
 func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
 	c := cfg.(*Config)
-	r, err := receivers.LoadOrStore(c, func() (*connprobeReceiver, error) { return newReceiver(c, set), nil })
-	if err != nil {
-		return nil, err
-	}
-	r.Unwrap.logs = next
-	return r, nil
+	return receivers.CreateLogs(c, next, func() *connprobeReceiver { return newReceiver(c, set) })
 }

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/netstack-otel/netstack/internal/eventlog"
 	"github.com/netstack-otel/netstack/internal/sharedcomponent"
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/metadata"
@@ -24,22 +25,7 @@ import (
 
 // records returns the records of one event name, in arrival order.
 func records(sink *consumertest.LogsSink, event string) []plog.LogRecord {
-	var out []plog.LogRecord
-	for _, ld := range sink.AllLogs() {
-		rls := ld.ResourceLogs()
-		for i := 0; i < rls.Len(); i++ {
-			sls := rls.At(i).ScopeLogs()
-			for j := 0; j < sls.Len(); j++ {
-				lrs := sls.At(j).LogRecords()
-				for k := 0; k < lrs.Len(); k++ {
-					if lrs.At(k).EventName() == event {
-						out = append(out, lrs.At(k))
-					}
-				}
-			}
-		}
-	}
-	return out
+	return eventlog.Records(sink.AllLogs(), event)
 }
 
 // startLogs runs cfg in a logs pipeline (and, with metrics, in a metrics

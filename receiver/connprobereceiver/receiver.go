@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 )
 
@@ -26,6 +27,13 @@ type connprobeReceiver struct {
 func newReceiver(cfg *Config, set receiver.Settings) *connprobeReceiver {
 	return &connprobeReceiver{cfg: cfg, set: set, s: newScraper(cfg, set)}
 }
+
+// Scrape, SetMetrics and SetLogs are sharedcomponent.Receiver's.
+func (r *connprobeReceiver) Scrape(ctx context.Context) (pmetric.Metrics, error) {
+	return r.s.scrape(ctx)
+}
+func (r *connprobeReceiver) SetMetrics(m receiver.Metrics) { r.metrics = m }
+func (r *connprobeReceiver) SetLogs(l consumer.Logs)       { r.logs = l }
 
 func (r *connprobeReceiver) Start(ctx context.Context, host component.Host) error {
 	if r.logs != nil {
