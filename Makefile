@@ -15,7 +15,7 @@ export PATH := $(TOOLS):$(PATH)
 
 # Debian packages the kernel tests, BPF generation and recipe tests use.
 APT_PKGS := clang-16 llvm-16 libbpf-dev bpftool nftables iputils-ping fping prometheus prometheus-node-exporter iproute2 util-linux curl bc python3 systemd \
-	qemu-system-x86 busybox-static cpio kmod tcpdump file procps gnuplot-nox
+	qemu-system-x86 busybox-static cpio kmod tcpdump file procps gnuplot-nox traceroute jq
 
 GO_SOURCES := $(shell find . -path ./_build -prune -o -name '*.go' -print) go.mod go.sum
 

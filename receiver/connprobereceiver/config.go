@@ -38,6 +38,8 @@ type Config struct {
 	// ErrorLogInterval is the least time between two log lines about the
 	// same target and error type.
 	ErrorLogInterval time.Duration `mapstructure:"error_log_interval"`
+	// Logs configures the records sent to a logs pipeline.
+	Logs LogsConfig `mapstructure:"logs"`
 
 	_ struct{}
 }
@@ -47,6 +49,17 @@ type HistogramConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// Buckets are the explicit upper bounds, in seconds, ascending.
 	Buckets []float64 `mapstructure:"buckets"`
+}
+
+// LogsConfig configures the event records of a logs pipeline.
+type LogsConfig struct {
+	// QueueSize bounds the results waiting for the logs pipeline; a result
+	// that finds the queue full is dropped and counted in
+	// connprobe.log_records.dropped, so a slow pipeline never stalls the
+	// probes.
+	QueueSize int `mapstructure:"queue_size"`
+	// MaxBatch is the most records sent in one ConsumeLogs call.
+	MaxBatch int `mapstructure:"max_batch"`
 }
 
 // TargetConfig is one probed host.
@@ -69,6 +82,11 @@ type ProbeConfig struct {
 	TTL          *int        `mapstructure:"ttl"`
 	TOS          *int        `mapstructure:"tos"`
 	DontFragment *bool       `mapstructure:"dont_fragment"`
+	// JSON and Timestamp are connvitals' output options: the body of each
+	// log record is connvitals' JSON object (json) or its plain text, with
+	// or without the completion time (timestamp).
+	JSON      *bool `mapstructure:"json"`
+	Timestamp *bool `mapstructure:"timestamp"`
 }
 
 // PingConfig configures echo bursts.
@@ -192,6 +210,8 @@ func resolve(name, host string, p, d ProbeConfig) engine.Target {
 	if t.Name == "" {
 		t.Name = host
 	}
+	// connvitals-monitor's defaults: plain text, with the time.
+	t.Tag = bodyFormat{JSON: pick(p.JSON, d.JSON, false), Timestamp: pick(p.Timestamp, d.Timestamp, true)}
 	ports := p.Scan.Ports
 	if ports == nil {
 		ports = d.Scan.Ports
@@ -225,9 +245,11 @@ func sourcePortFor(name, host string) uint16 {
 func fromConnmonitor(e connmonitor.Entry, d ProbeConfig) engine.Target {
 	ping, trace, scan := e.Ping, e.Trace, e.Scan
 	p := ProbeConfig{
-		Ping:  PingConfig{Interval: &ping, Count: &e.NumPings, PayloadSize: &e.Payload},
-		Trace: TraceConfig{Interval: &trace, MaxHops: &e.Hops},
-		Scan:  ScanConfig{Interval: &scan},
+		Ping:      PingConfig{Interval: &ping, Count: &e.NumPings, PayloadSize: &e.Payload},
+		Trace:     TraceConfig{Interval: &trace, MaxHops: &e.Hops},
+		Scan:      ScanConfig{Interval: &scan},
+		JSON:      e.JSON,
+		Timestamp: e.Timestamp,
 	}
 	return resolve("", e.Host, p, d)
 }
@@ -267,6 +289,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.ErrorLogInterval < 0 {
 		errs = append(errs, errors.New("error_log_interval: must not be negative"))
+	}
+	if cfg.Logs.QueueSize < 1 {
+		errs = append(errs, fmt.Errorf("logs.queue_size: %d is not positive", cfg.Logs.QueueSize))
+	}
+	if cfg.Logs.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("logs.max_batch: %d is not positive", cfg.Logs.MaxBatch))
 	}
 	if !sort.Float64sAreSorted(cfg.PingHistogram.Buckets) {
 		errs = append(errs, errors.New("ping_histogram.buckets: must be ascending"))

@@ -50,7 +50,7 @@ func TestValidateNamesFields(t *testing.T) {
 	for _, field := range []string{
 		"defaults.ip_family", "targets[0].host", "targets[0].ping.count", "targets[0].ping.timeout",
 		"targets[0].trace.protocol", "targets[0].trace.max_hops", "targets[0].scan.ports[0]", "targets[0].scan.ports[1]", "targets[0].dns.server",
-		"targets[1].ttl", "targets[1].tos",
+		"targets[1].ttl", "targets[1].tos", "logs.queue_size", "logs.max_batch",
 	} {
 		assert.Contains(t, err.Error(), field)
 	}

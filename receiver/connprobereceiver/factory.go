@@ -7,16 +7,17 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/scraper"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/netstack-otel/netstack/internal/sharedcomponent"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/metadata"
 )
 
 // NewFactory creates the connprobe receiver factory.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(metadata.Type, createDefaultConfig,
-		receiver.WithMetrics(createMetrics, metadata.MetricsStability))
+		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
+		receiver.WithLogs(createLogs, metadata.LogsStability))
 }
 
 // defaultBuckets of connprobe.ping.duration, in seconds: 50 µs to 2 s.
@@ -29,15 +30,20 @@ func createDefaultConfig() component.Config {
 		ConnmonitorCheckInterval: 5 * time.Second,
 		PingHistogram:            HistogramConfig{Enabled: true, Buckets: append([]float64(nil), defaultBuckets...)},
 		ErrorLogInterval:         time.Minute,
+		Logs:                     LogsConfig{QueueSize: 4096, MaxBatch: 512},
 	}
 }
 
+// receivers holds one receiver per configuration, shared by the metrics and
+// logs pipelines that name it: one engine feeds both signals.
+var receivers sharedcomponent.Receivers[*Config, *connprobeReceiver]
+
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
 	c := cfg.(*Config)
-	s := newScraper(c, set)
-	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
-	if err != nil {
-		return nil, err
-	}
-	return scraperhelper.NewMetricsController(&c.ControllerConfig, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	return receivers.CreateMetrics(c, &c.ControllerConfig, set, next, func() *connprobeReceiver { return newReceiver(c, set) })
+}
+
+func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	c := cfg.(*Config)
+	return receivers.CreateLogs(c, next, func() *connprobeReceiver { return newReceiver(c, set) })
 }

@@ -44,6 +44,10 @@ type connScraper struct {
 	hist      map[histKey]*explicithist.Hist
 	startTime pcommon.Timestamp
 	resource  pcommon.Resource // which namespace the probes ran in
+
+	// set by the shared receiver when a logs pipeline exists
+	events  func(engine.Event) // the engine's result hook
+	dropped func() uint64      // results the logs queue dropped
 }
 
 type histKey struct {
@@ -81,6 +85,7 @@ func (s *connScraper) start(_ context.Context, _ component.Host) error {
 		Logger:           s.logger,
 		ErrorLogInterval: s.cfg.ErrorLogInterval,
 		ReceiveBuffer:    receiveBufferFor(len(targets)),
+		Events:           s.events,
 	})
 	if err := s.eng.Start(); err != nil {
 		return fmt.Errorf("connprobe: %w", err)
@@ -118,9 +123,6 @@ func (s *connScraper) readConnmonitor() ([]byte, []engine.Target, error) {
 	targets := make([]engine.Target, 0, len(entries))
 	var errs []error
 	for _, e := range entries {
-		for _, n := range e.Notes {
-			s.logger.Info("connmonitor_file "+s.cfg.ConnmonitorFile, zap.String("note", n))
-		}
 		t := fromConnmonitor(e, s.cfg.Defaults)
 		k := t.Name + "\x00" + t.Host
 		if where, dup := seen[k]; dup {
@@ -229,6 +231,9 @@ func (s *connScraper) record(now pcommon.Timestamp, snaps []engine.TargetSnapsho
 		for _, a := range t.Addrs {
 			s.recordAddr(now, t.Name, a)
 		}
+	}
+	if s.dropped != nil {
+		s.mb.RecordConnprobeLogRecordsDroppedDataPoint(now, int64(s.dropped()))
 	}
 	md := s.mb.Emit(metadata.WithResource(s.resource))
 	if s.cfg.PingHistogram.Enabled {

@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/scraper"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/netstack-otel/netstack/internal/explicithist"
@@ -50,32 +49,14 @@ func createDefaultConfig() component.Config {
 
 // receivers holds one receiver per configuration, shared by the metrics and
 // logs pipelines that name it: one kernel probe feeds both signals.
-var receivers sharedcomponent.Map[*Config, *tcpflowReceiver]
+var receivers sharedcomponent.Receivers[*Config, *tcpflowReceiver]
 
 func createMetricsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
 	c := cfg.(*Config)
-	r, err := receivers.LoadOrStore(c, func() (*tcpflowReceiver, error) { return newReceiver(c, set), nil })
-	if err != nil {
-		return nil, err
-	}
-	sc, err := scraper.NewMetrics(r.Unwrap.s.scrape)
-	if err != nil {
-		return nil, err
-	}
-	// The scraper's start and shutdown are the shared receiver's.
-	r.Unwrap.metrics, err = scraperhelper.NewMetricsController(&c.ControllerConfig, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+	return receivers.CreateMetrics(c, &c.ControllerConfig, set, next, func() *tcpflowReceiver { return newReceiver(c, set) })
 }
 
 func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
 	c := cfg.(*Config)
-	r, err := receivers.LoadOrStore(c, func() (*tcpflowReceiver, error) { return newReceiver(c, set), nil })
-	if err != nil {
-		return nil, err
-	}
-	r.Unwrap.logs = next
-	return r, nil
+	return receivers.CreateLogs(c, next, func() *tcpflowReceiver { return newReceiver(c, set) })
 }

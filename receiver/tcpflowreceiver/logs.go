@@ -9,9 +9,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
-	conventions "go.opentelemetry.io/otel/semconv/v1.38.0"
 	"go.uber.org/zap"
 
+	"github.com/netstack-otel/netstack/internal/eventlog"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
@@ -45,14 +45,7 @@ func newEventLogs(cfg *Config, set receiver.Settings, next consumer.Logs) *event
 
 // newBatch starts an empty plog.Logs under the receiver's resource and scope.
 func (e *eventLogs) newBatch(res pcommon.Resource) (plog.Logs, plog.LogRecordSlice) {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	rl.SetSchemaUrl(conventions.SchemaURL)
-	res.CopyTo(rl.Resource())
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName(metadata.ScopeName)
-	sl.Scope().SetVersion(e.version)
-	return ld, sl.LogRecords()
+	return eventlog.NewBatch(res, metadata.ScopeName, e.version)
 }
 
 // stream sends samples until the source ends (probe closed).

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
 
@@ -38,6 +39,13 @@ type tcpflowReceiver struct {
 func newReceiver(cfg *Config, set receiver.Settings) *tcpflowReceiver {
 	return &tcpflowReceiver{cfg: cfg, set: set, s: newScraper(cfg, set)}
 }
+
+// Scrape, SetMetrics and SetLogs are sharedcomponent.Receiver's.
+func (r *tcpflowReceiver) Scrape(ctx context.Context) (pmetric.Metrics, error) {
+	return r.s.scrape(ctx)
+}
+func (r *tcpflowReceiver) SetMetrics(m receiver.Metrics) { r.metrics = m }
+func (r *tcpflowReceiver) SetLogs(l consumer.Logs)       { r.logs = l }
 
 func (r *tcpflowReceiver) Start(ctx context.Context, host component.Host) error {
 	runCtx, cancel := context.WithCancel(context.Background())

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/netstack-otel/netstack/internal/eventlog"
 	"github.com/netstack-otel/netstack/internal/metricwalk"
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/flowtest"
@@ -68,7 +69,7 @@ func TestLogsAndMetricsKernel(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
 	require.Equal(t, int64(4<<20), sink.Wait(1))
-	require.Eventually(t, func() bool { return len(logRecords(logs.AllLogs(), "tcp.flow.close")) == 1 }, 10*time.Second, 20*time.Millisecond, "close record")
+	require.Eventually(t, func() bool { return len(eventlog.Records(logs.AllLogs(), "tcp.flow.close")) == 1 }, 10*time.Second, 20*time.Millisecond, "close record")
 	retrans := cl.Nstat(t)["TcpRetransSegs"] - before
 	// the closed flow's final values reach one more scrape
 	var metricSamples int64 = -1
@@ -86,7 +87,7 @@ func TestLogsAndMetricsKernel(t *testing.T) {
 	time.Sleep(3 * cfg.Logs.FlushInterval)
 	stop()
 
-	cls := logRecords(logs.AllLogs(), "tcp.flow.close")[0]
+	cls := eventlog.Records(logs.AllLogs(), "tcp.flow.close")[0]
 	a := attrInts(cls)
 	require.Equal(t, port, a["network.local.port"])
 	require.Positive(t, retrans, "lossy link produced no retransmits")
@@ -95,7 +96,7 @@ func TestLogsAndMetricsKernel(t *testing.T) {
 
 	var n int64
 	var last uint64
-	for _, lr := range logRecords(logs.AllLogs(), "tcp.probe.sample") {
+	for _, lr := range eventlog.Records(logs.AllLogs(), "tcp.probe.sample") {
 		s := attrInts(lr)
 		if s["network.local.port"] != port {
 			continue

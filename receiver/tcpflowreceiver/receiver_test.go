@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/netstack-otel/netstack/internal/eventlog"
 	"github.com/netstack-otel/netstack/internal/sharedcomponent"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
@@ -43,23 +44,6 @@ func unwrap(t *testing.T, c component.Component) *tcpflowReceiver {
 	sc, ok := c.(*sharedcomponent.Component[*tcpflowReceiver])
 	require.True(t, ok, "%T", c)
 	return sc.Unwrap
-}
-
-func logRecords(ld []plog.Logs, event string) []plog.LogRecord {
-	var out []plog.LogRecord
-	for _, l := range ld {
-		for i := 0; i < l.ResourceLogs().Len(); i++ {
-			sls := l.ResourceLogs().At(i).ScopeLogs()
-			for j := 0; j < sls.Len(); j++ {
-				for k := 0; k < sls.At(j).LogRecords().Len(); k++ {
-					if lr := sls.At(j).LogRecords().At(k); lr.EventName() == event {
-						out = append(out, lr)
-					}
-				}
-			}
-		}
-	}
-	return out
 }
 
 func attrInts(lr plog.LogRecord) map[string]int64 {
@@ -109,7 +93,7 @@ func TestSharedReceiver(t *testing.T) {
 
 	require.Eventually(t, func() bool { return logs.LogRecordCount() == 5 }, 5*time.Second, 10*time.Millisecond)
 	require.Len(t, logs.AllLogs(), 3, "batches of at most max_batch records")
-	recs := logRecords(logs.AllLogs(), "tcp.probe.sample")
+	recs := eventlog.Records(logs.AllLogs(), "tcp.probe.sample")
 	require.Len(t, recs, 5)
 	for i, rec := range recs {
 		require.Equal(t, kt.Add(time.Duration(i)*time.Millisecond).UnixNano(), int64(rec.Timestamp()), "kernel time")
@@ -136,7 +120,7 @@ func TestSharedReceiver(t *testing.T) {
 	fl := src.recorded.closed[0]
 	fl.Cookie = 7
 	pc.OnClosed(&fl)
-	cl := logRecords(logs.AllLogs(), "tcp.flow.close")
+	cl := eventlog.Records(logs.AllLogs(), "tcp.flow.close")
 	require.Len(t, cl, 1)
 	a := attrInts(cl[0])
 	require.Equal(t, int64(3_000_000), a["tcp.flow.duration_us"])

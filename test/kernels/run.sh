@@ -129,7 +129,7 @@ copy_bin() {
 # The tools the tests compare against, and what the smoke test runs. These
 # shadow busybox's applets of the same name (busybox is in /bin, these in
 # /usr/bin and /usr/sbin, which come first in PATH).
-tools=(ss nstat ip tc nft ping fping bpftool bash curl sysctl tcpdump nsenter bc)
+tools=(ss nstat ip tc nft ping fping traceroute jq bpftool bash curl sysctl tcpdump nsenter bc)
 for t in "${tools[@]}"; do
 	p=$(command -v "$t") || { log "missing host tool $t (make deps installs it)"; exit 1; }
 	copy_bin "$(realpath "$p")"

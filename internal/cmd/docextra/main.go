@@ -9,7 +9,10 @@
 //
 // The extra text goes in front of the first "## Optional Metrics" or
 // "## Resource Attributes" heading (so it sits with the default metrics), or
-// at the end when there is neither. Running it twice changes nothing.
+// at the end when there is neither. Extra text that starts with a level-2
+// heading is a section of its own (a logs receiver's events, which
+// mdatagen's events cannot describe: see connprobe's events.md) and goes at
+// the end. Running it twice changes nothing.
 package main
 
 import (
@@ -59,7 +62,11 @@ func insert(doc, extra []byte) ([]byte, error) {
 		return doc, nil
 	}
 	at := len(doc)
+	// A section of its own (events of a logs receiver) goes at the end.
 	for _, h := range []string{"\n## Optional Metrics\n", "\n## Resource Attributes\n"} {
+		if bytes.HasPrefix(extra, []byte("## ")) {
+			break
+		}
 		if i := bytes.Index(doc, []byte(h)); i >= 0 && i+1 < at {
 			at = i + 1
 		}

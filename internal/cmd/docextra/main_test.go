@@ -29,6 +29,12 @@ func TestInsertAppends(t *testing.T) {
 	require.Equal(t, "### a\n\n### h\n\n", string(out))
 }
 
+func TestInsertSectionAtEnd(t *testing.T) {
+	out, err := insert([]byte("### a\n\n## Resource Attributes\n\n### r\n"), []byte("## Events\n\n### e\n"))
+	require.NoError(t, err)
+	require.Equal(t, "### a\n\n## Resource Attributes\n\n### r\n\n## Events\n\n### e\n\n", string(out))
+}
+
 func TestInsertEmpty(t *testing.T) {
 	_, err := insert([]byte("### a\n"), []byte(" \n"))
 	require.ErrorContains(t, err, "empty")
@@ -39,6 +45,7 @@ func FuzzInsert(f *testing.F) {
 	f.Add("# x\n\n## Optional Metrics\n", "### h\n")
 	f.Add("## Resource Attributes\n## Optional Metrics\n", "x")
 	f.Add("", "\n")
+	f.Add("## Resource Attributes\n", "## Events\n")
 	f.Fuzz(func(t *testing.T, doc, extra string) {
 		out, err := insert([]byte(doc), []byte(extra))
 		if err != nil {

@@ -7,8 +7,8 @@
 // around '=', an option may appear at most once per line, ping/trace/scan
 // are milliseconds between runs (a non-negative decimal number, 0 = off),
 // numpings/payload/hops are positive integers, json and timestamp take an
-// integer or True/False and only change connmonitor's output format, so
-// they are accepted and reported in Entry.Notes. Blank lines are skipped;
+// integer or True/False and choose connmonitor's output format (here: the
+// body of the host's log records). Blank lines are skipped;
 // lines whose first non-blank character is '#' are comments (connmonitor
 // has no comments; this is the one extension).
 package connmonitor // import "github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/connmonitor"
@@ -55,9 +55,9 @@ type Entry struct {
 	Trace    time.Duration
 	Hops     int
 	Scan     time.Duration
-	// Notes lists options that were accepted but have no effect here
-	// (json, timestamp), as human-readable text naming line and option.
-	Notes []string
+	// JSON and Timestamp are the output options when the line sets them
+	// (nil otherwise): they choose the body of the host's log records.
+	JSON, Timestamp *bool
 }
 
 // LineError is a parse error naming the line (and the option, when one
@@ -189,8 +189,13 @@ func (e *Entry) set(name, value string) error {
 	case "hops":
 		e.Hops, err = parsePositive(value, MaxHops)
 	case "json", "timestamp":
-		if _, err = parseBool(value); err == nil {
-			e.Notes = append(e.Notes, fmt.Sprintf("line %d: option %q only changes connmonitor's output format; ignored", e.Line, name))
+		var b bool
+		if b, err = parseBool(value); err == nil {
+			if name == "json" {
+				e.JSON = &b
+			} else {
+				e.Timestamp = &b
+			}
 		}
 	default:
 		err = errors.New("unknown option (known: ping, numpings, payload, trace, hops, scan, json, timestamp)")

@@ -21,20 +21,19 @@ func TestParseReadmeExamples(t *testing.T) {
 	assert.Equal(t, 127*time.Millisecond/127*50, got[1].Trace)
 	assert.Equal(t, 500*time.Millisecond, got[1].Ping)
 	assert.Equal(t, 50*time.Millisecond, got[1].Scan)
-	require.Len(t, got[1].Notes, 1)
-	assert.Contains(t, got[1].Notes[0], `line 2: option "json"`)
+	require.NotNil(t, got[1].JSON)
+	assert.True(t, *got[1].JSON)
+	assert.Nil(t, got[1].Timestamp)
 }
 
 func TestParseAllOptions(t *testing.T) {
+	yes, no := true, false
 	in := "# comment\n\n  Host.Example\tPING=0.5  NumPings=3 payload=8 TRACE=30000 hops=40 scan=0 json=False timestamp=TRUE\r\n::1 ping=0\r10.0.0.1\fh2 trace=1.25\v"
 	got, err := Parse(strings.NewReader(in))
 	require.NoError(t, err)
 	require.Equal(t, []Entry{
 		{Line: 3, Host: "Host.Example", Ping: 500 * time.Microsecond, NumPings: 3, Payload: 8, Trace: 30 * time.Second, Hops: 40, Scan: 0,
-			Notes: []string{
-				`line 3: option "json" only changes connmonitor's output format; ignored`,
-				`line 3: option "timestamp" only changes connmonitor's output format; ignored`,
-			}},
+			JSON: &no, Timestamp: &yes},
 		{Line: 4, Host: "::1", Ping: 0, NumPings: 10, Payload: 41, Hops: 30},
 		{Line: 5, Host: "10.0.0.1", Ping: 500 * time.Millisecond, NumPings: 10, Payload: 41, Hops: 30},
 		{Line: 6, Host: "h2", Ping: 500 * time.Millisecond, NumPings: 10, Payload: 41, Trace: 1250 * time.Microsecond, Hops: 30},
@@ -114,6 +113,7 @@ func FuzzParse(f *testing.F) {
 
 // Every example file shipped in the receiver's testdata parses.
 func TestShippedExamples(t *testing.T) {
+	yes := true
 	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "*.conf"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
@@ -132,7 +132,7 @@ func TestShippedExamples(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []Entry{
 		{Line: 1, Host: "host1", Ping: 500 * time.Millisecond, NumPings: 10, Payload: 41, Trace: 30 * time.Second, Hops: 40, Scan: time.Minute,
-			Notes: []string{`line 1: option "json" only changes connmonitor's output format; ignored`}},
+			JSON: &yes},
 		{Line: 2, Host: "host2", Ping: 50 * time.Millisecond, NumPings: 10, Payload: 41, Hops: 30},
 		{Line: 3, Host: "host3", Ping: 500 * time.Millisecond, NumPings: 10, Payload: 41, Trace: time.Second, Hops: 10},
 	}, got)

@@ -28,47 +28,14 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// chain is client — router — server, IPv4 and IPv6, forwarding on, so the
-// server is 2 hops from the client.
-type chain struct {
-	client, router, server *testnet.NS
-	serverIfc              string
-}
-
 const (
-	routerV4 = "10.61.1.1"
-	serverV4 = "10.61.2.2"
-	routerV6 = "fd61:1::1"
-	serverV6 = "fd61:2::2"
+	routerV4 = testnet.ChainRouterV4
+	serverV4 = testnet.ChainServerV4
+	routerV6 = testnet.ChainRouterV6
+	serverV6 = testnet.ChainServerV6
 )
 
-func newChain(t *testing.T) *chain {
-	t.Helper()
-	c := &chain{client: testnet.New(t), router: testnet.New(t), server: testnet.New(t)}
-	// Without DAD, link-local addresses are usable at once: neighbor
-	// discovery does not stall the first seconds of IPv6 traffic.
-	for _, ns := range []*testnet.NS{c.client, c.router, c.server} {
-		ns.Sysctl(t, "net.ipv6.conf.all.accept_dad", "0")
-		ns.Sysctl(t, "net.ipv6.conf.default.accept_dad", "0")
-	}
-	testnet.Link(t, c.client, c.router, "10.61.1.2/24", routerV4+"/24")
-	_, c.serverIfc = testnet.Link(t, c.router, c.server, "10.61.2.1/24", serverV4+"/24")
-	c.router.Sysctl(t, "net.ipv4.ip_forward", "1")
-	c.router.Sysctl(t, "net.ipv6.conf.all.forwarding", "1")
-	ifc := func(ns *testnet.NS, addr string) string {
-		out := ns.Exec(t, "ip", "-o", "addr", "show", "to", addr)
-		return strings.Fields(out)[1]
-	}
-	c.client.AddAddr(t, ifc(c.client, "10.61.1.2"), "fd61:1::2/64")
-	c.router.AddAddr(t, ifc(c.router, routerV4), routerV6+"/64")
-	c.router.AddAddr(t, ifc(c.router, "10.61.2.1"), "fd61:2::1/64")
-	c.server.AddAddr(t, c.serverIfc, serverV6+"/64")
-	c.client.Exec(t, "ip", "route", "add", "default", "via", routerV4)
-	c.client.Exec(t, "ip", "-6", "route", "add", "default", "via", routerV6)
-	c.server.Exec(t, "ip", "route", "add", "default", "via", "10.61.2.1")
-	c.server.Exec(t, "ip", "-6", "route", "add", "default", "via", "fd61:2::1")
-	return c
-}
+func newChain(t *testing.T) *testnet.Chain { return testnet.NewChain(t) }
 
 func maker(t *testing.T, ns *testnet.NS) *nssock.Maker {
 	t.Helper()
@@ -80,11 +47,11 @@ func maker(t *testing.T, ns *testnet.NS) *nssock.Maker {
 
 func TestTraceTwoHops(t *testing.T) {
 	c := newChain(t)
-	mk := maker(t, c.client)
-	c.client.Sysctl(t, "net.ipv4.ping_group_range", "0 2147483647")
+	mk := maker(t, c.Client)
+	c.Client.Sysctl(t, "net.ipv4.ping_group_range", "0 2147483647")
 	// A TCP listener on the server, for the tcp mode.
 	var ln net.Listener
-	c.server.Do(t, func() (err error) { ln, err = net.Listen("tcp", ":7777"); return err })
+	c.Server.Do(t, func() (err error) { ln, err = net.Listen("tcp", ":7777"); return err })
 	defer ln.Close()
 	for _, fam := range []struct {
 		family         int
@@ -124,14 +91,9 @@ func TestTraceTwoHops(t *testing.T) {
 // the path id follows it.
 func TestRouteChangeCountedOnce(t *testing.T) {
 	c := newChain(t)
-	r2 := testnet.New(t)
-	testnet.Link(t, c.client, r2, "10.61.3.2/24", "10.61.3.1/24")
-	testnet.Link(t, r2, c.server, "10.61.4.1/24", "10.61.4.2/24")
-	r2.Sysctl(t, "net.ipv4.ip_forward", "1")
-	r2.Exec(t, "ip", "route", "add", serverV4+"/32", "via", "10.61.4.2")
-	c.server.Exec(t, "ip", "route", "add", "10.61.3.0/24", "via", "10.61.4.1")
+	c.AddSecondRouter(t)
 
-	e := New(Config{Netns: c.client.Path, Targets: []Target{{
+	e := New(Config{Netns: c.Client.Path, Targets: []Target{{
 		Name: "server", Host: serverV4, IPFamily: "ipv4",
 		TraceInterval: 150 * time.Millisecond, TraceMaxHops: 5, TraceProtocol: "icmp",
 		TraceProbesPerHop: 1, TraceTimeout: 300 * time.Millisecond, TracePace: 10 * time.Millisecond,
@@ -158,8 +120,8 @@ func TestRouteChangeCountedOnce(t *testing.T) {
 	before := waitTrace(func(ts *TraceState) bool { return ts.Reached && ts.Path[0].String() == routerV4 })
 	assert.Zero(t, before.RouteChanges)
 	time.Sleep(500 * time.Millisecond)
-	c.client.Exec(t, "ip", "route", "replace", serverV4+"/32", "via", "10.61.3.1")
-	after := waitTrace(func(ts *TraceState) bool { return ts.Reached && ts.Path[0].String() == "10.61.3.1" })
+	c.UseSecondRouter(t)
+	after := waitTrace(func(ts *TraceState) bool { return ts.Reached && ts.Path[0].String() == testnet.ChainRouter2V4 })
 	time.Sleep(600 * time.Millisecond) // more traces on the new path
 	final := e.Collect()[0].Addrs[0].Trace
 	assert.Equal(t, uint64(1), after.RouteChanges)
@@ -168,27 +130,11 @@ func TestRouteChangeCountedOnce(t *testing.T) {
 	assert.Equal(t, after.PathID, final.PathID)
 }
 
-var nftCounter = regexp.MustCompile(`packets (\d+) .*comment "(\w+)"`)
-
-func nftCounters(t *testing.T, ns *testnet.NS) map[string]uint64 {
-	out := ns.Exec(t, "nft", "list", "table", "inet", "probe")
-	got := map[string]uint64{}
-	for _, line := range strings.Split(out, "\n") {
-		m := nftCounter.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		n, _ := strconv.ParseUint(m[1], 10, 64)
-		got[m[2]] = n
-	}
-	return got
-}
-
 // nftables drops 30% of the echo requests at the server; our loss must be
 // exactly the dropped count over the counted requests.
 func TestLossMatchesNftCounters(t *testing.T) {
 	c := newChain(t)
-	c.server.Nft(t, `table inet probe {
+	c.Server.Nft(t, `table inet probe {
 	chain input {
 		type filter hook input priority 0;
 		icmp type echo-request counter comment "all4"
@@ -201,7 +147,7 @@ func TestLossMatchesNftCounters(t *testing.T) {
 	// above any RTT, widened under emulation where a stalled vCPU can hold
 	// an answer for 100 ms.
 	interval, timeout := testnet.Scaled(60*time.Millisecond), testnet.Scaled(150*time.Millisecond)
-	e := New(Config{Netns: c.client.Path, Targets: []Target{
+	e := New(Config{Netns: c.Client.Path, Targets: []Target{
 		{Name: "v4", Host: serverV4, PingInterval: interval, PingCount: 10, PingPayload: 41, PingTimeout: timeout, PingSpacing: time.Millisecond},
 		{Name: "v6", Host: serverV6, PingInterval: interval, PingCount: 10, PingPayload: 41, PingTimeout: timeout, PingSpacing: time.Millisecond},
 	}})
@@ -225,7 +171,7 @@ func TestLossMatchesNftCounters(t *testing.T) {
 	e.Shutdown()
 	add(e.Collect()) // bursts finished during Shutdown
 	last := e.Collect()
-	n := nftCounters(t, c.server)
+	n := c.Server.NftCounters(t, "inet", "probe")
 	for i, fam := range []string{"4", "6"} {
 		w := windows[i]
 		require.Greater(t, w.Bursts, 10)
@@ -242,16 +188,16 @@ func TestLossMatchesNftCounters(t *testing.T) {
 // filtered, over IPv4 and IPv6.
 func TestPortStates(t *testing.T) {
 	c := newChain(t)
-	c.server.Nft(t, `table inet probe {
+	c.Server.Nft(t, `table inet probe {
 	chain input {
 		type filter hook input priority 0;
 		tcp dport 8082 drop
 	}
 }`)
 	var ln net.Listener
-	c.server.Do(t, func() (err error) { ln, err = net.Listen("tcp", ":8080"); return err })
+	c.Server.Do(t, func() (err error) { ln, err = net.Listen("tcp", ":8080"); return err })
 	defer ln.Close()
-	mk := maker(t, c.client)
+	mk := maker(t, c.Client)
 	for _, dst := range []string{serverV4, serverV6} {
 		a := netip.MustParseAddr(dst)
 		for port, want := range map[uint16]tcpconn.State{8080: tcpconn.Open, 8081: tcpconn.Closed, 8082: tcpconn.Filtered} {
@@ -267,7 +213,7 @@ func TestPortStates(t *testing.T) {
 	}
 	// No route: an error, not a port state.
 	r := tcpconn.Probe(mk, netip.MustParseAddr("10.99.0.1"), 80, tcpconn.Options{Timeout: 300 * time.Millisecond})
-	c.client.Exec(t, "ip", "route", "add", "unreachable", "10.98.0.0/16")
+	c.Client.Exec(t, "ip", "route", "add", "unreachable", "10.98.0.0/16")
 	r = tcpconn.Probe(mk, netip.MustParseAddr("10.98.0.1"), 80, tcpconn.Options{Timeout: 300 * time.Millisecond})
 	require.Error(t, r.Err)
 	assert.Equal(t, "unreachable", ErrorType(r.Err))
@@ -298,14 +244,14 @@ func median(d []time.Duration) time.Duration {
 func TestRTTAgreesWithIputilsPing(t *testing.T) {
 	testnet.RequireTool(t, "ping")
 	c := newChain(t)
-	mk := maker(t, c.client)
+	mk := maker(t, c.Client)
 	for _, fam := range []struct {
 		family int
 		dst    string
 	}{{unix.AF_INET, serverV4}, {unix.AF_INET6, serverV6}} {
 		conn, err := ping.Open(mk, fam.family, ping.Options{})
 		require.NoError(t, err)
-		cmd := c.client.Command("ping", "-n", "-c", "100", "-i", "0.01", "-s", "56", fam.dst)
+		cmd := c.Client.Command("ping", "-n", "-c", "100", "-i", "0.01", "-s", "56", fam.dst)
 		var out strings.Builder
 		cmd.Stdout = &out
 		require.NoError(t, cmd.Start())
@@ -349,10 +295,10 @@ func TestRTTAgreesWithIputilsPing(t *testing.T) {
 func TestRTTUnderNetemDelay(t *testing.T) {
 	testnet.RequireTool(t, "ping")
 	c := newChain(t)
-	c.server.Netem(t, c.serverIfc, "delay", "20ms", "5ms")
+	c.Server.Netem(t, c.ServerIfc, "delay", "20ms", "5ms")
 	// Neighbour resolution crosses the delay too: done before measuring.
-	c.client.Exec(t, "ping", "-n", "-c", "1", "-W", "2", serverV4)
-	mk := maker(t, c.client)
+	c.Client.Exec(t, "ping", "-n", "-c", "1", "-W", "2", serverV4)
+	mk := maker(t, c.Client)
 	conn, err := ping.Open(mk, unix.AF_INET, ping.Options{})
 	require.NoError(t, err)
 	defer conn.Close()
@@ -363,7 +309,7 @@ func TestRTTUnderNetemDelay(t *testing.T) {
 		slack = 8 * time.Millisecond
 	}
 	const n = 100
-	cmd := c.client.Command("ping", "-n", "-c", fmt.Sprint(n), "-i", "0.02", "-s", "56", serverV4)
+	cmd := c.Client.Command("ping", "-n", "-c", fmt.Sprint(n), "-i", "0.02", "-s", "56", serverV4)
 	var out strings.Builder
 	cmd.Stdout = &out
 	require.NoError(t, cmd.Start())
@@ -435,7 +381,7 @@ func TestResolveErrorsAndIPv6OnlyName(t *testing.T) {
 // path keeps the router.
 func TestRateLimitedHopIsNotAChange(t *testing.T) {
 	c := newChain(t)
-	e := New(Config{Netns: c.client.Path, Targets: []Target{{
+	e := New(Config{Netns: c.Client.Path, Targets: []Target{{
 		Name: "server", Host: serverV4, IPFamily: "ipv4",
 		TraceInterval: 40 * time.Millisecond, TraceMaxHops: 5, TraceProtocol: "udp", TracePort: 33434, TraceSourcePort: 45100,
 		TraceProbesPerHop: 3, TraceTimeout: 100 * time.Millisecond,
@@ -502,10 +448,10 @@ func serveDNS(pc net.PacketConn, a4, a6 netip.Addr) {
 func TestResolveInNamespaceProbesEveryAddress(t *testing.T) {
 	c := newChain(t)
 	var pc net.PacketConn
-	c.server.Do(t, func() (err error) { pc, err = net.ListenPacket("udp", serverV4+":53"); return err })
+	c.Server.Do(t, func() (err error) { pc, err = net.ListenPacket("udp", serverV4+":53"); return err })
 	defer pc.Close()
 	go serveDNS(pc, netip.MustParseAddr(serverV4), netip.MustParseAddr(serverV6))
-	e := New(Config{Netns: c.client.Path, Targets: []Target{{
+	e := New(Config{Netns: c.Client.Path, Targets: []Target{{
 		Name: "svc", Host: "svc.test", IPFamily: "both", DNSServer: serverV4 + ":53", DNSInterval: time.Hour,
 		PingInterval: 50 * time.Millisecond, PingCount: 1, PingTimeout: 200 * time.Millisecond,
 	}}})
@@ -565,7 +511,7 @@ func TestErrorsPerTargetAndRateLimitedLog(t *testing.T) {
 // fragmented.
 func TestTTLTOSDontFragment(t *testing.T) {
 	c := newChain(t)
-	c.server.Nft(t, `table inet probe {
+	c.Server.Nft(t, `table inet probe {
 	chain input {
 		type filter hook input priority 0;
 		ip dscp cs4 icmp type echo-request counter comment "cs4"
@@ -580,7 +526,7 @@ func TestTTLTOSDontFragment(t *testing.T) {
 		f(&x)
 		return x
 	}
-	e := New(Config{Netns: c.client.Path, Targets: []Target{
+	e := New(Config{Netns: c.Client.Path, Targets: []Target{
 		with("ttl1", serverV4, func(x *Target) { x.TTL = 1 }),
 		with("ttl2", serverV4, func(x *Target) { x.TTL = 2 }),
 		with("cs4", serverV4, func(x *Target) { x.TOS = 0x80 }),
@@ -614,7 +560,7 @@ func TestTTLTOSDontFragment(t *testing.T) {
 	require.Greater(t, w[0].Sent, 0)
 	assert.Zero(t, w[0].Received, "TTL 1 ends at the router")
 	assert.Equal(t, w[1].Sent, w[1].Received, "TTL 2 reaches the server")
-	n := nftCounters(t, c.server)
+	n := c.Server.NftCounters(t, "inet", "probe")
 	assert.Equal(t, uint64(w[2].Sent), n["cs4"], "requests with TOS 0x80 (DSCP CS4)")
 	assert.Equal(t, uint64(w[3].Sent), n["cs4v6"])
 	assert.Zero(t, w[4].Sent, "don't fragment: 3028-byte requests do not leave")

@@ -57,6 +57,10 @@ type Target struct {
 	TTL          int
 	TOS          int
 	DontFragment bool
+
+	// Tag is carried unchanged into the target's Events (the receiver's
+	// per-target output options); it takes part in SetTargets' comparison.
+	Tag any
 }
 
 // Config of an Engine.
@@ -72,6 +76,10 @@ type Config struct {
 	// Resolver overrides DNS lookups (tests); nil = Go resolver run
 	// inside the namespace.
 	Resolver func(ctx context.Context, host, network string) ([]netip.Addr, error)
+	// Events, when set, receives every finished burst, trace, port probe
+	// and route change as it completes, on the probing goroutine: it must
+	// not block (queue and return).
+	Events func(Event)
 }
 
 // Engine runs the probes.

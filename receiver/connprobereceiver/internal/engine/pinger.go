@@ -322,6 +322,7 @@ func (p *pinger) finishLocked(b *burst) []func() {
 		p.pushLocked(&event{at: time.Now(), kind: evDeferred, s: s})
 	}
 	sent, received, rtts, sendErr := len(b.probes), b.received, b.rtts, b.sendError
+	done := time.Now()
 	after = append(after, func() {
 		if sendErr != nil {
 			s.t.fail(sendErr)
@@ -343,6 +344,13 @@ func (p *pinger) finishLocked(b *burst) []func() {
 		s.st.sent += uint64(sent)
 		s.st.recvd += uint64(received)
 		s.t.mu.Unlock()
+		s.t.emit(EventPingBurst, s.addr, done, func(ev *Event) {
+			br := &BurstResult{Sent: sent, Received: received}
+			for _, r := range rtts {
+				br.RTT.Add(r)
+			}
+			ev.Burst = br
+		})
 	})
 	return after
 }

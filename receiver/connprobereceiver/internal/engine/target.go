@@ -390,8 +390,17 @@ func (t *target) trace(ctx context.Context, a netip.Addr, st *addrState) {
 		hp[k] = v
 	}
 	st.trace = &TraceState{Hops: path.Hops, Reached: path.Reached, Path: slices.Clone(st.tracker.Hops()), PathID: st.tracker.ID(), RouteChanges: st.tracker.Changes(), HopProbes: hp}
+	pathID := st.tracker.ID()
 	t.mu.Unlock()
+	done := time.Now()
+	t.emit(EventTrace, a, done, func(ev *Event) {
+		ev.Trace = &TraceResult{Hops: path.Hops, Reached: path.Reached, PathID: pathID}
+	})
 	if changed {
+		t.emit(EventRouteChange, a, done, func(ev *Event) {
+			// the tracker updates its hop list in place on later traces
+			ev.Change = &trace.Change{Old: slices.Clone(ch.Old), New: slices.Clone(ch.New), OldID: ch.OldID, NewID: ch.NewID}
+		})
 		t.e.log.Info("route changed",
 			zap.String("target", t.spec.Name), zap.Stringer("address", a), zap.Time("time", path.Start),
 			zap.Stringers("old_path", ch.Old), zap.Stringers("new_path", ch.New),
@@ -408,9 +417,13 @@ func (t *target) scan(ctx context.Context, a netip.Addr, st *addrState) {
 		if r.Err != nil {
 			t.fail(fmt.Errorf("scanning %s port %d: %w", a, port, r.Err))
 		}
+		pr := PortResult{Port: port, State: r.State, Duration: r.Duration, Err: r.Err}
 		t.mu.Lock()
-		st.ports[port] = PortResult{Port: port, State: r.State, Duration: r.Duration, Err: r.Err}
+		st.ports[port] = pr
 		t.mu.Unlock()
+		if r.Err == nil {
+			t.emit(EventPortScan, a, time.Now(), func(ev *Event) { ev.Port = &pr })
+		}
 	}
 }
 

@@ -106,6 +106,26 @@ func (ms *ConnprobeErrorsMetricConfig) Validate() error {
 	return nil
 }
 
+// ConnprobeLogRecordsDroppedMetricConfig provides config for the connprobe.log_records.dropped metric.
+type ConnprobeLogRecordsDroppedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *ConnprobeLogRecordsDroppedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // ConnprobePingLossMetricAttributeKey specifies the key of an attribute for the connprobe.ping.loss metric.
 type ConnprobePingLossMetricAttributeKey string
 
@@ -768,6 +788,7 @@ func (ms *ConnprobeTraceRouteChangesMetricConfig) Validate() error {
 type MetricsConfig struct {
 	ConnprobeDNSDuration        ConnprobeDNSDurationMetricConfig        `mapstructure:"connprobe.dns.duration"`
 	ConnprobeErrors             ConnprobeErrorsMetricConfig             `mapstructure:"connprobe.errors"`
+	ConnprobeLogRecordsDropped  ConnprobeLogRecordsDroppedMetricConfig  `mapstructure:"connprobe.log_records.dropped"`
 	ConnprobePingLoss           ConnprobePingLossMetricConfig           `mapstructure:"connprobe.ping.loss"`
 	ConnprobePingPackets        ConnprobePingPacketsMetricConfig        `mapstructure:"connprobe.ping.packets"`
 	ConnprobePingRttAvg         ConnprobePingRttAvgMetricConfig         `mapstructure:"connprobe.ping.rtt.avg"`
@@ -794,6 +815,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []ConnprobeErrorsMetricAttributeKey{ConnprobeErrorsMetricAttributeKeyTarget, ConnprobeErrorsMetricAttributeKeyErrorType},
+		},
+		ConnprobeLogRecordsDropped: ConnprobeLogRecordsDroppedMetricConfig{
+			Enabled: true,
 		},
 		ConnprobePingLoss: ConnprobePingLossMetricConfig{
 			Enabled:             true,

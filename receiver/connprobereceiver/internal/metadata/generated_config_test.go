@@ -36,6 +36,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []ConnprobeErrorsMetricAttributeKey{ConnprobeErrorsMetricAttributeKeyTarget, ConnprobeErrorsMetricAttributeKeyErrorType},
 					},
+					ConnprobeLogRecordsDropped: ConnprobeLogRecordsDroppedMetricConfig{
+						Enabled: true,
+					},
 					ConnprobePingLoss: ConnprobePingLossMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -122,6 +125,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []ConnprobeErrorsMetricAttributeKey{ConnprobeErrorsMetricAttributeKeyTarget, ConnprobeErrorsMetricAttributeKeyErrorType},
 					},
+					ConnprobeLogRecordsDropped: ConnprobeLogRecordsDroppedMetricConfig{
+						Enabled: false,
+					},
 					ConnprobePingLoss: ConnprobePingLossMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -198,7 +204,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ConnprobeDNSDurationMetricConfig{}, ConnprobeErrorsMetricConfig{}, ConnprobePingLossMetricConfig{}, ConnprobePingPacketsMetricConfig{}, ConnprobePingRttAvgMetricConfig{}, ConnprobePingRttMaxMetricConfig{}, ConnprobePingRttMinMetricConfig{}, ConnprobePingRttStddevMetricConfig{}, ConnprobeTCPConnectDurationMetricConfig{}, ConnprobeTCPPortStateMetricConfig{}, ConnprobeTraceHopRttMetricConfig{}, ConnprobeTraceHopsMetricConfig{}, ConnprobeTracePathMetricConfig{}, ConnprobeTraceProbesMetricConfig{}, ConnprobeTraceRouteChangesMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(ConnprobeDNSDurationMetricConfig{}, ConnprobeErrorsMetricConfig{}, ConnprobeLogRecordsDroppedMetricConfig{}, ConnprobePingLossMetricConfig{}, ConnprobePingPacketsMetricConfig{}, ConnprobePingRttAvgMetricConfig{}, ConnprobePingRttMaxMetricConfig{}, ConnprobePingRttMinMetricConfig{}, ConnprobePingRttStddevMetricConfig{}, ConnprobeTCPConnectDurationMetricConfig{}, ConnprobeTCPPortStateMetricConfig{}, ConnprobeTraceHopRttMetricConfig{}, ConnprobeTraceHopsMetricConfig{}, ConnprobeTracePathMetricConfig{}, ConnprobeTraceProbesMetricConfig{}, ConnprobeTraceRouteChangesMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}

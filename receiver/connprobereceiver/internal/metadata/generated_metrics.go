@@ -175,6 +175,9 @@ var MetricsInfo = metricsInfo{
 		Name:       "connprobe.errors",
 		Attributes: []string{"target", "error_type"},
 	},
+	ConnprobeLogRecordsDropped: metricInfo{
+		Name: "connprobe.log_records.dropped",
+	},
 	ConnprobePingLoss: metricInfo{
 		Name:       "connprobe.ping.loss",
 		Attributes: []string{"target", "server_address", "network_type"},
@@ -232,6 +235,7 @@ var MetricsInfo = metricsInfo{
 type metricsInfo struct {
 	ConnprobeDNSDuration        metricInfo
 	ConnprobeErrors             metricInfo
+	ConnprobeLogRecordsDropped  metricInfo
 	ConnprobePingLoss           metricInfo
 	ConnprobePingPackets        metricInfo
 	ConnprobePingRttAvg         metricInfo
@@ -427,6 +431,58 @@ func (m *metricConnprobeErrors) emit(metrics pmetric.MetricSlice) {
 
 func newMetricConnprobeErrors(cfg ConnprobeErrorsMetricConfig) metricConnprobeErrors {
 	m := metricConnprobeErrors{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricConnprobeLogRecordsDropped struct {
+	data     pmetric.Metric                         // data buffer for generated metric.
+	config   ConnprobeLogRecordsDroppedMetricConfig // metric config provided by user.
+	capacity int                                    // max observed number of data points added to the metric.
+}
+
+// init fills connprobe.log_records.dropped metric with initial data.
+func (m *metricConnprobeLogRecordsDropped) init() {
+	m.data.SetName("connprobe.log_records.dropped")
+	m.data.SetDescription("Results (ping bursts, traces, port probes, route changes) not sent to the logs pipeline because its queue (logs.queue_size) was full; reported only when the receiver is in a logs pipeline.")
+	m.data.SetUnit("{record}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricConnprobeLogRecordsDropped) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricConnprobeLogRecordsDropped) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricConnprobeLogRecordsDropped) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricConnprobeLogRecordsDropped(cfg ConnprobeLogRecordsDroppedMetricConfig) metricConnprobeLogRecordsDropped {
+	m := metricConnprobeLogRecordsDropped{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1712,6 +1768,7 @@ type MetricsBuilder struct {
 	resourceAttributeExcludeFilter    map[string]filter.Filter
 	metricConnprobeDNSDuration        metricConnprobeDNSDuration
 	metricConnprobeErrors             metricConnprobeErrors
+	metricConnprobeLogRecordsDropped  metricConnprobeLogRecordsDropped
 	metricConnprobePingLoss           metricConnprobePingLoss
 	metricConnprobePingPackets        metricConnprobePingPackets
 	metricConnprobePingRttAvg         metricConnprobePingRttAvg
@@ -1752,6 +1809,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		buildInfo:                         settings.BuildInfo,
 		metricConnprobeDNSDuration:        newMetricConnprobeDNSDuration(mbc.Metrics.ConnprobeDNSDuration),
 		metricConnprobeErrors:             newMetricConnprobeErrors(mbc.Metrics.ConnprobeErrors),
+		metricConnprobeLogRecordsDropped:  newMetricConnprobeLogRecordsDropped(mbc.Metrics.ConnprobeLogRecordsDropped),
 		metricConnprobePingLoss:           newMetricConnprobePingLoss(mbc.Metrics.ConnprobePingLoss),
 		metricConnprobePingPackets:        newMetricConnprobePingPackets(mbc.Metrics.ConnprobePingPackets),
 		metricConnprobePingRttAvg:         newMetricConnprobePingRttAvg(mbc.Metrics.ConnprobePingRttAvg),
@@ -1852,6 +1910,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricConnprobeDNSDuration.emit(ils.Metrics())
 	mb.metricConnprobeErrors.emit(ils.Metrics())
+	mb.metricConnprobeLogRecordsDropped.emit(ils.Metrics())
 	mb.metricConnprobePingLoss.emit(ils.Metrics())
 	mb.metricConnprobePingPackets.emit(ils.Metrics())
 	mb.metricConnprobePingRttAvg.emit(ils.Metrics())
@@ -1904,6 +1963,11 @@ func (mb *MetricsBuilder) RecordConnprobeDNSDurationDataPoint(ts pcommon.Timesta
 // RecordConnprobeErrorsDataPoint adds a data point to connprobe.errors metric.
 func (mb *MetricsBuilder) RecordConnprobeErrorsDataPoint(ts pcommon.Timestamp, val int64, targetAttributeValue string, errorTypeAttributeValue AttributeErrorType) {
 	mb.metricConnprobeErrors.recordDataPoint(mb.startTime, ts, val, targetAttributeValue, errorTypeAttributeValue.String())
+}
+
+// RecordConnprobeLogRecordsDroppedDataPoint adds a data point to connprobe.log_records.dropped metric.
+func (mb *MetricsBuilder) RecordConnprobeLogRecordsDroppedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricConnprobeLogRecordsDropped.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordConnprobePingLossDataPoint adds a data point to connprobe.ping.loss metric.

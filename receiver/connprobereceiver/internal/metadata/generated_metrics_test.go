@@ -104,6 +104,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordConnprobeLogRecordsDroppedDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordConnprobePingLossDataPoint(ts, 1, "target-val", "server_address-val", AttributeNetworkTypeIpv4)
 			if tt.name == "reaggregate_set" {
 				mb.RecordConnprobePingLossDataPoint(ts, 3, "target-val-2", "server_address-val-2", AttributeNetworkTypeIpv6)
@@ -318,6 +321,20 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("error.type")
 						assert.False(t, ok)
 					}
+				case "connprobe.log_records.dropped":
+					assert.False(t, validatedMetrics["connprobe.log_records.dropped"], "Found a duplicate in the metrics slice: connprobe.log_records.dropped")
+					validatedMetrics["connprobe.log_records.dropped"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Results (ping bursts, traces, port probes, route changes) not sent to the logs pipeline because its queue (logs.queue_size) was full; reported only when the receiver is in a logs pipeline.", mi.Description())
+					assert.Equal(t, "{record}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "connprobe.ping.loss":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["connprobe.ping.loss"], "Found a duplicate in the metrics slice: connprobe.ping.loss")
