@@ -76,6 +76,10 @@ func (t *Target) OpenNet(names ...string) ([]*os.File, []error, error) {
 	return files, errs, Do(t.enter, open)
 }
 
+// EnterPath is the path to setns into for work inside the namespace
+// (sockets of its own), "" when the collector already is there.
+func (t *Target) EnterPath() string { return t.enter }
+
 // Label is the netns.path attribute: the configured path or OwnNamespace.
 func (t *Target) Label() string { return t.label }
 

@@ -13,6 +13,9 @@ func (c Config) Open() (*Target, error) { return nil, errNotLinux }
 // OpenNet fails off Linux.
 func (*Target) OpenNet(...string) ([]*os.File, []error, error) { return nil, nil, errNotLinux }
 
+// EnterPath is empty off Linux.
+func (*Target) EnterPath() string { return "" }
+
 // Label is the netns.path attribute.
 func (*Target) Label() string { return OwnNamespace }
 

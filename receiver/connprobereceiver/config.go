@@ -1,6 +1,8 @@
 package connprobereceiver // import "github.com/netstack-otel/netstack/receiver/connprobereceiver"
 
 import (
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+
 	"errors"
 	"fmt"
 	"net/netip"
@@ -19,9 +21,11 @@ type Config struct {
 	scraperhelper.ControllerConfig `mapstructure:",squash"`
 	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
 
-	// Netns is the network namespace to probe from (/run/netns/NAME or
-	// /proc/PID/ns/net); empty = the collector's own.
-	Netns string `mapstructure:"netns"`
+	// netns: the network namespace to probe from (/run/netns/NAME or
+	// /proc/PID/ns/net); empty = the collector's own. root_path: a host
+	// procfs mounted in a container; probes then go out from the host's
+	// namespace (PID 1's there), entered unless it is the collector's own.
+	netnsutil.Config `mapstructure:",squash"`
 	// Defaults apply to every target (and to connmonitor_file entries)
 	// for each option the target does not set.
 	Defaults ProbeConfig `mapstructure:"defaults"`

@@ -26,7 +26,7 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 	require.Equal(t, "127.0.0.1", targets[0].Host)
 	require.Equal(t, "::1", targets[1].Host)
 
-	cfg.Netns = ns.Path
+	cfg.NetNS = ns.Path
 	cfg.CollectionInterval = 300 * time.Millisecond
 	d := 100 * time.Millisecond
 	cfg.Defaults.Ping.Interval = &d

@@ -80,7 +80,7 @@ func TestBurstRecordsMatchNftAndMetrics(t *testing.T) {
 	interval, timeout, spacing := testnet.Scaled(60*time.Millisecond), testnet.Scaled(150*time.Millisecond), time.Millisecond
 	count := 10
 	cfg := createDefaultConfig().(*Config)
-	cfg.Netns = c.Client.Path
+	cfg.NetNS = c.Client.Path
 	cfg.CollectionInterval = 200 * time.Millisecond
 	cfg.Defaults.Ping = PingConfig{Interval: &interval, Count: &count, Timeout: &timeout, Spacing: &spacing}
 	cfg.Targets = []TargetConfig{{Host: testnet.ChainServerV4, Name: "v4"}, {Host: testnet.ChainServerV6, Name: "v6"}}
@@ -137,7 +137,7 @@ func TestTraceRouteChangeAndScanRecords(t *testing.T) {
 	off, traceEvery, scanEvery := time.Duration(0), 150*time.Millisecond, 300*time.Millisecond
 	hops, probes, timeout, pace := 5, 1, 300*time.Millisecond, 10*time.Millisecond
 	cfg := createDefaultConfig().(*Config)
-	cfg.Netns = c.Client.Path
+	cfg.NetNS = c.Client.Path
 	cfg.Targets = []TargetConfig{{Host: testnet.ChainServerV4, Name: "server", ProbeConfig: ProbeConfig{
 		Ping:  PingConfig{Interval: &off},
 		Trace: TraceConfig{Interval: &traceEvery, MaxHops: &hops, Protocol: "icmp", ProbesPerHop: &probes, Timeout: &timeout, Pace: &pace},

@@ -49,7 +49,7 @@ func TestLogsRecipe(t *testing.T) {
 
 	ns := testnet.New(t)
 	testnet.RequireTool(t, "jq")
-	cfg.Netns = ns.Path
+	cfg.NetNS = ns.Path
 	fast := 100 * time.Millisecond
 	cfg.Defaults.Ping.Interval = &fast
 	for i := range cfg.Targets {

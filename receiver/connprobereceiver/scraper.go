@@ -2,7 +2,6 @@ package connprobereceiver // import "github.com/netstack-otel/netstack/receiver/
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/netstack-otel/netstack/internal/explicithist"
-	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/connmonitor"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/engine"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/metadata"
@@ -62,13 +60,14 @@ func newScraper(cfg *Config, set receiver.Settings) *connScraper {
 func (s *connScraper) start(_ context.Context, _ component.Host) error {
 	s.startTime = pcommon.NewTimestampFromTime(time.Now())
 	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
-	ino, err := netnsutil.Inode(s.cfg.Netns)
+	ns, err := s.cfg.Config.Open()
 	if err != nil {
-		return fmt.Errorf("netns: %w", err)
+		return err
 	}
+	ns.Close() // the engine's socket factory keeps its own thread there
 	rb := s.mb.NewResourceBuilder()
-	rb.SetNetnsPath(cmp.Or(s.cfg.Netns, "/proc/self/ns/net"))
-	rb.SetNetnsInode(int64(ino))
+	rb.SetNetnsPath(ns.Label())
+	rb.SetNetnsInode(int64(ns.Inode()))
 	s.resource = rb.Emit()
 	targets := s.cfg.engineTargets()
 	if s.cfg.ConnmonitorFile != "" {
@@ -80,7 +79,7 @@ func (s *connScraper) start(_ context.Context, _ component.Host) error {
 		targets = append(targets, fileTargets...)
 	}
 	s.eng = engine.New(engine.Config{
-		Netns:            s.cfg.Netns,
+		Netns:            ns.EnterPath(),
 		Targets:          targets,
 		Logger:           s.logger,
 		ErrorLogInterval: s.cfg.ErrorLogInterval,

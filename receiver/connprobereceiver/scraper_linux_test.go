@@ -38,7 +38,7 @@ func TestScraperLoopbackAndReload(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "connmonitor.conf")
 	require.NoError(t, os.WriteFile(file, []byte("127.0.0.1 ping=50 numpings=2 trace=100 scan=100\n"), 0o600))
 	cfg := createDefaultConfig().(*Config)
-	cfg.Netns = ns.Path
+	cfg.NetNS = ns.Path
 	cfg.ConnmonitorFile = file
 	cfg.ConnmonitorCheckInterval = 50 * time.Millisecond
 	d := 50 * time.Millisecond
@@ -117,13 +117,13 @@ func TestScraperLoopbackAndReload(t *testing.T) {
 func TestStartFailsOnBadNetnsAndFile(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Targets = []TargetConfig{{Host: "127.0.0.1"}}
-	cfg.Netns = "/nonexistent/netns"
+	cfg.NetNS = "/nonexistent/netns"
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 	err := s.start(context.Background(), componenttest.NewNopHost())
 	require.ErrorContains(t, err, "/nonexistent/netns")
 	require.NoError(t, s.shutdown(context.Background()))
 
-	cfg.Netns = ""
+	cfg.NetNS = ""
 	cfg.ConnmonitorFile = filepath.Join(t.TempDir(), "c.conf")
 	require.NoError(t, os.WriteFile(cfg.ConnmonitorFile, []byte("h ping=1\nh2 hops=0\n"), 0o600))
 	s = newScraper(cfg, receivertest.NewNopSettings(metadata.Type))

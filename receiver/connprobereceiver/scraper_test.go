@@ -36,7 +36,7 @@ func us(n int) time.Duration { return time.Duration(n) * time.Microsecond }
 // with testdata/expected.yaml (regenerate with -update).
 func TestRecordGolden(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
-	cfg.Netns = "/run/netns/blue"
+	cfg.NetNS = "/run/netns/blue"
 	cfg.PingHistogram.Buckets = []float64{0.0001, 0.001}
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 	s.startTime = pcommon.NewTimestampFromTime(time.Unix(1700000000, 0))
