@@ -83,14 +83,15 @@ func Open(cfg Config) (_ *Probe, err error) {
 	if err := bpf.Preflight(); err != nil {
 		return nil, err
 	}
-	if err := bpf.RemoveMemlock(); err != nil {
-		return nil, err
-	}
 	spec, err := loadTcpflow()
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
 	}
-	if err := setVariables(spec, cfg); err != nil {
+	var specs tcpflowSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("BPF object: %w", err)
+	}
+	if err := setVariables(&specs.tcpflowVariableSpecs, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Stream {
@@ -98,18 +99,14 @@ func Open(cfg Config) (_ *Probe, err error) {
 		if size == 0 {
 			size = DefaultSampleRingSize
 		}
-		spec.Maps["samples"].MaxEntries = uint32(size)
+		specs.Samples.MaxEntries = uint32(size)
 	}
 	p := &Probe{maxPending: cfg.MaxPendingClosed, keepClosed: !cfg.DiscardClosed, onClosed: cfg.OnClosed, flushed: make(chan struct{}, 1), readerDone: make(chan struct{})}
 	if p.maxPending <= 0 {
 		p.maxPending = 65536
 	}
 	if err := p.objs.load(spec); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("loading BPF programs (kernel too old or missing a feature: needs Linux >= 5.11 with tp_btf, sk_storage and bpf iterators): %w", err)
-		}
-		return nil, fmt.Errorf("loading BPF programs: %w", err)
+		return nil, bpf.LoadError("the tcpflow programs", "Linux >= 5.11 with tp_btf, sk_storage and bpf iterators", err)
 	}
 	defer func() {
 		if err != nil {
@@ -177,51 +174,49 @@ func (c Config) validate() error {
 	return nil
 }
 
-func setVariables(spec *ebpf.CollectionSpec, cfg Config) error {
+// setVariables sets the loader-time constants of bpf/tcpflow.c from cfg.
+func setVariables(v *tcpflowVariableSpecs, cfg Config) error {
 	var lp, pp, ep [MaxPorts]uint16
 	copy(lp[:], cfg.LocalPorts)
 	copy(pp[:], cfg.PeerPorts)
 	copy(ep[:], cfg.Ports)
-	var stream uint32
-	if cfg.Stream {
-		stream = 1
-	}
 	var addr, mask [MaxCIDRs][2]uint64
 	for i, pfx := range cfg.PeerCIDRs {
 		addr[i], mask[i] = CIDRWords(pfx)
 	}
-	var onCwnd uint32
-	if cfg.OnCwndChange {
-		onCwnd = 1
-	}
-	vals := map[string]any{
-		"cfg_on_cwnd_change":      onCwnd,
-		"cfg_min_interval_us":     uint64(cfg.MinSampleInterval.Microseconds()),
-		"cfg_idle_timeout_us":     uint64(cfg.IdleTimeout.Microseconds()),
-		"cfg_max_flows":           cfg.MaxFlows,
-		"cfg_netns_cookie":        cfg.NetnsCookie,
-		"cfg_n_local_ports":       uint32(len(cfg.LocalPorts)),
-		"cfg_local_ports":         lp,
-		"cfg_n_peer_ports":        uint32(len(cfg.PeerPorts)),
-		"cfg_peer_ports":          pp,
-		"cfg_n_ports":             uint32(len(cfg.Ports)),
-		"cfg_ports":               ep,
-		"cfg_stream":              stream,
-		"cfg_max_samples_per_sec": cfg.MaxSamplesPerSec,
-		"cfg_n_cidrs":             uint32(len(cfg.PeerCIDRs)),
-		"cfg_cidr_addr":           addr,
-		"cfg_cidr_mask":           mask,
-	}
-	for name, v := range vals {
-		vs, ok := spec.Variables[name]
-		if !ok {
-			return fmt.Errorf("BPF object has no variable %s", name)
-		}
-		if err := vs.Set(v); err != nil {
-			return fmt.Errorf("setting %s: %w", name, err)
+	for _, s := range []struct {
+		spec *ebpf.VariableSpec
+		val  any
+	}{
+		{v.CfgOnCwndChange, boolWord(cfg.OnCwndChange)},
+		{v.CfgMinIntervalUs, uint64(cfg.MinSampleInterval.Microseconds())},
+		{v.CfgIdleTimeoutUs, uint64(cfg.IdleTimeout.Microseconds())},
+		{v.CfgMaxFlows, cfg.MaxFlows},
+		{v.CfgNetnsCookie, cfg.NetnsCookie},
+		{v.CfgN_localPorts, uint32(len(cfg.LocalPorts))},
+		{v.CfgLocalPorts, lp},
+		{v.CfgN_peerPorts, uint32(len(cfg.PeerPorts))},
+		{v.CfgPeerPorts, pp},
+		{v.CfgN_ports, uint32(len(cfg.Ports))},
+		{v.CfgPorts, ep},
+		{v.CfgStream, boolWord(cfg.Stream)},
+		{v.CfgMaxSamplesPerSec, cfg.MaxSamplesPerSec},
+		{v.CfgN_cidrs, uint32(len(cfg.PeerCIDRs))},
+		{v.CfgCidrAddr, addr},
+		{v.CfgCidrMask, mask},
+	} {
+		if err := s.spec.Set(s.val); err != nil {
+			return fmt.Errorf("setting BPF variable %s: %w", s.spec.Name, err)
 		}
 	}
 	return nil
+}
+
+func boolWord(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // CIDRWords returns a prefix as the kernel compares it: the 16-byte address
