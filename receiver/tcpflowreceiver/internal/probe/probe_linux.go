@@ -242,6 +242,10 @@ func CIDRWords(p netip.Prefix) (addr, mask [2]uint64) {
 // HZ is the kernel tick rate used to convert RTO, 0 if unknown.
 func (p *Probe) HZ() int { return p.hz }
 
+// RTOKnown: the kernel's tick rate was measured, so Flow.RTO and
+// Sample.RTOus are filled in (HZError says why not).
+func (p *Probe) RTOKnown() bool { return p.hz > 0 }
+
 // HZError says why HZ is 0.
 func (p *Probe) HZError() error { return p.hzErr }
 
@@ -677,4 +681,4 @@ func NetnsCookie(nsPath string) (uint64, error) {
 	return cookie, nil
 }
 
-var _ io.Closer = (*Probe)(nil)
+var _ Source = (*Probe)(nil)
