@@ -66,6 +66,14 @@ deps: tools
 
 # ---- generate ------------------------------------------------------------
 
+# The BPF compiler, chosen by variable as cilium does; the bpf2go lines in
+# gen.go read them (`-cc $BPF_CLANG -strip $BPF_STRIP -cflags $BPF_CFLAGS`),
+# so run go generate through this target.
+BPF_CLANG  ?= clang-16
+BPF_STRIP  ?= llvm-strip-16
+BPF_CFLAGS ?= -O2 -g -Wall
+export BPF_CLANG BPF_STRIP BPF_CFLAGS
+
 .PHONY: generate
 generate: tools
 	$(GO) generate ./...

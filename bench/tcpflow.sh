@@ -5,15 +5,20 @@
 #    entry/exit and stats accounting), a minimal sk_storage program and an LRU
 #    hash keyed by the 4-tuple, all attached to the same tracepoint at once;
 #  - bulk TCP throughput over a veth between two network namespaces with and
-#    without the probe, in interleaved pairs, offloaded (veth GSO/TSO
+#    without the probe, in interleaved rounds, offloaded (veth GSO/TSO
 #    defaults) and per packet (gso_max_segs 1).
 # With "logs" as third argument (logs mode) the probe streams every sample to
-# its ring buffer, drained by a reader as a logs pipeline would, and it also
-# prints samples/s drained, samples dropped (ring full, rate cap), the rate at
-# which one reader drains a filled ring, and the kernel cost per emitted
-# sample; the throughput pairs then compare no probe with probe + stream.
-# Prints ratio=<throughput with probe / without> (per-packet mode) last.
-# Usage: bench/tcpflow.sh [pairs] [seconds-per-run] [logs]   (root; not part of make test)
+# its ring buffer, drained by a reader as a logs pipeline would, and each mode
+# also prints, from the same run: samples/s drained; samples dropped by
+# reason (sample_ring_full, sample_rate_limit, undecodable); the rate at
+# which one reader drains a filled ring; the kernel cost per emitted sample
+# (bpf_stats run time of tcp_probe / samples written), next to a second
+# probe with the stream off attached at the same time (same events); and
+# throughput loss in interleaved rounds of no probe, probe with the stream
+# off and probe with the stream on (on vs none, off vs none, on vs off).
+# Prints ratio=<throughput with probe (and stream in logs mode) / without>
+# (per-packet mode) last.
+# Usage: bench/tcpflow.sh [rounds] [seconds-per-run] [logs]   (root; not part of make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh

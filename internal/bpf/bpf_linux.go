@@ -26,33 +26,50 @@ const (
 	capBPF      = 39
 )
 
-// Preflight checks what loading and attaching tracing programs needs and
-// returns one error naming everything that is missing, or nil.
+// Preflight is what every eBPF component runs before loading its objects:
+// it checks that the kernel has BTF and that the process holds CAP_BPF and
+// CAP_PERFMON (or CAP_SYS_ADMIN), then lifts the memlock limit where the
+// kernel still charges BPF memory to it. The error names everything that is
+// missing, each capability by name ("eBPF: missing capability CAP_PERFMON
+// (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)").
 func Preflight() error {
-	var missing []string
-	if _, err := os.Stat(BTFPath); err != nil {
-		missing = append(missing, fmt.Sprintf("kernel BTF (%s: %v; needs CONFIG_DEBUG_INFO_BTF=y, Linux >= 5.8)", BTFPath, err))
+	if err := check(BTFPath, effectiveCaps); err != nil {
+		return err
 	}
-	eff, err := effectiveCaps()
+	return RemoveMemlock()
+}
+
+// check is Preflight's test seam: caps returns the effective capability set.
+func check(btfPath string, caps func() (uint64, error)) error {
+	var missing []string
+	if _, err := os.Stat(btfPath); err != nil {
+		missing = append(missing, fmt.Sprintf("kernel BTF (%s: %v; needs CONFIG_DEBUG_INFO_BTF=y, Linux >= 5.8)", btfPath, err))
+	}
+	eff, err := caps()
 	if err != nil {
-		missing = append(missing, fmt.Sprintf("reading capabilities: %v", err))
+		missing = append(missing, fmt.Sprintf("capabilities: reading them failed: %v", err))
 	} else if !has(eff, capSysAdmin) {
-		var caps []string
+		var lack []string
 		if !has(eff, capBPF) {
-			caps = append(caps, "CAP_BPF")
+			lack = append(lack, "CAP_BPF")
 		}
 		if !has(eff, capPerfmon) {
-			caps = append(caps, "CAP_PERFMON")
+			lack = append(lack, "CAP_PERFMON")
 		}
-		if len(caps) > 0 {
-			missing = append(missing, "capabilities "+strings.Join(caps, ", ")+" (or CAP_SYS_ADMIN)")
+		if len(lack) == 1 {
+			missing = append(missing, "capability "+lack[0]+" "+needCaps)
+		} else if len(lack) > 1 {
+			missing = append(missing, "capabilities "+strings.Join(lack, ", ")+" "+needCaps)
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
-	return errors.New("missing " + strings.Join(missing, "; "))
+	return errors.New("eBPF: missing " + strings.Join(missing, "; "))
 }
+
+// needCaps is the capability rule, as every error states it.
+const needCaps = "(needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)"
 
 func has(set uint64, c uint) bool { return set&(1<<c) != 0 }
 
@@ -66,12 +83,29 @@ func effectiveCaps() (uint64, error) {
 }
 
 // RemoveMemlock lifts RLIMIT_MEMLOCK where the kernel still charges BPF
-// memory to it (before 5.11); a no-op on memcg-accounted kernels.
+// memory to it (before 5.11); a no-op on memcg-accounted kernels. Preflight
+// calls it.
 func RemoveMemlock() error {
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return fmt.Errorf("removing memlock limit: %w", err)
+		return fmt.Errorf("eBPF: removing the memlock limit: %w", err)
 	}
 	return nil
+}
+
+// LoadError words a failure to load what (e.g. "tcpflow programs") the same
+// way for every component: a verifier rejection names the kernel features
+// needed (requires, e.g. "Linux >= 5.11 with tp_btf and sk_storage"), EPERM
+// the capabilities, anything else is wrapped as it is.
+func LoadError(what, requires string, err error) error {
+	var ve *ebpf.VerifierError
+	switch {
+	case errors.As(err, &ve):
+		return fmt.Errorf("eBPF: loading %s: kernel too old or missing a feature (needs %s): %w", what, requires, err)
+	case errors.Is(err, unix.EPERM):
+		return fmt.Errorf("eBPF: loading %s: refused by the kernel %s, or a security policy (LSM, lockdown) forbids it: %w", what, needCaps, err)
+	default:
+		return fmt.Errorf("eBPF: loading %s: %w", what, err)
+	}
 }
 
 // EnableStats turns on run_time_ns/run_cnt accounting for all BPF programs

@@ -112,3 +112,48 @@ func TestPreflightNamesMissingBTF(t *testing.T) {
 	require.ErrorContains(t, err, "missing kernel BTF (/nonexistent/btf/vmlinux")
 	require.ErrorContains(t, err, "CONFIG_DEBUG_INFO_BTF=y")
 }
+
+// TestPreflightWording: the error names each missing capability and the
+// rule, and CAP_SYS_ADMIN alone is enough.
+func TestPreflightWording(t *testing.T) {
+	caps := func(set ...uint) func() (uint64, error) {
+		return func() (uint64, error) {
+			var v uint64
+			for _, c := range set {
+				v |= 1 << c
+			}
+			return v, nil
+		}
+	}
+	btf := os.Args[0] // any file that exists
+	for _, c := range []struct {
+		name string
+		caps func() (uint64, error)
+		want string // "" = no error
+	}{
+		{"bpf+perfmon", caps(capBPF, capPerfmon), ""},
+		{"sys_admin", caps(capSysAdmin), ""},
+		{"none", caps(), "eBPF: missing capabilities CAP_BPF, CAP_PERFMON (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)"},
+		{"no perfmon", caps(capBPF), "eBPF: missing capability CAP_PERFMON (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)"},
+		{"no bpf", caps(capPerfmon), "eBPF: missing capability CAP_BPF (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)"},
+		{"capget fails", func() (uint64, error) { return 0, unix.EPERM }, "eBPF: missing capabilities: reading them failed: operation not permitted"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := check(btf, c.caps)
+			if c.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, c.want)
+		})
+	}
+	err := check("/nonexistent/btf", caps())
+	require.ErrorContains(t, err, "eBPF: missing kernel BTF (/nonexistent/btf: ")
+	require.ErrorContains(t, err, "; capabilities CAP_BPF, CAP_PERFMON (needs")
+}
+
+func TestLoadErrorWording(t *testing.T) {
+	require.EqualError(t, LoadError("tcpflow programs", "Linux >= 5.11", fmt.Errorf("x: %w", unix.EPERM)),
+		"eBPF: loading tcpflow programs: refused by the kernel (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN), or a security policy (LSM, lockdown) forbids it: x: operation not permitted")
+	require.EqualError(t, LoadError("x", "y", errors.New("boom")), "eBPF: loading x: boom")
+}

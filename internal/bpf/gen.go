@@ -1,3 +1,3 @@
 package bpf
 
-//go:generate go tool bpf2go -cc clang-16 -strip llvm-strip-16 -cflags "-O2 -g -Wall" -tags linux -target bpfel hz hz.c -- -I.
+//go:generate go tool bpf2go -cc $BPF_CLANG -strip $BPF_STRIP -cflags $BPF_CFLAGS -tags linux -target bpfel hz bpf/hz.c -- -I.

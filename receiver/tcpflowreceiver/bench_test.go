@@ -39,7 +39,7 @@ func BenchmarkScrape(b *testing.B) {
 			cfg.Aggregation = level
 			s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 			src := manyFlows(4096)
-			s.open = func(probe.Config) (flowSource, error) { return src, nil }
+			s.open = func(probe.Config) (probe.Source, error) { return src, nil }
 			require.NoError(b, s.start(context.Background(), componenttest.NewNopHost()))
 			defer func() { require.NoError(b, s.shutdown(context.Background())) }()
 			b.ReportAllocs()

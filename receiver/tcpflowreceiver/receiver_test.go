@@ -81,7 +81,7 @@ func TestSharedReceiver(t *testing.T) {
 	opens := 0
 	var pc probe.Config
 	shared := unwrap(t, mr)
-	shared.s.open = func(c probe.Config) (flowSource, error) { opens++; pc = c; return src, nil }
+	shared.s.open = func(c probe.Config) (probe.Source, error) { opens++; pc = c; return src, nil }
 
 	host := componenttest.NewNopHost()
 	require.NoError(t, mr.Start(context.Background(), host))
@@ -148,7 +148,7 @@ func TestLogsOnlyReceiver(t *testing.T) {
 	require.NoError(t, err)
 	var pc probe.Config
 	src := &streaming{recorded: sampleFlows(), closed: make(chan struct{})}
-	unwrap(t, lr).s.open = func(c probe.Config) (flowSource, error) { pc = c; return src, nil }
+	unwrap(t, lr).s.open = func(c probe.Config) (probe.Source, error) { pc = c; return src, nil }
 	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
 	require.True(t, pc.DiscardClosed)
 	require.False(t, pc.Stream, "logs.samples: false")

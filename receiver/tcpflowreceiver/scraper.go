@@ -18,26 +18,17 @@ import (
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
 
-// flowSource is what the scraper needs from the probe (a seam for tests).
-type flowSource interface {
-	Flows(fn func(*probe.Flow)) error
-	Closed(ctx context.Context, buf []probe.Flow) ([]probe.Flow, error)
-	Counters() (probe.Counters, error)
-	HZ() int
-	Close() error
-}
-
 type tcpflowScraper struct {
 	cfg      *Config
 	set      receiver.Settings
 	mb       *metadata.MetricsBuilder
 	resource pcommon.Resource
-	open     func(probe.Config) (flowSource, error)
+	open     func(probe.Config) (probe.Source, error)
 	// openFallback opens the sockdiag source after open failed with cause.
-	openFallback  func(nsPath string, c probe.Config, cause error) (flowSource, error)
+	openFallback  func(c probe.Config, cause error) (probe.Source, error)
 	fallbackCause error
 
-	src     flowSource // nil when disabled by the fallback
+	src     probe.Source // nil when disabled by the fallback
 	agg     *aggregator
 	flows   []probe.Flow
 	closed  []probe.Flow
@@ -69,10 +60,10 @@ type seriesAttrs struct {
 }
 
 func newScraper(cfg *Config, set receiver.Settings) *tcpflowScraper {
-	s := &tcpflowScraper{cfg: cfg, set: set, open: func(c probe.Config) (flowSource, error) { return probe.Open(c) }}
-	s.openFallback = func(nsPath string, c probe.Config, cause error) (flowSource, error) {
+	s := &tcpflowScraper{cfg: cfg, set: set, open: func(c probe.Config) (probe.Source, error) { return probe.Open(c) }}
+	s.openFallback = func(c probe.Config, cause error) (probe.Source, error) {
 		s.fallbackCause = cause
-		d, err := openDiagSource(nsPath, c)
+		d, err := probe.OpenDiag(c)
 		if err != nil {
 			return nil, fmt.Errorf("tcpflow: eBPF probe unavailable (%w) and the sockdiag fallback failed: %w", cause, err)
 		}
@@ -114,7 +105,7 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 		s.src = nil
 	}
 	if err != nil && s.cfg.Fallback == FallbackSockdiag {
-		s.src, err = s.openFallback(s.cfg.NetNS, s.cfg.probeConfig(cookie), err)
+		s.src, err = s.openFallback(s.cfg.probeConfig(cookie), err)
 		if err != nil {
 			return err
 		}
@@ -138,7 +129,7 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 	s.set.Logger.Info("tcpflow receiver: eBPF probe attached",
 		zap.String("netns", s.where()), zap.String("flow_iterator", iter), zap.String("sampling", s.cfg.Sampling),
 		zap.Int("max_flows", s.cfg.MaxFlows), zap.String("aggregation", s.cfg.Aggregation))
-	if s.src.HZ() == 0 {
+	if !s.src.RTOKnown() {
 		var cause error
 		if p, ok := s.src.(interface{ HZError() error }); ok {
 			cause = p.HZError()
@@ -263,7 +254,7 @@ func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
 		fn := float64(n)
 		mb.RecordTCPFlowSrttDataPoint(now, sr.srtt/fn, la, lp, pa, pp, nt)
 		mb.RecordTCPFlowRttvarDataPoint(now, sr.rttvar/fn, la, lp, pa, pp, nt)
-		if s.src.HZ() > 0 {
+		if s.src.RTOKnown() {
 			mb.RecordTCPFlowRtoDataPoint(now, sr.rto/fn, la, lp, pa, pp, nt)
 		}
 		if sr.hasRTT {

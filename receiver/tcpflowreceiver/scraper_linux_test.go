@@ -135,7 +135,7 @@ func TestFallback(t *testing.T) {
 		cfg := createDefaultConfig().(*Config)
 		cfg.Fallback = fb
 		s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-		s.open = func(probe.Config) (flowSource, error) { return nil, cause }
+		s.open = func(probe.Config) (probe.Source, error) { return nil, cause }
 		err := s.start(context.Background(), componenttest.NewNopHost())
 		if fb == FallbackNone {
 			require.ErrorIs(t, err, cause)
@@ -166,14 +166,14 @@ func TestSockdiagFallbackMatchesProbe(t *testing.T) {
 		s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 		if fallback {
 			cfg.Fallback = FallbackSockdiag
-			s.open = func(probe.Config) (flowSource, error) { return nil, errors.New("no BTF (test)") }
+			s.open = func(probe.Config) (probe.Source, error) { return nil, errors.New("no BTF (test)") }
 		}
 		require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
 		t.Cleanup(func() { require.NoError(t, s.shutdown(context.Background())) })
 		return s
 	}
 	bpfS, diagS := newS(false), newS(true)
-	_, isDiag := diagS.src.(*diagSource)
+	_, isDiag := diagS.src.(*probe.Diag)
 	require.True(t, isDiag)
 
 	var c net.Conn

@@ -25,7 +25,7 @@ import (
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
 
-// recorded is a flowSource replaying fixed records.
+// recorded is a probe.Source replaying fixed records.
 type recorded struct {
 	flows, closed []probe.Flow
 	counters      probe.Counters
@@ -42,7 +42,7 @@ func (r *recorded) Closed(_ context.Context, buf []probe.Flow) ([]probe.Flow, er
 	return append(buf[:0], r.closed...), nil
 }
 func (r *recorded) Counters() (probe.Counters, error) { return r.counters, nil }
-func (r *recorded) HZ() int                           { return 250 }
+func (r *recorded) RTOKnown() bool                    { return true }
 func (r *recorded) Close() error                      { return nil }
 
 func sampleFlows() *recorded {
@@ -76,7 +76,7 @@ func TestScrapeGolden(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.Aggregation = level
 			s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-			s.open = func(probe.Config) (flowSource, error) { return sampleFlows(), nil }
+			s.open = func(probe.Config) (probe.Source, error) { return sampleFlows(), nil }
 			require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
 			defer func() { require.NoError(t, s.shutdown(context.Background())) }()
 			md, err := s.scrape(context.Background())
@@ -132,7 +132,7 @@ func TestLifetimeHistogram(t *testing.T) {
 			cfg.LifetimeHistogram.Buckets = []float64{0.01, 1}
 			src := &recorded{}
 			s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-			s.open = func(probe.Config) (flowSource, error) { return src, nil }
+			s.open = func(probe.Config) (probe.Source, error) { return src, nil }
 			require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
 			defer func() { require.NoError(t, s.shutdown(context.Background())) }()
 			scrape := func() map[string]pmetric.HistogramDataPoint {
@@ -197,7 +197,7 @@ func TestRTTHistogram(t *testing.T) {
 	src.h[0][0], src.h[0][7], src.h[0][probe.RTTBuckets-1] = 1, 5, 2
 	cfg := createDefaultConfig().(*Config)
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-	s.open = func(probe.Config) (flowSource, error) { return src, nil }
+	s.open = func(probe.Config) (probe.Source, error) { return src, nil }
 	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
 	md, err := s.scrape(context.Background())
@@ -263,7 +263,7 @@ func TestFlowStartTimes(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Aggregation = AggregationFlow
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-	s.open = func(probe.Config) (flowSource, error) { return src, nil }
+	s.open = func(probe.Config) (probe.Source, error) { return src, nil }
 	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
 	md, err := s.scrape(context.Background())
@@ -295,14 +295,14 @@ func TestSockdiagFallbackOmits(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Fallback = FallbackSockdiag
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-	s.open = func(probe.Config) (flowSource, error) { return nil, errors.New("no BTF (test)") }
+	s.open = func(probe.Config) (probe.Source, error) { return nil, errors.New("no BTF (test)") }
 	src := sampleFlows()
 	src.closed = nil
 	for i := range src.flows {
 		f := &src.flows[i]
 		f.RetransUnclassified, f.RetransByType, f.Samples, f.Events = 2, [probe.NumRetransTypes]uint64{}, 0, 0
 	}
-	s.openFallback = func(string, probe.Config, error) (flowSource, error) { return src, nil }
+	s.openFallback = func(probe.Config, error) (probe.Source, error) { return src, nil }
 	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
 	md, err := s.scrape(context.Background())

@@ -4,9 +4,12 @@
 // runs it as root): per-event cost of the tcp_probe program from bpf_stats
 // (run_time_ns/run_cnt) in every_ack mode, and bulk TCP throughput over a
 // veth between two network namespaces with and without the probe attached,
-// in interleaved pairs (with/without, then without/with), with offloads on
+// in interleaved rounds (the order rotated each round), with offloads on
 // (GSO/TSO as veth defaults) and off (gso_max_segs 1: one tcp_probe event
-// per packet). Prints one line per figure and ratio=<with/without> last.
+// per packet). With -logs the probe streams every sample to a reader, and
+// the stream's figures (samples/s drained, drops by reason, kernel ns per
+// emitted sample, throughput with the stream on vs off) are printed too.
+// Prints one line per figure and ratio=<with/without> last.
 package main
 
 import (
@@ -34,7 +37,7 @@ import (
 )
 
 func main() {
-	pairs := flag.Int("pairs", 10, "interleaved with/without pairs per mode")
+	pairs := flag.Int("pairs", 10, "interleaved rounds per mode (each measures every arm once)")
 	dur := flag.Duration("run", time.Second, "duration of one throughput run")
 	logs := flag.Bool("logs", false, "logs mode: the probe streams every sample to its ring buffer, drained by a reader as a logs pipeline would")
 	flag.Parse()
@@ -182,14 +185,14 @@ func drain(p *probe.Probe) *drainer {
 	return d
 }
 
-// openProbe opens the probe as the receiver does; in logs mode with the
-// stream on and a reader draining it (stop closes the probe and waits).
-func openProbe() (p *probe.Probe, d *drainer, stop func() error, err error) {
-	p, err = probe.Open(probe.Config{MaxFlows: 4096, Stream: streaming})
+// openProbe opens the probe as the receiver does; with stream, with the
+// sample stream on and a reader draining it (stop closes the probe and waits).
+func openProbe(stream bool) (p *probe.Probe, d *drainer, stop func() error, err error) {
+	p, err = probe.Open(probe.Config{MaxFlows: 4096, Stream: stream})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if !streaming {
+	if !stream {
 		return p, nil, p.Close, nil
 	}
 	d = drain(p)
@@ -241,16 +244,19 @@ func median(v []float64) float64 {
 // flow-table variants (bpf/variants.c) all attached to tcp_probe, and
 // returns ns per run of each program and the probe's events per second.
 // share is the probe's run time over the CPU time this process (sender,
-// receiver and the softirq work run in their context) used meanwhile.
-func (l *vethPair) eventCost(d time.Duration) (costs map[string]float64, perSec, share float64, err error) {
-	st, err := bpf.EnableStats()
+// receiver and the softirq work run in their context) used meanwhile. In
+// logs mode the probe streams every sample to a reader, and a second probe
+// with the stream off is attached too ("tcpflow_nostream"): both see the
+// same events, so the difference is what the stream costs.
+func (l *vethPair) eventCost(d time.Duration) (costs map[string]float64, perSec, share float64, st *streamStats, err error) {
+	stats, err := bpf.EnableStats()
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, nil, err
 	}
-	defer st.Close()
-	p, dr, stop, err := openProbe()
+	defer stats.Close()
+	p, dr, stop, err := openProbe(streaming)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, nil, err
 	}
 	defer func() {
 		if e := stop(); e != nil && err == nil {
@@ -259,54 +265,88 @@ func (l *vethPair) eventCost(d time.Duration) (costs map[string]float64, perSec,
 	}()
 	var v variantsObjects
 	if err := loadVariantsObjects(&v, nil); err != nil {
-		return nil, 0, 0, fmt.Errorf("loading variants: %w", err)
+		return nil, 0, 0, nil, fmt.Errorf("loading variants: %w", err)
 	}
 	defer v.Close()
 	progs := map[string]*ebpf.Program{"tcpflow": p.Programs()["tcp_probe"], "empty": v.Empty, "sk_storage": v.SkStorage, "lru_tuple": v.LruTuple}
+	if streaming {
+		off, _, stopOff, err := openProbe(false)
+		if err != nil {
+			return nil, 0, 0, nil, err
+		}
+		defer stopOff()
+		progs["tcpflow_nostream"] = off.Programs()["tcp_probe"]
+	}
 	for _, prog := range []*ebpf.Program{v.Empty, v.SkStorage, v.LruTuple} {
 		lk, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, 0, 0, nil, err
 		}
 		defer lk.Close()
 	}
 	before := map[string]bpf.RunStats{}
 	for name, prog := range progs {
 		if before[name], err = bpf.ProgramRunStats(prog); err != nil {
-			return nil, 0, 0, err
+			return nil, 0, 0, nil, err
 		}
 	}
-	t0, c0 := time.Now(), cpuTime()
-	if _, err := l.transfer(d); err != nil {
-		return nil, 0, 0, err
+	var c0 probe.Counters
+	var n0 uint64
+	if dr != nil {
+		if c0, err = p.Counters(); err != nil {
+			return nil, 0, 0, nil, err
+		}
+		n0 = dr.n.Load()
 	}
-	el, cpu := time.Since(t0), cpuTime()-c0
+	t0, cpu0 := time.Now(), cpuTime()
+	if _, err := l.transfer(d); err != nil {
+		return nil, 0, 0, nil, err
+	}
+	el, cpu := time.Since(t0), cpuTime()-cpu0
 	costs = map[string]float64{}
+	var probeRun bpf.RunStats
 	for name, prog := range progs {
 		after, err := bpf.ProgramRunStats(prog)
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, 0, 0, nil, err
 		}
 		delta := after.Sub(before[name])
 		if delta.RunCount == 0 {
-			return nil, 0, 0, fmt.Errorf("%s never ran", name)
+			return nil, 0, 0, nil, fmt.Errorf("%s never ran", name)
 		}
 		costs[name] = float64(delta.RunTime.Nanoseconds()) / float64(delta.RunCount)
 		if name == "tcpflow" {
 			perSec = float64(delta.RunCount) / el.Seconds()
 			share = float64(delta.RunTime) / float64(cpu)
+			probeRun = delta
 		}
 	}
-	if dr != nil {
-		time.Sleep(200 * time.Millisecond) // the reader's last drain
-		c, err := p.Counters()
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		fmt.Printf("logs: %d samples drained in %.2fs = %.0f samples/s; dropped: ring full %d, rate cap %d\n",
-			dr.n.Load(), el.Seconds(), float64(dr.n.Load())/el.Seconds(), c.SampleRingFull, c.SampleRate)
+	if dr == nil {
+		return costs, perSec, share, nil, nil
 	}
-	return costs, perSec, share, nil
+	time.Sleep(300 * time.Millisecond) // the reader's last drain (flush interval 100 ms)
+	c, err := p.Counters()
+	if err != nil {
+		return nil, 0, 0, nil, err
+	}
+	st = &streamStats{
+		drained: dr.n.Load() - n0, secs: el.Seconds(),
+		ringFull: c.SampleRingFull - c0.SampleRingFull, rateCap: c.SampleRate - c0.SampleRate, bad: p.BadSamples(),
+	}
+	// Samples the kernel wrote to the ring (drained) or tried to (ring full).
+	if emitted := st.drained + st.ringFull; emitted > 0 {
+		st.nsPerSample = float64(probeRun.RunTime.Nanoseconds()) / float64(emitted)
+	}
+	return costs, perSec, share, st, nil
+}
+
+// streamStats are the logs mode's figures of one eventCost run.
+type streamStats struct {
+	drained           uint64
+	secs              float64
+	ringFull, rateCap uint64
+	bad               uint64
+	nsPerSample       float64 // probe run time / samples emitted
 }
 
 // sample is one throughput run.
@@ -322,20 +362,28 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// pairs measures n interleaved with/without pairs (with first in odd
-// pairs) and returns the per-pair with/without ratios of throughput and of
-// CPU per byte.
-func (l *vethPair) pairs(n int, d time.Duration) (rate, cpu []float64, without, with []sample, err error) {
-	measure := func(attached bool) (sample, error) {
-		if attached {
-			_, _, stop, err := openProbe()
+// Arms of the throughput comparison.
+const (
+	armNone   = iota // no probe
+	armProbe         // the probe, stream off
+	armStream        // the probe streaming every sample to a reader (logs mode)
+)
+
+var armNames = [...]string{"without", "with", "with stream"}
+
+// rounds measures n interleaved rounds of the arms (the order rotated each
+// round) and returns each arm's samples, index-aligned by round.
+func (l *vethPair) rounds(n int, d time.Duration, arms []int) (map[int][]sample, error) {
+	measure := func(arm int) (sample, error) {
+		if arm != armNone {
+			_, _, stop, err := openProbe(arm == armStream)
 			if err != nil {
 				return sample{}, err
 			}
 			defer stop()
 		}
 		// Loading parses kernel BTF; let its garbage go before timing, in
-		// both arms alike.
+		// every arm alike.
 		runtime.GC()
 		time.Sleep(50 * time.Millisecond)
 		c0 := cpuTime()
@@ -346,29 +394,27 @@ func (l *vethPair) pairs(n int, d time.Duration) (rate, cpu []float64, without, 
 		}
 		return sample{rate: float64(b) / d.Seconds(), cpuPerMB: (c1 - c0).Seconds() / (float64(b) / 1e6)}, nil
 	}
+	out := map[int][]sample{}
 	for i := 0; i < n; i++ {
-		order := []bool{false, true}
-		if i%2 == 1 {
-			order = []bool{true, false}
-		}
-		var wo, w sample
-		for _, attached := range order {
-			v, err := measure(attached)
+		for j := range arms {
+			arm := arms[(i+j)%len(arms)]
+			v, err := measure(arm)
 			if err != nil {
-				return nil, nil, nil, nil, err
+				return nil, err
 			}
-			if attached {
-				w = v
-			} else {
-				wo = v
-			}
+			out[arm] = append(out[arm], v)
 		}
-		rate = append(rate, w.rate/wo.rate)
-		cpu = append(cpu, w.cpuPerMB/wo.cpuPerMB)
-		without = append(without, wo)
-		with = append(with, w)
 	}
-	return rate, cpu, without, with, nil
+	return out, nil
+}
+
+// ratios are the per-round ratios of arm a to arm b.
+func ratios(r map[int][]sample, a, b int, f func(sample) float64) []float64 {
+	out := make([]float64, len(r[a]))
+	for i := range out {
+		out[i] = f(r[a][i]) / f(r[b][i])
+	}
+	return out
 }
 
 func field(ss []sample, f func(sample) float64) []float64 {
@@ -388,6 +434,10 @@ func run(n int, d time.Duration) error {
 		return err
 	}
 	defer cleanup()
+	arms := []int{armNone, armProbe}
+	if streaming {
+		arms = append(arms, armStream)
+	}
 	var last float64
 	for _, mode := range []struct {
 		name     string
@@ -396,37 +446,49 @@ func run(n int, d time.Duration) error {
 		if err := l.offloads(mode.offloads); err != nil {
 			return err
 		}
-		costs, evRate, share, err := l.eventCost(d)
+		costs, evRate, share, st, err := l.eventCost(d)
 		if err != nil {
 			return err
 		}
-		if streaming {
+		if st != nil {
 			rate, n, err := l.drainRate()
 			if err != nil {
 				return err
 			}
+			fmt.Printf("%s: logs: %d samples drained in %.2fs = %.0f samples/s; dropped: sample_ring_full %d, sample_rate_limit %d, undecodable %d\n",
+				mode.name, st.drained, st.secs, float64(st.drained)/st.secs, st.ringFull, st.rateCap, st.bad)
 			fmt.Printf("%s: logs: one reader drains a filled ring at %.0f samples/s (%d samples)\n", mode.name, rate, n)
-			fmt.Printf("%s: logs: kernel cost per emitted sample %.0f ns (bpf_stats, every event streamed)\n", mode.name, costs["tcpflow"])
+			fmt.Printf("%s: logs: kernel cost per emitted sample %.0f ns (bpf_stats run time of tcp_probe / samples emitted); same events, stream off: %.0f ns/event\n",
+				mode.name, st.nsPerSample, costs["tcpflow_nostream"])
 		}
 		fmt.Printf("%s: tcp_probe every_ack cost %.0f ns/event at %.0f events/s (bpf_stats run_time_ns/run_cnt); same run: empty program %.0f ns, sk_storage-only %.0f ns, LRU 4-tuple hash %.0f ns\n",
 			mode.name, costs["tcpflow"], evRate, costs["empty"], costs["sk_storage"], costs["lru_tuple"])
 		fmt.Printf("%s: probe run time = %.2f%% of the transfer's CPU time (%.2f%% net of the empty-program floor)\n",
 			mode.name, share*100, share*100*(costs["tcpflow"]-costs["empty"])/costs["tcpflow"])
-		ratios, cpu, wo, w, err := l.pairs(n, d)
+		r, err := l.rounds(n, d, arms)
 		if err != nil {
 			return err
 		}
-		r := median(ratios)
 		gbps := func(s sample) float64 { return s.rate * 8 / 1e9 }
 		perMB := func(s sample) float64 { return s.cpuPerMB * 1e6 }
-		fmt.Printf("%s: throughput without %.2f Gbit/s, with %.2f Gbit/s (medians of %d interleaved pairs); per-pair with/without %s\n",
-			mode.name, median(field(wo, gbps)), median(field(w, gbps)), n, fmtRatios(ratios))
-		fmt.Printf("%s: CPU per MB without %.0f µs, with %.0f µs; per-pair with/without %s\n",
-			mode.name, median(field(wo, perMB)), median(field(w, perMB)), fmtRatios(cpu))
-		fmt.Printf("%s: median throughput loss %.1f%%, median CPU-per-byte increase %.1f%%\n", mode.name, (1-r)*100, (median(cpu)-1)*100)
-		last = r
+		var tput, cpu []string
+		for _, arm := range arms {
+			tput = append(tput, fmt.Sprintf("%s %.2f Gbit/s", armNames[arm], median(field(r[arm], gbps))))
+			cpu = append(cpu, fmt.Sprintf("%s %.0f µs", armNames[arm], median(field(r[arm], perMB))))
+		}
+		fmt.Printf("%s: throughput %s (medians of %d interleaved rounds)\n", mode.name, strings.Join(tput, ", "), n)
+		fmt.Printf("%s: CPU per MB %s\n", mode.name, strings.Join(cpu, ", "))
+		for _, c := range [][2]int{{armProbe, armNone}, {armStream, armNone}, {armStream, armProbe}} {
+			if !slices.Contains(arms, c[0]) {
+				continue
+			}
+			rr, cr := ratios(r, c[0], c[1], func(s sample) float64 { return s.rate }), ratios(r, c[0], c[1], func(s sample) float64 { return s.cpuPerMB })
+			fmt.Printf("%s: %s vs %s: median throughput loss %.1f%%, median CPU-per-byte increase %.1f%%; per-round throughput ratios %s\n",
+				mode.name, armNames[c[0]], armNames[c[1]], (1-median(rr))*100, (median(cr)-1)*100, fmtRatios(rr))
+		}
+		last = median(ratios(r, arms[len(arms)-1], armNone, func(s sample) float64 { return s.rate }))
 		if mode.offloads {
-			fmt.Printf("ratio_offloaded=%.3f\n", r)
+			fmt.Printf("ratio_offloaded=%.3f\n", last)
 		}
 	}
 	fmt.Printf("ratio=%.3f\n", last)

@@ -1,3 +1,3 @@
 package probe
 
-//go:generate go tool bpf2go -cc clang-16 -strip llvm-strip-16 -cflags "-O2 -g -Wall" -tags linux -target bpfel -type flow_rec -type tcp_sample tcpflow bpf/tcpflow.c -- -I../../../../internal/bpf
+//go:generate go tool bpf2go -cc $BPF_CLANG -strip $BPF_STRIP -cflags $BPF_CFLAGS -tags linux -target bpfel -type flow_rec -type tcp_sample tcpflow bpf/tcpflow.c -- -I../../../../internal/bpf

@@ -1,14 +1,37 @@
-// Package probe loads and reads the tcpflow eBPF programs: per-socket flow
-// state aggregated in the kernel (tp_btf/tcp_probe, sock/inet_sock_set_state,
-// tcp/tcp_retransmit_skb), read at scrape time through a
-// bpf_sk_storage_map iterator, closed flows through a ring buffer. It has no
-// OpenTelemetry imports.
+// Package probe reads per-flow TCP state from the kernel behind one Source
+// interface. Probe loads and reads the tcpflow eBPF programs: per-socket
+// flow state aggregated in the kernel (tp_btf/tcp_probe,
+// sock/inet_sock_set_state, tcp/tcp_retransmit_skb), read at scrape time
+// through a flow iterator, closed flows and streamed samples through ring
+// buffers. Diag is the fallback where eBPF is unavailable: tcp_info polled
+// through NETLINK_SOCK_DIAG. It has no OpenTelemetry imports.
 package probe
 
 import (
+	"context"
 	"net/netip"
+	"slices"
 	"time"
 )
+
+// Source is a reader of per-flow state: the eBPF Probe, or Diag.
+type Source interface {
+	// Flows calls fn for every tracked flow (KindLive) and flows evicted
+	// since the last call (KindEvicted). The Flow is reused: copy it to
+	// keep it.
+	Flows(fn func(*Flow)) error
+	// Closed returns the closed-flow summaries received since the last
+	// call, in buf (reused by the next call).
+	Closed(ctx context.Context, buf []Flow) ([]Flow, error)
+	// Counters reads the source's self-metrics.
+	Counters() (Counters, error)
+	// RTOKnown says whether Flow.RTO is filled in. The probe converts the
+	// kernel's jiffies with the tick rate it measures and cannot when that
+	// failed; tcp_info has the RTO in microseconds.
+	RTOKnown() bool
+	// Close releases the source.
+	Close() error
+}
 
 // RetransType indexes Flow.Retrans; the order matches enum retrans_type in
 // bpf/tcpflow.c.
@@ -177,6 +200,24 @@ type Sample struct {
 	TotalRetrans uint32
 	RecvQueue    uint32 // bytes
 	SendQueue    uint32 // bytes
+}
+
+// wanted applies the port and peer CIDR filters as the kernel side does
+// when it admits a flow.
+func (c *Config) wanted(local, peer netip.AddrPort) bool {
+	if len(c.LocalPorts) > 0 && !slices.Contains(c.LocalPorts, local.Port()) {
+		return false
+	}
+	if len(c.PeerPorts) > 0 && !slices.Contains(c.PeerPorts, peer.Port()) {
+		return false
+	}
+	if len(c.Ports) > 0 && !slices.Contains(c.Ports, local.Port()) && !slices.Contains(c.Ports, peer.Port()) {
+		return false
+	}
+	if len(c.PeerCIDRs) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(c.PeerCIDRs, func(p netip.Prefix) bool { return p.Contains(peer.Addr()) })
 }
 
 // Limits of the kernel-side filters.

@@ -83,14 +83,15 @@ func Open(cfg Config) (_ *Probe, err error) {
 	if err := bpf.Preflight(); err != nil {
 		return nil, err
 	}
-	if err := bpf.RemoveMemlock(); err != nil {
-		return nil, err
-	}
 	spec, err := loadTcpflow()
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded BPF object: %w", err)
 	}
-	if err := setVariables(spec, cfg); err != nil {
+	var specs tcpflowSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("BPF object: %w", err)
+	}
+	if err := setVariables(&specs.tcpflowVariableSpecs, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Stream {
@@ -98,18 +99,14 @@ func Open(cfg Config) (_ *Probe, err error) {
 		if size == 0 {
 			size = DefaultSampleRingSize
 		}
-		spec.Maps["samples"].MaxEntries = uint32(size)
+		specs.Samples.MaxEntries = uint32(size)
 	}
 	p := &Probe{maxPending: cfg.MaxPendingClosed, keepClosed: !cfg.DiscardClosed, onClosed: cfg.OnClosed, flushed: make(chan struct{}, 1), readerDone: make(chan struct{})}
 	if p.maxPending <= 0 {
 		p.maxPending = 65536
 	}
 	if err := p.objs.load(spec); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("loading BPF programs (kernel too old or missing a feature: needs Linux >= 5.11 with tp_btf, sk_storage and bpf iterators): %w", err)
-		}
-		return nil, fmt.Errorf("loading BPF programs: %w", err)
+		return nil, bpf.LoadError("the tcpflow programs", "Linux >= 5.11 with tp_btf, sk_storage and bpf iterators", err)
 	}
 	defer func() {
 		if err != nil {
@@ -121,6 +118,14 @@ func Open(cfg Config) (_ *Probe, err error) {
 		// cost about 0.3 ms.
 		if p.iterThread, err = netnsutil.NewThread(cfg.NetnsPath); err != nil {
 			return nil, fmt.Errorf("flow iterator: %w", err)
+		}
+	}
+	if cfg.Stream {
+		if p.samples, err = ringbuf.NewReader(p.objs.Samples); err != nil {
+			return nil, fmt.Errorf("opening sample ring buffer: %w", err)
+		}
+		if err := p.prefaultSamples(); err != nil {
+			return nil, err
 		}
 	}
 	for _, prog := range []*ebpf.Program{p.objs.TcpProbe, p.objs.InetSockSetState, p.objs.TcpRetransmitSkb} {
@@ -140,11 +145,6 @@ func Open(cfg Config) (_ *Probe, err error) {
 	if p.rd, err = ringbuf.NewReader(p.objs.Closed); err != nil {
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
-	if cfg.Stream {
-		if p.samples, err = ringbuf.NewReader(p.objs.Samples); err != nil {
-			return nil, fmt.Errorf("opening sample ring buffer: %w", err)
-		}
-	}
 	// Measured from the kernel's clocks (no kernel config file needed); RTO
 	// stays 0 if that fails, and HZ() lets the caller say so.
 	p.hz, p.hzErr = bpf.KernelHZ()
@@ -156,6 +156,32 @@ func Open(cfg Config) (_ *Probe, err error) {
 	p.wg.Add(1)
 	go p.readClosed()
 	return p, nil
+}
+
+// prefaultSamples writes every page of the sample ring once before the
+// programs are attached (bpf/tcpflow.c, prefault_samples): the first write
+// to a page of a new ring cost 3-4 times a later one on our CI host. The
+// program reserves and discards page-sized records; the reader skips them.
+func (p *Probe) prefaultSamples() error {
+	pages := p.samples.BufferSize() / os.Getpagesize()
+	var rec ringbuf.Record
+	for touched := 0; touched < pages; {
+		n, err := p.objs.PrefaultSamples.Run(&ebpf.RunOptions{Data: make([]byte, 14)})
+		if err != nil {
+			return fmt.Errorf("prefaulting the sample ring: %w", err)
+		}
+		touched += int(n)
+		// Drain the discarded records (nothing else is written yet).
+		p.samples.SetDeadline(time.Now())
+		if err := p.samples.ReadInto(&rec); !errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("prefaulting the sample ring: draining: %v", err)
+		}
+		if n == 0 && p.samples.AvailableBytes() > 0 {
+			return errors.New("prefaulting the sample ring: the ring stays full")
+		}
+	}
+	p.samples.SetDeadline(time.Time{})
+	return nil
 }
 
 func (c Config) validate() error {
@@ -177,51 +203,49 @@ func (c Config) validate() error {
 	return nil
 }
 
-func setVariables(spec *ebpf.CollectionSpec, cfg Config) error {
+// setVariables sets the loader-time constants of bpf/tcpflow.c from cfg.
+func setVariables(v *tcpflowVariableSpecs, cfg Config) error {
 	var lp, pp, ep [MaxPorts]uint16
 	copy(lp[:], cfg.LocalPorts)
 	copy(pp[:], cfg.PeerPorts)
 	copy(ep[:], cfg.Ports)
-	var stream uint32
-	if cfg.Stream {
-		stream = 1
-	}
 	var addr, mask [MaxCIDRs][2]uint64
 	for i, pfx := range cfg.PeerCIDRs {
 		addr[i], mask[i] = CIDRWords(pfx)
 	}
-	var onCwnd uint32
-	if cfg.OnCwndChange {
-		onCwnd = 1
-	}
-	vals := map[string]any{
-		"cfg_on_cwnd_change":      onCwnd,
-		"cfg_min_interval_us":     uint64(cfg.MinSampleInterval.Microseconds()),
-		"cfg_idle_timeout_us":     uint64(cfg.IdleTimeout.Microseconds()),
-		"cfg_max_flows":           cfg.MaxFlows,
-		"cfg_netns_cookie":        cfg.NetnsCookie,
-		"cfg_n_local_ports":       uint32(len(cfg.LocalPorts)),
-		"cfg_local_ports":         lp,
-		"cfg_n_peer_ports":        uint32(len(cfg.PeerPorts)),
-		"cfg_peer_ports":          pp,
-		"cfg_n_ports":             uint32(len(cfg.Ports)),
-		"cfg_ports":               ep,
-		"cfg_stream":              stream,
-		"cfg_max_samples_per_sec": cfg.MaxSamplesPerSec,
-		"cfg_n_cidrs":             uint32(len(cfg.PeerCIDRs)),
-		"cfg_cidr_addr":           addr,
-		"cfg_cidr_mask":           mask,
-	}
-	for name, v := range vals {
-		vs, ok := spec.Variables[name]
-		if !ok {
-			return fmt.Errorf("BPF object has no variable %s", name)
-		}
-		if err := vs.Set(v); err != nil {
-			return fmt.Errorf("setting %s: %w", name, err)
+	for _, s := range []struct {
+		spec *ebpf.VariableSpec
+		val  any
+	}{
+		{v.CfgOnCwndChange, boolWord(cfg.OnCwndChange)},
+		{v.CfgMinIntervalUs, uint64(cfg.MinSampleInterval.Microseconds())},
+		{v.CfgIdleTimeoutUs, uint64(cfg.IdleTimeout.Microseconds())},
+		{v.CfgMaxFlows, cfg.MaxFlows},
+		{v.CfgNetnsCookie, cfg.NetnsCookie},
+		{v.CfgN_localPorts, uint32(len(cfg.LocalPorts))},
+		{v.CfgLocalPorts, lp},
+		{v.CfgN_peerPorts, uint32(len(cfg.PeerPorts))},
+		{v.CfgPeerPorts, pp},
+		{v.CfgN_ports, uint32(len(cfg.Ports))},
+		{v.CfgPorts, ep},
+		{v.CfgStream, boolWord(cfg.Stream)},
+		{v.CfgMaxSamplesPerSec, cfg.MaxSamplesPerSec},
+		{v.CfgN_cidrs, uint32(len(cfg.PeerCIDRs))},
+		{v.CfgCidrAddr, addr},
+		{v.CfgCidrMask, mask},
+	} {
+		if err := s.spec.Set(s.val); err != nil {
+			return fmt.Errorf("setting BPF variable %s: %w", s.spec.Name, err)
 		}
 	}
 	return nil
+}
+
+func boolWord(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // CIDRWords returns a prefix as the kernel compares it: the 16-byte address
@@ -246,6 +270,10 @@ func CIDRWords(p netip.Prefix) (addr, mask [2]uint64) {
 
 // HZ is the kernel tick rate used to convert RTO, 0 if unknown.
 func (p *Probe) HZ() int { return p.hz }
+
+// RTOKnown: the kernel's tick rate was measured, so Flow.RTO and
+// Sample.RTOus are filled in (HZError says why not).
+func (p *Probe) RTOKnown() bool { return p.hz > 0 }
 
 // HZError says why HZ is 0.
 func (p *Probe) HZError() error { return p.hzErr }
@@ -410,7 +438,8 @@ func (p *Probe) decodeSample(b []byte, s *Sample) error {
 // ReadSamples streams samples until Close: fn gets each one (reused: copy
 // what you keep), flush is called each time the ring has been drained — at
 // least every interval while samples arrive, since the kernel wakes the
-// reader only when a quarter of the ring is full. Malformed records are
+// reader only when the unread samples pass a quarter of the ring (and each
+// further eighth). Malformed records are
 // counted in BadSamples. It returns nil after Close.
 func (p *Probe) ReadSamples(interval time.Duration, fn func(*Sample), flush func()) error {
 	if p.samples == nil {
@@ -610,6 +639,7 @@ type objects struct {
 	TcpProbe         *ebpf.Program `ebpf:"tcp_probe"`
 	InetSockSetState *ebpf.Program `ebpf:"inet_sock_set_state"`
 	TcpRetransmitSkb *ebpf.Program `ebpf:"tcp_retransmit_skb"`
+	PrefaultSamples  *ebpf.Program `ebpf:"prefault_samples"`
 	DumpFlows        *ebpf.Program // the iterator named iterName
 	iterName         string
 }
@@ -653,7 +683,7 @@ func (o *objects) load(spec *ebpf.CollectionSpec) error {
 
 func (o *objects) close() error {
 	var errs []error
-	for _, p := range []*ebpf.Program{o.DumpFlows, o.TcpRetransmitSkb, o.InetSockSetState, o.TcpProbe} {
+	for _, p := range []*ebpf.Program{o.DumpFlows, o.PrefaultSamples, o.TcpRetransmitSkb, o.InetSockSetState, o.TcpProbe} {
 		if p != nil {
 			errs = append(errs, p.Close())
 		}
@@ -682,4 +712,4 @@ func NetnsCookie(nsPath string) (uint64, error) {
 	return cookie, nil
 }
 
-var _ io.Closer = (*Probe)(nil)
+var _ Source = (*Probe)(nil)

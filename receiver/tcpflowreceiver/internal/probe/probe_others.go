@@ -26,6 +26,7 @@ func (*Probe) Closed(_ context.Context, buf []Flow) ([]Flow, error) {
 }
 func (*Probe) Counters() (Counters, error) { return Counters{}, errNotLinux }
 func (*Probe) HZ() int                     { return 0 }
+func (*Probe) RTOKnown() bool              { return false }
 func (*Probe) HZError() error              { return errNotLinux }
 func (*Probe) RTTHistogram() (RTTHistogram, error) {
 	return RTTHistogram{}, errNotLinux

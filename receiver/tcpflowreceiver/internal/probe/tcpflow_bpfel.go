@@ -113,6 +113,7 @@ const (
 	tcpflowProgDumpFlows          = "dump_flows"
 	tcpflowProgDumpFlowsTcp       = "dump_flows_tcp"
 	tcpflowProgInetSockSetState   = "inet_sock_set_state"
+	tcpflowProgPrefaultSamples    = "prefault_samples"
 	tcpflowProgTcpProbe           = "tcp_probe"
 	tcpflowProgTcpRetransmitSkb   = "tcp_retransmit_skb"
 	tcpflowVarCfgCidrAddr         = "cfg_cidr_addr"
@@ -184,6 +185,7 @@ type tcpflowProgramSpecs struct {
 	DumpFlows        *ebpf.ProgramSpec `ebpf:"dump_flows"`
 	DumpFlowsTcp     *ebpf.ProgramSpec `ebpf:"dump_flows_tcp"`
 	InetSockSetState *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
+	PrefaultSamples  *ebpf.ProgramSpec `ebpf:"prefault_samples"`
 	TcpProbe         *ebpf.ProgramSpec `ebpf:"tcp_probe"`
 	TcpRetransmitSkb *ebpf.ProgramSpec `ebpf:"tcp_retransmit_skb"`
 }
@@ -299,6 +301,7 @@ type tcpflowPrograms struct {
 	DumpFlows        *ebpf.Program `ebpf:"dump_flows"`
 	DumpFlowsTcp     *ebpf.Program `ebpf:"dump_flows_tcp"`
 	InetSockSetState *ebpf.Program `ebpf:"inet_sock_set_state"`
+	PrefaultSamples  *ebpf.Program `ebpf:"prefault_samples"`
 	TcpProbe         *ebpf.Program `ebpf:"tcp_probe"`
 	TcpRetransmitSkb *ebpf.Program `ebpf:"tcp_retransmit_skb"`
 }
@@ -308,6 +311,7 @@ func (p *tcpflowPrograms) Close() error {
 		p.DumpFlows,
 		p.DumpFlowsTcp,
 		p.InetSockSetState,
+		p.PrefaultSamples,
 		p.TcpProbe,
 		p.TcpRetransmitSkb,
 	)

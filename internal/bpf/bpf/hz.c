@@ -1,6 +1,6 @@
 //go:build ignore
 
-// Samples the kernel's two clocks for MeasureHZ: jiffies (bpf_jiffies64)
+// Samples the kernel's two clocks for KernelHZ: jiffies (bpf_jiffies64)
 // and CLOCK_MONOTONIC (bpf_ktime_get_ns). User space runs it twice with
 // BPF_PROG_TEST_RUN, a little apart, and divides; nothing is attached.
 

@@ -1,69 +1,63 @@
 //go:build linux
 
-package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
+package probe
 
 import (
 	"context"
 	"net/netip"
-	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/internal/sockdiag"
-	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
 
-// diagSource is the fallback: no eBPF, every scrape dumps the connected TCP
-// sockets with struct tcp_info through NETLINK_SOCK_DIAG. Gauges and totals
-// are the same as the probe's; what it cannot give is the kernel-side
-// sampling (srtt min/max, samples), close summaries (a closed flow's last
-// values are those of the previous scrape), zero-window events and the
-// retransmit cause (reported as unclassified).
-type diagSource struct {
+// Diag is the Source used where eBPF is unavailable: every Flows call dumps
+// the connected TCP sockets of the namespace with struct tcp_info through
+// NETLINK_SOCK_DIAG. Gauges and totals are the probe's; what it cannot give
+// is the kernel-side sampling (srtt min/max, samples, events), close
+// summaries (Closed returns nothing: a closed flow simply disappears),
+// zero-window events and the retransmit cause (Flow.RetransUnclassified).
+type Diag struct {
 	conn   *sockdiag.Conn
-	cfg    probe.Config
+	cfg    Config
 	ti     sockdiag.TCPInfo
 	first  map[uint64]time.Time // socket cookie -> first seen
 	seen   map[uint64]time.Time
-	counts probe.Counters
+	counts Counters
+	flow   Flow
 }
 
 // connected are the states with a peer whose tcp_info is meaningful.
 const connected = 1<<sockdiag.Established | 1<<sockdiag.FinWait1 | 1<<sockdiag.FinWait2 |
 	1<<sockdiag.CloseWait | 1<<sockdiag.LastAck | 1<<sockdiag.Closing
 
-func openDiagSource(nsPath string, cfg probe.Config) (flowSource, error) {
-	var c *sockdiag.Conn
-	if err := netnsutil.Do(nsPath, func() (err error) { c, err = sockdiag.Open(); return err }); err != nil {
+// OpenDiag opens a sock_diag socket in the namespace cfg.NetnsPath (the
+// caller's own when empty). Of cfg it uses the port and peer CIDR filters
+// and MaxFlows.
+func OpenDiag(cfg Config) (*Diag, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &diagSource{conn: c, cfg: cfg, first: map[uint64]time.Time{}, seen: map[uint64]time.Time{}}, nil
+	var c *sockdiag.Conn
+	if err := netnsutil.Do(cfg.NetnsPath, func() (err error) { c, err = sockdiag.Open(); return err }); err != nil {
+		return nil, err
+	}
+	return &Diag{conn: c, cfg: cfg, first: map[uint64]time.Time{}, seen: map[uint64]time.Time{}}, nil
 }
 
-func (d *diagSource) wanted(local, peer netip.AddrPort) bool {
-	if len(d.cfg.LocalPorts) > 0 && !slices.Contains(d.cfg.LocalPorts, local.Port()) {
-		return false
-	}
-	if len(d.cfg.PeerPorts) > 0 && !slices.Contains(d.cfg.PeerPorts, peer.Port()) {
-		return false
-	}
-	if len(d.cfg.PeerCIDRs) == 0 {
-		return true
-	}
-	return slices.ContainsFunc(d.cfg.PeerCIDRs, func(p netip.Prefix) bool { return p.Contains(peer.Addr()) })
-}
-
-func (d *diagSource) Flows(fn func(*probe.Flow)) error {
+// Flows dumps the namespace's connected TCP sockets and calls fn for each
+// one the filters admit, up to MaxFlows (the rest counted as TableFull). The
+// Flow passed to fn is reused; copy it to keep it.
+func (d *Diag) Flows(fn func(*Flow)) error {
 	now := time.Now()
 	clear(d.seen)
-	var f probe.Flow
 	var tracked uint64
 	err := d.conn.Each(sockdiag.Request{Protocol: unix.IPPROTO_TCP, States: connected, Ext: sockdiag.InfoExt}, func(m *sockdiag.Msg, attrs []byte) error {
 		local := netip.AddrPortFrom(m.SrcAddr().Unmap(), m.SPort)
 		peer := netip.AddrPortFrom(m.DstAddr().Unmap(), m.DPort)
-		if !d.wanted(local, peer) {
+		if !d.cfg.wanted(local, peer) {
 			d.counts.Filtered++
 			return nil
 		}
@@ -82,8 +76,8 @@ func (d *diagSource) Flows(fn func(*probe.Flow)) error {
 		}
 		d.seen[m.Cookie] = start
 		ti := &d.ti
-		f = probe.Flow{
-			ID: m.Cookie, Kind: probe.KindLive, Local: local, Peer: peer,
+		d.flow = Flow{
+			ID: m.Cookie, Cookie: m.Cookie, Kind: KindLive, Local: local, Peer: peer,
 			IPv6: m.Family == unix.AF_INET6, State: uint8(m.State), Start: start, Duration: now.Sub(start),
 			SRTT: time.Duration(ti.RTT) * time.Microsecond, RTTVar: time.Duration(ti.RTTVar) * time.Microsecond,
 			RTO: time.Duration(ti.RTO) * time.Microsecond, Cwnd: ti.SndCwnd, Ssthresh: ti.SndSsthresh,
@@ -93,7 +87,7 @@ func (d *diagSource) Flows(fn func(*probe.Flow)) error {
 			BytesAcked: ti.BytesAcked, BytesReceived: ti.BytesReceived, BytesRetrans: ti.BytesRetrans,
 			SegsOut: uint64(ti.SegsOut), SegsIn: uint64(ti.SegsIn),
 		}
-		fn(&f)
+		fn(&d.flow)
 		return nil
 	})
 	d.first, d.seen = d.seen, d.first
@@ -102,14 +96,18 @@ func (d *diagSource) Flows(fn func(*probe.Flow)) error {
 }
 
 // Closed has nothing to report: without the probe a closed flow simply
-// disappears (the aggregator keeps its last values).
-func (d *diagSource) Closed(_ context.Context, buf []probe.Flow) ([]probe.Flow, error) {
+// disappears (a reader keeps its last values).
+func (d *Diag) Closed(_ context.Context, buf []Flow) ([]Flow, error) {
 	return buf[:0], nil
 }
 
-func (d *diagSource) Counters() (probe.Counters, error) { return d.counts, nil }
+// Counters are the filter and table counts of the Flows calls so far.
+func (d *Diag) Counters() (Counters, error) { return d.counts, nil }
 
-// HZ: tcp_info reports the RTO in microseconds already.
-func (d *diagSource) HZ() int { return 1 }
+// RTOKnown: tcp_info reports the RTO in microseconds, no HZ needed.
+func (d *Diag) RTOKnown() bool { return true }
 
-func (d *diagSource) Close() error { return d.conn.Close() }
+// Close closes the sock_diag socket.
+func (d *Diag) Close() error { return d.conn.Close() }
+
+var _ Source = (*Diag)(nil)
