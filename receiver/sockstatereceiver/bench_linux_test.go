@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/bpf"
@@ -305,5 +306,98 @@ func BenchmarkScrape(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestBenchAllNetNS is the all_netns half of bench/sockstate.sh: with
+// SOCKSTATE_BENCH_ALLNETNS=<namespaces>x<sockets> it builds that many fresh
+// namespaces holding that many established TCP sockets each and measures
+// the CPU of one all_netns scrape over exactly those namespaces with each
+// BPF method, against `ss -ant | awk` run in each of them. It prints one
+// "key=value" line per figure.
+func TestBenchAllNetNS(t *testing.T) {
+	spec := os.Getenv("SOCKSTATE_BENCH_ALLNETNS")
+	if spec == "" {
+		t.Skip("run by bench/sockstate.sh")
+	}
+	var nns, per int
+	_, err := fmt.Sscanf(spec, "%dx%d", &nns, &per)
+	require.NoError(t, err, "SOCKSTATE_BENCH_ALLNETNS=<namespaces>x<sockets>")
+	budget, _ := time.ParseDuration(os.Getenv("SOCKSTATE_BENCH_BUDGET"))
+	budget = max(budget, 500*time.Millisecond)
+	out := func(k string, v any) { fmt.Printf("%s=%v\n", k, v) }
+	lim := unix.Rlimit{Cur: uint64(nns*per + 4096), Max: uint64(nns*per + 4096)}
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &lim))
+
+	var targets []target
+	var namespaces []*testnet.NS
+	var conns []io.Closer
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for range nns {
+		ns := testnet.New(t)
+		ns.Do(t, func() error {
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			conns = append(conns, ln)
+			return connectPairs(ln, (per-1)/2, func(c, s net.Conn) { conns = append(conns, c, s) })
+		})
+		ino, err := netnsutil.Inode(ns.Path)
+		require.NoError(t, err)
+		targets = append(targets, target{label: ns.Path, inode: ino, nsPath: ns.Path})
+		namespaces = append(namespaces, ns)
+	}
+	want := int64(per/2*2 - 1) // the pairs and the listener
+
+	perScrape := func(n int, u, sy int64) float64 { return float64(u+sy) / float64(n) / 1e3 }
+	cpu := map[string]float64{}
+	for _, m := range []Method{MethodIterator, MethodEvents} {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Method, cfg.AllNetNS, cfg.MaxNetNS, cfg.ResyncInterval = m, true, nns, time.Hour
+		s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+		s.listTargets = func(*scrapererror.ScrapeErrors) []target { return targets }
+		if err := s.start(context.Background(), nil); err != nil {
+			out("allnetns_"+string(m), "unavailable: "+strings.ReplaceAll(err.Error(), "\n", " "))
+			continue
+		}
+		check := func() {
+			md, err := s.scrape(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, nns, md.ResourceMetrics().Len())
+			var tcpEst int64
+			eachPoint(md, "system.network.connection.count", func(a map[string]any, v int64) {
+				if a["network.transport"] == "tcp" && a["network.connection.state"] != "time_wait" {
+					tcpEst += v
+				}
+			})
+			require.Equal(t, int64(nns)*want, tcpEst, "%s: TCP sockets over all namespaces", m)
+		}
+		check() // the first scrape seeds what is kept between scrapes
+		n, u, sy := measure(budget, syscall.RUSAGE_SELF, check)
+		require.NoError(t, s.shutdown(context.Background()))
+		cpu[string(m)] = perScrape(n, u, sy)
+		out("allnetns_"+string(m)+"_cpu_us", fmt.Sprintf("%.1f", cpu[string(m)]))
+		out("allnetns_"+string(m)+"_scrapes", n)
+	}
+
+	n, u, sy := measure(budget, syscall.RUSAGE_CHILDREN, func() {
+		for _, ns := range namespaces {
+			cmd := exec.Command("nsenter", "--net="+ns.Path, "sh", "-c", `ss -ant | grep -v State | awk '{s[$1]++} END {for (k in s) print k, s[k]}'`)
+			b, err := cmd.Output()
+			require.NoError(t, err)
+			require.NotEmpty(t, b)
+		}
+	})
+	cpu["ss"] = perScrape(n, u, sy)
+	out("allnetns_ss_awk_cpu_us", fmt.Sprintf("%.1f", cpu["ss"]))
+	for _, m := range []string{"iterator", "events"} {
+		if cpu[m] > 0 {
+			out("allnetns_ratio_ss_awk_over_"+m, fmt.Sprintf("%.1f", cpu["ss"]/cpu[m]))
+		}
 	}
 }

@@ -44,6 +44,7 @@ type sockScraper struct {
 
 	// seams for tests
 	openCounter func(m Method, tg target) (counter, error)
+	listTargets func(errs *scrapererror.ScrapeErrors) []target // all_netns
 	pageSize    int64
 
 	warnedListeners bool
@@ -55,6 +56,7 @@ func newScraper(cfg *Config, set receiver.Settings) *sockScraper {
 		return zapcore.NewSamplerWithOptions(c, time.Hour, 1, 0)
 	}))
 	s.openCounter = s.openMethod
+	s.listTargets = s.allTargets
 	return s
 }
 
@@ -168,7 +170,7 @@ func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	if s.single != nil {
 		s.scrapeTarget(now, s.main, s.single, errs.AddPartial)
 	} else {
-		for _, tg := range s.allTargets(errs) {
+		for _, tg := range s.listTargets(errs) {
 			c, err := s.openCounter(s.method, tg)
 			if errors.Is(err, os.ErrNotExist) {
 				continue // the process or namespace went away since it was listed
