@@ -67,8 +67,8 @@ func TestBenchSockstate(t *testing.T) {
 				total += uint64(v)
 			}
 		})
-		if ec, ok := s.single.(*eventsCounter); ok {
-			out("events_hooked", ec.hooked())
+		if c, ok := s.counting.(*kcount.Counting); ok && m == MethodEvents {
+			out("events_hooked", c.Hooked())
 		}
 		require.NoError(t, s.shutdown(context.Background()))
 		out("ours_"+string(m)+"_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
@@ -97,7 +97,7 @@ func TestBenchSockstate(t *testing.T) {
 	out("floor_sockdiag_tcp_dump_one_pass_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
 	// The events method's remaining walk: timewait and request sockets only.
 	n, u, sy = measure(budget, syscall.RUSAGE_SELF, func() {
-		require.NoError(t, conn.Each(sockdiag.Request{Protocol: unix.IPPROTO_TCP, States: unhookedStates}, func(*sockdiag.Msg, []byte) error { return nil }))
+		require.NoError(t, conn.Each(sockdiag.Request{Protocol: unix.IPPROTO_TCP, States: kcount.UnhookedStates}, func(*sockdiag.Msg, []byte) error { return nil }))
 	})
 	out("events_filtered_walk_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
 	conn.Close()
@@ -128,10 +128,10 @@ func TestBenchSockstate(t *testing.T) {
 	// Drift of the events method over all the churn below, at a resync.
 	evs := benchScraper(t, MethodEvents, big)
 	benchStateChanges(t, big, out)
-	evs.single.(*eventsCounter).force = true
+	drifter(t, evs).ForceResync()
 	_, err := evs.scrape(context.Background())
 	require.NoError(t, err)
-	drift, _ := evs.single.(*eventsCounter).lastDrift()
+	drift, _ := drifter(t, evs).Drift()
 	out("events_drift_after_churn", drift)
 	require.NoError(t, evs.shutdown(context.Background()))
 }
@@ -345,7 +345,7 @@ func TestBenchAllNetNS(t *testing.T) {
 		require.True(t, strings.HasPrefix(line, "ready"), line)
 		ino, err := netnsutil.Inode(ns.Path)
 		require.NoError(t, err)
-		targets = append(targets, target{label: ns.Path, inode: ino, nsPath: ns.Path})
+		targets = append(targets, target{label: ns.Path, inode: ino, ns: kcount.Namespace{Path: ns.Path}})
 		namespaces = append(namespaces, ns)
 	}
 	want := int64(per/2*2 + 1) // the pairs and the listener

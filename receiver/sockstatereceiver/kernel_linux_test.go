@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
+	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/kcount"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
 
@@ -135,7 +136,6 @@ func TestKernelAllNetNS(t *testing.T) {
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 	require.NoError(t, s.start(context.Background(), nil))
 	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
-	require.NotEqual(t, MethodEvents, s.method, "events cannot follow namespaces that come and go")
 	md, err := s.scrape(context.Background())
 	require.NoError(t, err)
 	udpClose := map[string]int64{}
@@ -151,16 +151,31 @@ func TestKernelAllNetNS(t *testing.T) {
 	require.Contains(t, udpClose, ownNetNS)
 }
 
-// vanishingCounter deletes its namespace in the middle of a scrape, as
-// `ip netns del` or an exiting container does under all_netns.
+// vanishingCounting binds counters that delete their namespace in the
+// middle of a scrape, as `ip netns del` or an exiting container does under
+// all_netns.
+type vanishingCounting struct {
+	counting
+	path string
+	del  func()
+}
+
+func (v *vanishingCounting) Bind(ns kcount.Namespace) (kcount.Counter, error) {
+	c, err := v.counting.Bind(ns)
+	if err != nil || ns.Path != v.path {
+		return c, err
+	}
+	return &vanishingCounter{Counter: c, del: v.del}, nil
+}
+
 type vanishingCounter struct {
-	counter
+	kcount.Counter
 	del func()
 }
 
-func (v *vanishingCounter) count(t *tally) error {
+func (v *vanishingCounter) Count(t *kcount.Tally) error {
 	v.del()
-	if err := v.counter.count(t); err != nil {
+	if err := v.Counter.Count(t); err != nil {
 		return err
 	}
 	return errors.New("dump cut short")
@@ -172,14 +187,14 @@ func TestKernelAllNetNSNamespaceDeletedMidScrape(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.AllNetNS, cfg.MaxNetNS, cfg.Method = true, 1000, MethodSockDiag
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-	open := s.openCounter
+	open := s.open
 	deleted := false
-	s.openCounter = func(m Method, tg target) (counter, error) {
-		c, err := open(m, tg)
-		if err != nil || tg.nsPath != doomed.Path {
-			return c, err
+	s.open = func(m Method) (counting, error) {
+		c, err := open(m)
+		if err != nil {
+			return nil, err
 		}
-		return &vanishingCounter{counter: c, del: func() {
+		return &vanishingCounting{counting: c, path: doomed.Path, del: func() {
 			out, err := exec.Command("ip", "netns", "del", doomed.Name).CombinedOutput()
 			require.NoError(t, err, string(out))
 			deleted = true
