@@ -3,6 +3,7 @@ package sockstatereceiver
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -352,11 +353,19 @@ func TestBenchAllNetNS(t *testing.T) {
 
 	perScrape := func(n int, u, sy int64) float64 { return float64(u+sy) / float64(n) / 1e3 }
 	cpu := map[string]float64{}
-	for _, m := range []Method{MethodIterator, MethodEvents} {
+	// reopened is how all_netns counted before methods were opened once:
+	// the iterator programs loaded, attached and tried for every namespace
+	// at every scrape.
+	const reopened = "iterator_reopened_per_namespace"
+	for _, m := range []Method{reopened, MethodIterator, MethodEvents} {
 		cfg := createDefaultConfig().(*Config)
 		cfg.Method, cfg.AllNetNS, cfg.MaxNetNS, cfg.ResyncInterval = m, true, nns, time.Hour
 		s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 		s.listTargets = func(*scrapererror.ScrapeErrors) []target { return targets }
+		if m == reopened {
+			cfg.Method = MethodIterator
+			s.open = func(Method) (counting, error) { return reopening{cfg.Ports}, nil }
+		}
 		if err := s.start(context.Background(), nil); err != nil {
 			out("allnetns_"+string(m), "unavailable: "+strings.ReplaceAll(err.Error(), "\n", " "))
 			continue
@@ -372,8 +381,14 @@ func TestBenchAllNetNS(t *testing.T) {
 				}
 			})
 			require.Equal(t, int64(nns)*want, tcpEst, "%s: TCP sockets over all namespaces", m)
+			if m == reopened {
+				for k, c := range s.bound {
+					require.NoError(t, c.Close())
+					delete(s.bound, k)
+				}
+			}
 		}
-		check() // the first scrape seeds what is kept between scrapes
+		check() // the first scrape binds the namespaces (and seeds events)
 		n, u, sy := measure(budget, syscall.RUSAGE_SELF, check)
 		require.NoError(t, s.shutdown(context.Background()))
 		cpu[string(m)] = perScrape(n, u, sy)
@@ -394,6 +409,38 @@ func TestBenchAllNetNS(t *testing.T) {
 	for _, m := range []string{"iterator", "events"} {
 		if cpu[m] > 0 {
 			out("allnetns_ratio_ss_awk_over_"+m, fmt.Sprintf("%.1f", cpu["ss"]/cpu[m]))
+			out("allnetns_ratio_"+reopened+"_over_"+m, fmt.Sprintf("%.1f", cpu[reopened]/cpu[m]))
 		}
 	}
 }
+
+// reopening opens the iterator method anew for each namespace it binds,
+// and tries it there once, as every all_netns scrape did before methods
+// were opened once at start; closing the Counter unloads it.
+type reopening struct{ ports []uint16 }
+
+func (reopening) Method() Method { return MethodIterator }
+func (reopening) Close() error   { return nil }
+
+func (r reopening) Bind(ns kcount.Namespace) (kcount.Counter, error) {
+	cn, err := kcount.Open(MethodIterator, kcount.Options{Ports: r.ports})
+	if err != nil {
+		return nil, err
+	}
+	c, err := cn.Bind(ns)
+	if err == nil {
+		err = c.Count(kcount.NewTally(r.ports))
+	}
+	if err != nil {
+		cn.Close()
+		return nil, err
+	}
+	return reopened{c, cn}, nil
+}
+
+type reopened struct {
+	kcount.Counter
+	cn *kcount.Counting
+}
+
+func (r reopened) Close() error { return errors.Join(r.Counter.Close(), r.cn.Close()) }
