@@ -3,5 +3,3 @@
 // state-change programs that keep per-namespace deltas so a count is O(1).
 // It has no OpenTelemetry imports.
 package kcount
-
-//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall" -tags linux -target bpfel sockstate sockstate.c -- -I../../../../internal/bpf
