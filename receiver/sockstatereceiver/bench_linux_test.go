@@ -263,7 +263,7 @@ func benchStateChanges(t *testing.T, ns string, out func(string, any)) {
 // connectPairs connects n clients to ln and hands each pair to fn.
 func connectPairs(ln net.Listener, n int, fn func(c, s net.Conn)) error {
 	for range n {
-		c, err := net.Dial("tcp4", ln.Addr().String())
+		c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
 		if err != nil {
 			return err
 		}
