@@ -111,29 +111,8 @@ func TestKernelPopulation(t *testing.T) {
 func TestKernelAllNetNS(t *testing.T) {
 	testnet.RequireRoot(t)
 	a, b := testnet.New(t), testnet.New(t)
-	hold := func(ns *testnet.NS, n int) {
-		var fds []int
-		ns.Do(t, func() error {
-			for range n {
-				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-				if err != nil {
-					return err
-				}
-				fds = append(fds, fd)
-				if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		t.Cleanup(func() {
-			for _, fd := range fds {
-				unix.Close(fd)
-			}
-		})
-	}
-	hold(a, 3)
-	hold(b, 5)
+	holdUDP(t, a, 3)
+	holdUDP(t, b, 5)
 	cfg := createDefaultConfig().(*Config)
 	cfg.AllNetNS, cfg.MaxNetNS, cfg.Method = true, 1000, MethodAuto
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
@@ -232,25 +211,7 @@ func TestKernelAllNetNSEvents(t *testing.T) {
 	a, b := testnet.New(t), testnet.New(t)
 	aClients := pairs(a, "tcp4", "127.0.0.1:0", 6)
 	pairs(b, "tcp6", "[::1]:0", 3)
-	var udp []int
-	b.Do(t, func() error {
-		for range 2 {
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			udp = append(udp, fd)
-			if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	t.Cleanup(func() {
-		for _, fd := range udp {
-			unix.Close(fd)
-		}
-	})
+	holdUDP(t, b, 2)
 
 	// settle scrapes until every namespace's counts equal ss in it.
 	settle := func(stage string, nss ...*testnet.NS) pmetric.Metrics {
@@ -346,4 +307,28 @@ func eachResource(md pmetric.Metrics, fn func(path string, one pmetric.Metrics))
 		rms.At(i).CopyTo(one.ResourceMetrics().AppendEmpty())
 		fn(path.Str(), one)
 	}
+}
+
+// holdUDP binds n UDP sockets to 127.0.0.1 in ns until the test ends.
+func holdUDP(t *testing.T, ns *testnet.NS, n int) {
+	t.Helper()
+	var fds []int
+	t.Cleanup(func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	})
+	ns.Do(t, func() error {
+		for range n {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			fds = append(fds, fd)
+			if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -15,6 +15,15 @@ struct ev_val {
 	__s64 c[NSTATES];
 };
 
+// A per-namespace delta map: signed per-state counts by namespace and family.
+#define DELTA_MAP(name)                         \
+	struct {                                \
+		__uint(type, BPF_MAP_TYPE_HASH);     \
+		__uint(max_entries, 4096);           \
+		__type(key, struct ev_key);          \
+		__type(value, struct ev_val);        \
+	} name SEC(".maps")
+
 // Updates that found a delta map full; must stay 0 (exported as drift cause).
 __u64 ev_dropped;
 

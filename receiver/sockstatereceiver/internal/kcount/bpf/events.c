@@ -10,12 +10,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct ev_key);
-	__type(value, struct ev_val);
-} tcp_deltas SEC(".maps");
+DELTA_MAP(tcp_deltas);
 
 static __always_inline struct ev_val *ev_counts(struct sock_common *skc)
 {

@@ -12,12 +12,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct ev_key);
-	__type(value, struct ev_val);
-} mini_deltas SEC(".maps");
+DELTA_MAP(mini_deltas);
 
 static __always_inline void mini_add(struct sock_common *skc, __u32 state, __s64 d)
 {
