@@ -42,8 +42,11 @@ fi
 ratio=NA
 for size in "${sizes[@]}"; do
   if [[ $size == *x* ]]; then
-    SOCKSTATE_BENCH_ALLNETNS=$size SOCKSTATE_BENCH_HOLDER=$work/holder SOCKSTATE_BENCH_BUDGET=${BUDGET:-2s} \
-      "$work/sockstate.test" -test.run '^TestBenchAllNetNS$' -test.count 1 | grep '=' >"$work/r.txt"
+    if ! SOCKSTATE_BENCH_ALLNETNS=$size SOCKSTATE_BENCH_HOLDER=$work/holder SOCKSTATE_BENCH_BUDGET=${BUDGET:-2s} \
+      "$work/sockstate.test" -test.run '^TestBenchAllNetNS$' -test.count 1 -test.timeout 0 >"$work/out.txt" 2>&1; then
+      cat "$work/out.txt" >&2; exit 1
+    fi
+    grep '=' "$work/out.txt" >"$work/r.txt"
     get() { awk -F= -v k="$1" '$1==k {print $2}' "$work/r.txt"; }
     echo "== all_netns: ${size%x*} namespaces of ${size#*x} TCP sockets, one scrape"
     printf '%-42s %16s\n' "method" "CPU/scrape µs"
