@@ -48,10 +48,10 @@ for size in "${sizes[@]}"; do
     fi
     grep '=' "$work/out.txt" >"$work/r.txt"
     get() { awk -F= -v k="$1" '$1==k {print $2}' "$work/r.txt"; }
-    echo "== all_netns: ${size%x*} namespaces of ${size#*x} TCP sockets, one scrape"
-    printf '%-42s %16s\n' "method" "CPU/scrape µs"
+    echo "== all_netns: ${size%x*} namespaces of ${size#*x} TCP sockets ($(get allnetns_tcp_sockets_held) held), one scrape"
+    printf '%-42s %16s %14s\n' "method" "CPU/scrape µs" "TCP counted"
     for m in iterator_reopened_per_namespace iterator events; do
-      printf '%-42s %16s\n' "sockstate $m" "$(get "allnetns_${m}_cpu_us")"
+      printf '%-42s %16s %14s\n' "sockstate $m" "$(get "allnetns_${m}_cpu_us")" "$(get "allnetns_${m}_tcp_sockets")"
     done
     printf '%-42s %16s\n' "ss -ant | grep | awk in each namespace" "$(get allnetns_ss_awk_cpu_us)"
     for m in iterator events; do
