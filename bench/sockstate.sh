@@ -8,6 +8,11 @@
 # (must be identical), the events program's cost per state change and
 # connect/close throughput with and without it.
 # Prints a table per size and, last, ratio=<events/ss|awk at the largest size>.
+# A size written <namespaces>x<sockets> (e.g. 100x1000) measures an all_netns
+# scrape instead: that many fresh namespaces, each with a holder of that many
+# TCP sockets, read by one scrape per method, against the iterator reopened
+# per namespace (how all_netns counted before methods were opened once) and
+# `ss -ant | awk` run in each namespace; it prints both ratios per method.
 # Usage: sudo bench/sockstate.sh [sizes...]   (default: 100000 300000; root; not part of make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +41,25 @@ fi
 
 ratio=NA
 for size in "${sizes[@]}"; do
+  if [[ $size == *x* ]]; then
+    if ! SOCKSTATE_BENCH_ALLNETNS=$size SOCKSTATE_BENCH_HOLDER=$work/holder SOCKSTATE_BENCH_BUDGET=${BUDGET:-2s} \
+      "$work/sockstate.test" -test.run '^TestBenchAllNetNS$' -test.count 1 -test.timeout 0 >"$work/out.txt" 2>&1; then
+      cat "$work/out.txt" >&2; exit 1
+    fi
+    grep '=' "$work/out.txt" >"$work/r.txt"
+    get() { awk -F= -v k="$1" '$1==k {print $2}' "$work/r.txt"; }
+    echo "== all_netns: ${size%x*} namespaces of ${size#*x} TCP sockets ($(get allnetns_tcp_sockets_held) held), one scrape"
+    printf '%-42s %16s %14s\n' "method" "CPU/scrape µs" "TCP counted"
+    for m in iterator_reopened_per_namespace iterator events; do
+      printf '%-42s %16s %14s\n' "sockstate $m" "$(get "allnetns_${m}_cpu_us")" "$(get "allnetns_${m}_tcp_sockets")"
+    done
+    printf '%-42s %16s\n' "ss -ant | grep | awk in each namespace" "$(get allnetns_ss_awk_cpu_us)"
+    for m in iterator events; do
+      echo "$m: $(get "allnetns_ratio_iterator_reopened_per_namespace_over_$m")x less CPU than the iterator reopened per namespace, $(get "allnetns_ratio_ss_awk_over_$m")x less than ss|awk"
+    done
+    ratio=$(echo "scale=5; $(get allnetns_events_cpu_us)/$(get allnetns_ss_awk_cpu_us)" | bc)
+    continue
+  fi
   ip netns add "$ns"; ip netns add "$empty"
   ip -n "$ns" link set lo up; ip -n "$empty" link set lo up
   ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"

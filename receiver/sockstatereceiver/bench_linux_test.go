@@ -3,6 +3,7 @@ package sockstatereceiver
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/bpf"
@@ -66,8 +68,8 @@ func TestBenchSockstate(t *testing.T) {
 				total += uint64(v)
 			}
 		})
-		if ec, ok := s.single.(*eventsCounter); ok {
-			out("events_hooked", ec.hooked())
+		if c, ok := s.counting.(*kcount.Counting); ok && m == MethodEvents {
+			out("events_hooked", c.Hooked())
 		}
 		require.NoError(t, s.shutdown(context.Background()))
 		out("ours_"+string(m)+"_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
@@ -96,7 +98,7 @@ func TestBenchSockstate(t *testing.T) {
 	out("floor_sockdiag_tcp_dump_one_pass_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
 	// The events method's remaining walk: timewait and request sockets only.
 	n, u, sy = measure(budget, syscall.RUSAGE_SELF, func() {
-		require.NoError(t, conn.Each(sockdiag.Request{Protocol: unix.IPPROTO_TCP, States: unhookedStates}, func(*sockdiag.Msg, []byte) error { return nil }))
+		require.NoError(t, conn.Each(sockdiag.Request{Protocol: unix.IPPROTO_TCP, States: kcount.UnhookedStates}, func(*sockdiag.Msg, []byte) error { return nil }))
 	})
 	out("events_filtered_walk_cpu_us", fmt.Sprintf("%.1f", float64(u+sy)/float64(n)/1e3))
 	conn.Close()
@@ -127,10 +129,10 @@ func TestBenchSockstate(t *testing.T) {
 	// Drift of the events method over all the churn below, at a resync.
 	evs := benchScraper(t, MethodEvents, big)
 	benchStateChanges(t, big, out)
-	evs.single.(*eventsCounter).force = true
+	drifter(t, evs).ForceResync()
 	_, err := evs.scrape(context.Background())
 	require.NoError(t, err)
-	drift, _ := evs.single.(*eventsCounter).lastDrift()
+	drift, _ := drifter(t, evs).Drift()
 	out("events_drift_after_churn", drift)
 	require.NoError(t, evs.shutdown(context.Background()))
 }
@@ -261,7 +263,7 @@ func benchStateChanges(t *testing.T, ns string, out func(string, any)) {
 // connectPairs connects n clients to ln and hands each pair to fn.
 func connectPairs(ln net.Listener, n int, fn func(c, s net.Conn)) error {
 	for range n {
-		c, err := net.Dial("tcp4", ln.Addr().String())
+		c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
 		if err != nil {
 			return err
 		}
@@ -307,3 +309,141 @@ func BenchmarkScrape(b *testing.B) {
 		})
 	}
 }
+
+// TestBenchAllNetNS is the all_netns half of bench/sockstate.sh: with
+// SOCKSTATE_BENCH_ALLNETNS=<namespaces>x<sockets> it builds that many fresh
+// namespaces holding that many established TCP sockets each and measures
+// the CPU of one all_netns scrape over exactly those namespaces with each
+// BPF method, against `ss -ant | awk` run in each of them. It prints one
+// "key=value" line per figure.
+func TestBenchAllNetNS(t *testing.T) {
+	spec := os.Getenv("SOCKSTATE_BENCH_ALLNETNS")
+	if spec == "" {
+		t.Skip("run by bench/sockstate.sh")
+	}
+	var nns, per int
+	_, err := fmt.Sscanf(spec, "%dx%d", &nns, &per)
+	require.NoError(t, err, "SOCKSTATE_BENCH_ALLNETNS=<namespaces>x<sockets>")
+	budget, _ := time.ParseDuration(os.Getenv("SOCKSTATE_BENCH_BUDGET"))
+	budget = max(budget, 500*time.Millisecond)
+	out := func(k string, v any) { fmt.Printf("%s=%v\n", k, v) }
+	holder := os.Getenv("SOCKSTATE_BENCH_HOLDER")
+	require.NotEmpty(t, holder, "SOCKSTATE_BENCH_HOLDER: the bench/sockstate/holder binary")
+
+	var targets []target
+	var namespaces []*testnet.NS
+	for range nns {
+		ns := testnet.New(t)
+		// A process per namespace holds the sockets (this one may not open
+		// that many files).
+		cmd := ns.Command(holder, "-pairs", strconv.Itoa(per/2))
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(line, "ready"), line)
+		ino, err := netnsutil.Inode(ns.Path)
+		require.NoError(t, err)
+		targets = append(targets, target{label: ns.Path, inode: ino, ns: kcount.Namespace{Path: ns.Path}})
+		namespaces = append(namespaces, ns)
+	}
+	want := int64(per/2*2 + 1) // the pairs and the listener
+
+	perScrape := func(n int, u, sy int64) float64 { return float64(u+sy) / float64(n) / 1e3 }
+	cpu := map[string]float64{}
+	counted := map[string]int64{} // TCP sockets, all namespaces, at the last scrape
+	// reopened is how all_netns counted before methods were opened once:
+	// the iterator programs loaded, attached and tried for every namespace
+	// at every scrape.
+	const reopened = "iterator_reopened_per_namespace"
+	for _, m := range []Method{reopened, MethodIterator, MethodEvents} {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Method, cfg.AllNetNS, cfg.MaxNetNS, cfg.ResyncInterval = m, true, nns, time.Hour
+		s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+		s.listTargets = func(*scrapererror.ScrapeErrors) []target { return targets }
+		if m == reopened {
+			cfg.Method = MethodIterator
+			s.open = func(Method) (counting, error) { return reopening{cfg.Ports}, nil }
+		}
+		if err := s.start(context.Background(), nil); err != nil {
+			out("allnetns_"+string(m), "unavailable: "+strings.ReplaceAll(err.Error(), "\n", " "))
+			continue
+		}
+		check := func() {
+			md, err := s.scrape(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, nns, md.ResourceMetrics().Len())
+			var tcpEst int64
+			eachPoint(md, "system.network.connection.count", func(a map[string]any, v int64) {
+				if a["network.transport"] == "tcp" && a["network.connection.state"] != "time_wait" {
+					tcpEst += v
+				}
+			})
+			counted[string(m)] = tcpEst
+			if m == reopened {
+				for k, c := range s.bound {
+					require.NoError(t, c.Close())
+					delete(s.bound, k)
+				}
+			}
+		}
+		check() // the first scrape binds the namespaces (and seeds events)
+		n, u, sy := measure(budget, syscall.RUSAGE_SELF, check)
+		require.NoError(t, s.shutdown(context.Background()))
+		cpu[string(m)] = perScrape(n, u, sy)
+		out("allnetns_"+string(m)+"_cpu_us", fmt.Sprintf("%.1f", cpu[string(m)]))
+		out("allnetns_"+string(m)+"_scrapes", n)
+		out("allnetns_"+string(m)+"_tcp_sockets", counted[string(m)])
+	}
+	out("allnetns_tcp_sockets_held", int64(nns)*want)
+
+	n, u, sy := measure(budget, syscall.RUSAGE_CHILDREN, func() {
+		for _, ns := range namespaces {
+			cmd := exec.Command("nsenter", "--net="+ns.Path, "sh", "-c", `ss -ant | grep -v State | awk '{s[$1]++} END {for (k in s) print k, s[k]}'`)
+			b, err := cmd.Output()
+			require.NoError(t, err)
+			require.NotEmpty(t, b)
+		}
+	})
+	cpu["ss"] = perScrape(n, u, sy)
+	out("allnetns_ss_awk_cpu_us", fmt.Sprintf("%.1f", cpu["ss"]))
+	for _, m := range []string{"iterator", "events"} {
+		if cpu[m] > 0 {
+			out("allnetns_ratio_ss_awk_over_"+m, fmt.Sprintf("%.1f", cpu["ss"]/cpu[m]))
+			out("allnetns_ratio_"+reopened+"_over_"+m, fmt.Sprintf("%.1f", cpu[reopened]/cpu[m]))
+		}
+	}
+}
+
+// reopening opens the iterator method anew for each namespace it binds,
+// and tries it there once, as every all_netns scrape did before methods
+// were opened once at start; closing the Counter unloads it.
+type reopening struct{ ports []uint16 }
+
+func (reopening) Method() Method { return MethodIterator }
+func (reopening) Close() error   { return nil }
+
+func (r reopening) Bind(ns kcount.Namespace) (kcount.Counter, error) {
+	cn, err := kcount.Open(MethodIterator, kcount.Options{Ports: r.ports})
+	if err != nil {
+		return nil, err
+	}
+	c, err := cn.Bind(ns)
+	if err == nil {
+		err = c.Count(kcount.NewTally(r.ports))
+	}
+	if err != nil {
+		cn.Close()
+		return nil, err
+	}
+	return reopened{c, cn}, nil
+}
+
+type reopened struct {
+	kcount.Counter
+	cn *kcount.Counting
+}
+
+func (r reopened) Close() error { return errors.Join(r.Counter.Close(), r.cn.Close()) }

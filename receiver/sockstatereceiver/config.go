@@ -8,19 +8,20 @@ import (
 
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/kcount"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
 
-// Method is how connection states are counted.
-type Method string
+// Method is how connection states are counted: auto or one of kcount's.
+type Method = kcount.Method
 
 // Counting methods, best first. Auto picks the best one that works.
 const (
 	MethodAuto     Method = "auto"
-	MethodEvents   Method = "events"
-	MethodIterator Method = "iterator"
-	MethodSockDiag Method = "sockdiag"
-	MethodProcfs   Method = "procfs"
+	MethodEvents          = kcount.MethodEvents
+	MethodIterator        = kcount.MethodIterator
+	MethodSockDiag        = kcount.MethodSockDiag
+	MethodProcfs          = kcount.MethodProcfs
 )
 
 // Config is the sockstate receiver's configuration.

@@ -30,6 +30,14 @@ func startScraper(t *testing.T, m Method, nsPath string) *sockScraper {
 	return s
 }
 
+// drifter is the events counter of a scraper's namespace (not all_netns).
+func drifter(t testing.TB, s *sockScraper) kcount.Drifter {
+	t.Helper()
+	d, ok := s.bound[s.main.key()].(kcount.Drifter)
+	require.True(t, ok, "method %s keeps no drift", s.method)
+	return d
+}
+
 func scrapeCounts(t *testing.T, s *sockScraper) map[countKey]int64 {
 	t.Helper()
 	md, err := s.scrape(context.Background())
@@ -153,9 +161,9 @@ func TestKernelEventsTrackChanges(t *testing.T) {
 	require.Zero(t, got[countKey{"tcp", "close_wait", "ipv4"}])
 
 	// A forced resync finds no drift.
-	ev.single.(*eventsCounter).force = true
+	drifter(t, ev).ForceResync()
 	scrapeCounts(t, ev)
-	drift, ok := ev.single.(*eventsCounter).lastDrift()
+	drift, ok := drifter(t, ev).Drift()
 	require.True(t, ok)
 	require.Zero(t, drift)
 }
@@ -189,7 +197,7 @@ func TestKernelEventsHooksUnderChurn(t *testing.T) {
 }`, floodPort))
 	ev := startScraper(t, MethodEvents, p.ns.Path)
 	diag := startScraper(t, MethodSockDiag, p.ns.Path)
-	require.True(t, ev.single.(*eventsCounter).hooked(), "hooks loaded in the probe above but not by the receiver")
+	require.True(t, ev.counting.(*kcount.Counting).Hooked(), "hooks loaded in the probe above but not by the receiver")
 
 	settle := func(stage string) map[countKey]int64 {
 		t.Helper()
@@ -354,10 +362,9 @@ func TestKernelEventsHooksUnderChurn(t *testing.T) {
 	// reused ones are gone, others may have been taken over or expired.)
 	require.LessOrEqual(t, got[countKey{"tcp", "time_wait", "ipv4"}], tw-int64(len(reusePorts)), "%d TIME_WAIT sockets taken over", len(reusePorts))
 
-	ec := ev.single.(*eventsCounter)
-	ec.force = true
+	drifter(t, ev).ForceResync()
 	scrapeCounts(t, ev)
-	drift, ok := ec.lastDrift()
+	drift, ok := drifter(t, ev).Drift()
 	require.True(t, ok)
 	require.Zero(t, drift)
 }

@@ -17,33 +17,43 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/internal/procnet"
 	"github.com/netstack-otel/netstack/internal/sockdiag"
+	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/kcount"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
 
-// ownNetNS labels the collector's own namespace.
-const ownNetNS = "/proc/self/ns/net"
+// counting is an opened counting method: what kcount.Counting provides
+// (a seam for tests).
+type counting interface {
+	Method() Method
+	Bind(kcount.Namespace) (kcount.Counter, error)
+	Close() error
+}
 
 type sockScraper struct {
 	cfg    *Config
 	set    receiver.Settings
 	logger *zap.Logger
-	// counterLog is given to the per-namespace counters: with all_netns they
-	// are opened for every namespace at every scrape, so each distinct
-	// message is logged at most once an hour.
-	counterLog *zap.Logger
-	mb         *metadata.MetricsBuilder
+	// countLog is given to the counting method: with all_netns namespaces
+	// are bound as they appear, so each distinct message is logged at most
+	// once an hour.
+	countLog *zap.Logger
+	mb       *metadata.MetricsBuilder
 
-	method Method  // resolved at start
-	single counter // the one namespace's counter, unless all_netns
-	main   target  // the namespace of single
-	tally  *tally
+	counting counting // opened at start: its BPF programs serve every namespace
+	method   Method   // counting's
+	main     target   // the namespace read, unless all_netns
+	// bound are the namespaces' counters, kept between scrapes (the events
+	// method keeps a namespace's base there); under all_netns those of
+	// namespaces no longer listed are closed after each scrape.
+	bound  map[targetKey]kcount.Counter
+	tally  *kcount.Tally
 	parser procnet.Parser
 
 	// seams for tests
-	openCounter func(m Method, tg target) (counter, error)
+	open        func(m Method) (counting, error)
+	listTargets func(errs *scrapererror.ScrapeErrors) []target // all_netns
 	pageSize    int64
 
 	warnedListeners bool
@@ -51,125 +61,106 @@ type sockScraper struct {
 
 func newScraper(cfg *Config, set receiver.Settings) *sockScraper {
 	s := &sockScraper{cfg: cfg, set: set, logger: set.Logger, pageSize: int64(os.Getpagesize())}
-	s.counterLog = set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+	s.countLog = set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return zapcore.NewSamplerWithOptions(c, time.Hour, 1, 0)
 	}))
-	s.openCounter = s.openMethod
+	s.open = s.openMethod
+	s.listTargets = s.allTargets
 	return s
 }
 
-// mainTarget is the namespace named by netns or root_path.
-func (s *sockScraper) mainTarget() (target, error) {
-	switch {
-	case s.cfg.RootPath != "":
-		dir, err := netnsutil.ProcNetDir(s.cfg.RootPath)
-		if err != nil {
-			return target{}, fmt.Errorf("root_path: %w", err)
-		}
-		// dir is <proc>/1/net; the namespace file sits beside it.
-		ns := filepath.Join(filepath.Dir(dir), "ns", "net")
-		ino, _ := netnsutil.Inode(ns)
-		return target{label: dir, inode: ino, nsPath: ns, procDir: dir}, nil
-	case s.cfg.NetNS != "":
-		ino, err := netnsutil.Inode(s.cfg.NetNS)
-		if err != nil {
-			return target{}, fmt.Errorf("netns: %w", err)
-		}
-		return target{label: s.cfg.NetNS, inode: ino, nsPath: s.cfg.NetNS}, nil
-	default:
-		ino, err := netnsutil.Inode("")
-		if err != nil {
-			return target{}, err
-		}
-		return target{label: ownNetNS, inode: ino}, nil
+func (s *sockScraper) openMethod(m Method) (counting, error) {
+	c, err := kcount.Open(m, kcount.Options{Ports: s.cfg.Ports, ResyncInterval: s.cfg.ResyncInterval, Logger: s.countLog})
+	if err != nil {
+		return nil, err
 	}
+	return c, nil
 }
 
 func (s *sockScraper) start(_ context.Context, _ component.Host) error {
 	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set)
-	s.tally = newTally(s.cfg.Ports)
+	s.tally = kcount.NewTally(s.cfg.Ports)
+	s.bound = map[targetKey]kcount.Counter{}
 	tg, err := s.mainTarget()
 	if err != nil {
 		return err
 	}
-	c, err := s.resolve(tg)
-	if err != nil {
+	if err := s.resolve(tg); err != nil {
 		return err
 	}
-	s.method = c.method()
-	if s.cfg.AllNetNS {
-		// Namespaces come and go: open per scrape with the resolved method.
-		return c.close()
-	}
-	s.single, s.main = c, tg
+	s.main = tg
 	return nil
 }
 
 // resolve opens the configured method, or for auto the best one that
-// works, and logs the choice.
-func (s *sockScraper) resolve(tg target) (counter, error) {
-	if s.cfg.Method != MethodAuto {
-		c, err := s.openCounter(s.cfg.Method, tg)
+// works, binds it to the main namespace (which checks that it works there)
+// and logs the choice.
+func (s *sockScraper) resolve(tg target) error {
+	try := func(m Method) error {
+		cn, err := s.open(m)
 		if err != nil {
-			return nil, fmt.Errorf("method %s: %w", s.cfg.Method, err)
+			return err
 		}
-		s.logger.Info("sockstate counting method", zap.String("method", string(c.method())), zap.String("netns", tg.label))
-		return c, nil
+		c, err := cn.Bind(tg.ns)
+		if err != nil {
+			cn.Close()
+			return err
+		}
+		s.counting, s.method, s.bound[tg.key()] = cn, cn.Method(), c
+		return nil
+	}
+	if s.cfg.Method != MethodAuto {
+		if err := try(s.cfg.Method); err != nil {
+			return fmt.Errorf("method %s: %w", s.cfg.Method, err)
+		}
+		s.logger.Info("sockstate counting method", zap.String("method", string(s.method)), zap.String("netns", tg.label))
+		return nil
 	}
 	var skipped []zap.Field
-	for _, m := range []Method{MethodEvents, MethodIterator, MethodSockDiag, MethodProcfs} {
-		c, err := s.openCounter(m, tg)
+	for _, m := range kcount.Methods {
+		err := try(m)
 		if err == nil {
 			s.logger.Info("sockstate counting method (auto)", append([]zap.Field{zap.String("method", string(m)), zap.String("netns", tg.label)}, skipped...)...)
 			if m == MethodProcfs {
 				s.logger.Warn("neither BPF nor NETLINK_SOCK_DIAG is usable; counting from /proc/net tables (slower, no listen-queue limits)")
 			}
-			return c, nil
+			return nil
+		}
+		if errors.Is(err, kcount.ErrNotLinux) {
+			return err
 		}
 		skipped = append(skipped, zap.NamedError("skipped_"+string(m), err))
 	}
-	return nil, errors.New("method auto: no method works")
-}
-
-func (s *sockScraper) openMethod(m Method, tg target) (counter, error) {
-	switch m {
-	case MethodSockDiag:
-		return openSockdiag(tg, s.counterLog)
-	case MethodProcfs:
-		p := &procfsCounter{tg: tg}
-		var t tally
-		if err := p.count(&t); err != nil {
-			return nil, err
-		}
-		return p, nil
-	case MethodIterator:
-		return openIterator(tg, s.cfg.Ports, s.counterLog)
-	case MethodEvents:
-		if s.cfg.AllNetNS {
-			return nil, errors.New("all_netns reads namespaces that come and go; it uses the iterator or sockdiag method")
-		}
-		return openEvents(tg, s.cfg.Ports, s.cfg.ResyncInterval, s.counterLog)
-	}
-	return nil, fmt.Errorf("unknown method %q", m)
+	return errors.New("method auto: no method works")
 }
 
 func (s *sockScraper) shutdown(context.Context) error {
-	if s.single != nil {
-		err := s.single.close()
-		s.single = nil
-		return err
+	var errs []error
+	for k, c := range s.bound {
+		errs = append(errs, c.Close())
+		delete(s.bound, k)
 	}
-	return nil
+	if s.counting != nil {
+		errs = append(errs, s.counting.Close())
+		s.counting = nil
+	}
+	return errors.Join(errs...)
 }
 
 func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	errs := &scrapererror.ScrapeErrors{}
 	now := pcommon.NewTimestampFromTime(time.Now())
-	if s.single != nil {
-		s.scrapeTarget(now, s.main, s.single, errs.AddPartial)
-	} else {
-		for _, tg := range s.allTargets(errs) {
-			c, err := s.openCounter(s.method, tg)
+	if !s.cfg.AllNetNS {
+		s.scrapeTarget(now, s.main, s.bound[s.main.key()], errs.AddPartial)
+		return s.mb.Emit(), errs.Combine()
+	}
+	listed := map[targetKey]bool{}
+	for _, tg := range s.listTargets(errs) {
+		listed[tg.key()] = true
+		c := s.bound[tg.key()]
+		if c == nil {
+			var err error
+			c, err = s.counting.Bind(tg.ns)
 			if errors.Is(err, os.ErrNotExist) {
 				continue // the process or namespace went away since it was listed
 			}
@@ -177,15 +168,22 @@ func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 				errs.AddPartial(1, fmt.Errorf("netns %s: %w", tg.label, err))
 				continue
 			}
-			var failed []partialError
-			s.scrapeTarget(now, tg, c, func(n int, err error) { failed = append(failed, partialError{n, err}) })
-			c.close()
-			if len(failed) > 0 && tg.vanished() {
-				continue // deleted while we read it: not an error
-			}
-			for _, f := range failed {
-				errs.AddPartial(f.n, fmt.Errorf("netns %s: %w", tg.label, f.err))
-			}
+			s.bound[tg.key()] = c
+		}
+		var failed []partialError
+		s.scrapeTarget(now, tg, c, func(n int, err error) { failed = append(failed, partialError{n, err}) })
+		if len(failed) > 0 && tg.vanished() {
+			delete(listed, tg.key()) // deleted while we read it: not an error
+			continue
+		}
+		for _, f := range failed {
+			errs.AddPartial(f.n, fmt.Errorf("netns %s: %w", tg.label, f.err))
+		}
+	}
+	for k, c := range s.bound {
+		if !listed[k] {
+			c.Close()
+			delete(s.bound, k)
 		}
 	}
 	return s.mb.Emit(), errs.Combine()
@@ -196,18 +194,18 @@ type partialError struct {
 	err error
 }
 
-func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c counter, addPartial func(n int, err error)) {
+func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c kcount.Counter, addPartial func(n int, err error)) {
 	mc := s.cfg.Metrics
 	if mc.SystemNetworkConnectionCount.Enabled || mc.SystemNetworkConnectionLocalPortCount.Enabled {
-		s.tally.reset()
-		if err := c.count(s.tally); err != nil {
-			addPartial(2, fmt.Errorf("counting sockets (%s): %w", c.method(), err))
+		s.tally.Reset()
+		if err := c.Count(s.tally); err != nil {
+			addPartial(2, fmt.Errorf("counting sockets (%s): %w", c.Method(), err))
 		} else {
 			s.recordCounts(now)
 		}
 	}
-	if d, ok := c.(interface{ lastDrift() (int64, bool) }); ok && mc.SockstateEventsDrift.Enabled {
-		if v, ok := d.lastDrift(); ok {
+	if d, ok := c.(kcount.Drifter); ok && mc.SockstateEventsDrift.Enabled {
+		if v, ok := d.Drift(); ok {
 			s.mb.RecordSockstateEventsDriftDataPoint(now, v)
 		}
 	}
@@ -218,7 +216,7 @@ func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c counter, 
 	}
 	if mc.SystemNetworkSocketInUse.Enabled || mc.SystemNetworkSocketUsed.Enabled || mc.SystemNetworkSocketAllocated.Enabled ||
 		mc.SystemNetworkTCPOrphanCount.Enabled || mc.SystemNetworkTCPTimeWaitCount.Enabled || mc.SystemNetworkSocketMemoryUsage.Enabled {
-		if err := s.recordSockstat(now, tg); err != nil {
+		if err := s.recordSockstat(now, c); err != nil {
 			addPartial(1, err)
 		}
 	}
@@ -229,35 +227,35 @@ func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c counter, 
 }
 
 func (s *sockScraper) recordCounts(now pcommon.Timestamp) {
-	for tr := range numTransports {
+	for tr := range kcount.NumTransports {
 		expected := statesOf(tr)
-		for fi, fam := range families {
-			counts := &s.tally.conns[tr][fi]
+		for fi, fam := range familyAttr {
+			counts := &s.tally.Conns[tr][fi]
 			for st := sockdiag.Established; st < sockdiag.NewSynRecv; st++ {
 				// Zero counts of the states a transport uses are emitted so
 				// dashboards do not gap; an unexpected state is never dropped.
 				if counts[st] == 0 && !slices.Contains(expected, st) {
 					continue
 				}
-				s.mb.RecordSystemNetworkConnectionCountDataPoint(now, int64(counts[st]), transports[tr].attr, stateAttr[st], fam.attr)
+				s.mb.RecordSystemNetworkConnectionCountDataPoint(now, int64(counts[st]), transportAttr[tr], stateAttr[st], fam)
 			}
 		}
-		pc := s.tally.portsFor(tr)
+		pc := s.tally.PortsFor(tr)
 		if pc == nil {
 			continue
 		}
 		for i, port := range pc.Ports {
 			for _, st := range expected {
-				s.mb.RecordSystemNetworkConnectionLocalPortCountDataPoint(now, int64(pc.Counts[i][st]), transports[tr].attr, stateAttr[st], int64(port))
+				s.mb.RecordSystemNetworkConnectionLocalPortCountDataPoint(now, int64(pc.Counts[i][st]), transportAttr[tr], stateAttr[st], int64(port))
 			}
 		}
 	}
 }
 
-func (s *sockScraper) recordListeners(now pcommon.Timestamp, c counter) error {
+func (s *sockScraper) recordListeners(now pcommon.Timestamp, c kcount.Counter) error {
 	n := 0
 	capped := false
-	err := c.listeners(func(m *sockdiag.Msg) error {
+	err := c.Listeners(func(m *sockdiag.Msg) error {
 		if len(s.cfg.ListenPorts) > 0 && !slices.Contains(s.cfg.ListenPorts, m.SPort) {
 			return nil
 		}
@@ -266,16 +264,16 @@ func (s *sockScraper) recordListeners(now pcommon.Timestamp, c counter) error {
 			return nil
 		}
 		n++
-		fam := metadata.AttributeNetworkTypeIpv4
-		if m.Family == families[1].af {
-			fam = metadata.AttributeNetworkTypeIpv6
+		addr := m.SrcAddr()
+		fam := familyAttr[0]
+		if addr.Is6() {
+			fam = familyAttr[1]
 		}
-		addr := m.SrcAddr().String()
-		s.mb.RecordSystemNetworkTCPListenQueueUsageDataPoint(now, int64(m.RQueue), addr, int64(m.SPort), fam)
-		s.mb.RecordSystemNetworkTCPListenQueueLimitDataPoint(now, int64(m.WQueue), addr, int64(m.SPort), fam)
+		s.mb.RecordSystemNetworkTCPListenQueueUsageDataPoint(now, int64(m.RQueue), addr.String(), int64(m.SPort), fam)
+		s.mb.RecordSystemNetworkTCPListenQueueLimitDataPoint(now, int64(m.WQueue), addr.String(), int64(m.SPort), fam)
 		return nil
 	})
-	if errors.Is(err, errNoListeners) {
+	if errors.Is(err, kcount.ErrNoListeners) {
 		if !s.warnedListeners {
 			s.warnedListeners = true
 			s.logger.Warn("listen queue metrics unavailable", zap.Error(err))
@@ -296,9 +294,9 @@ var sockstatTransports = map[string]metadata.AttributeNetworkTransport{
 	"UDPLITE": metadata.AttributeNetworkTransportUdplite, "RAW": metadata.AttributeNetworkTransportRaw,
 }
 
-func (s *sockScraper) recordSockstat(now pcommon.Timestamp, tg target) error {
+func (s *sockScraper) recordSockstat(now pcommon.Timestamp, c kcount.Counter) error {
 	var v4, v6 []byte
-	err := tg.inProcNet(func(dir string) error {
+	err := c.InProcNet(func(dir string) error {
 		var err error
 		if v4, err = os.ReadFile(filepath.Join(dir, "sockstat")); err != nil {
 			return err
@@ -314,7 +312,7 @@ func (s *sockScraper) recordSockstat(now pcommon.Timestamp, tg target) error {
 	}
 	var errs []error
 	for fi, data := range [2][]byte{v4, v6} {
-		fam := families[fi]
+		fam := familyAttr[fi]
 		perr := s.parser.ParseSockstat(data, func(c *procnet.Counter) {
 			sec := string(c.Section)
 			if fi == 1 {
@@ -326,7 +324,7 @@ func (s *sockScraper) recordSockstat(now pcommon.Timestamp, tg target) error {
 			case sec == "sockets" && name == "used":
 				s.mb.RecordSystemNetworkSocketUsedDataPoint(now, v)
 			case ok && name == "inuse":
-				s.mb.RecordSystemNetworkSocketInUseDataPoint(now, v, tr, fam.attr)
+				s.mb.RecordSystemNetworkSocketInUseDataPoint(now, v, tr, fam)
 			case sec == "TCP" && name == "orphan":
 				s.mb.RecordSystemNetworkTCPOrphanCountDataPoint(now, v)
 			case sec == "TCP" && name == "tw":
@@ -336,62 +334,14 @@ func (s *sockScraper) recordSockstat(now pcommon.Timestamp, tg target) error {
 			case ok && name == "mem":
 				s.mb.RecordSystemNetworkSocketMemoryUsageDataPoint(now, v*s.pageSize, tr)
 			case sec == "FRAG" && name == "inuse":
-				s.mb.RecordSystemNetworkIPFragmentQueueCountDataPoint(now, v, fam.attr)
+				s.mb.RecordSystemNetworkIPFragmentQueueCountDataPoint(now, v, fam)
 			case sec == "FRAG" && name == "memory":
-				s.mb.RecordSystemNetworkIPFragmentMemoryUsageDataPoint(now, v, fam.attr)
+				s.mb.RecordSystemNetworkIPFragmentMemoryUsageDataPoint(now, v, fam)
 			}
 		})
 		if perr != nil {
-			errs = append(errs, fmt.Errorf("parsing sockstat%s: %w", fam.suffix, perr))
+			errs = append(errs, fmt.Errorf("parsing sockstat%s: %w", familySuffix[fi], perr))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// allTargets lists the collector's own namespace, /run/netns/* and the
-// distinct namespaces of /proc/*/ns/net, at most max_netns, deduplicated by
-// namespace inode.
-func (s *sockScraper) allTargets(errs *scrapererror.ScrapeErrors) []target {
-	proc := "/proc"
-	if s.cfg.RootPath != "" {
-		if dir, err := netnsutil.ProcNetDir(s.cfg.RootPath); err == nil {
-			proc = filepath.Dir(filepath.Dir(dir))
-		}
-	}
-	seen := map[uint64]bool{}
-	var out []target
-	add := func(path, label string) {
-		if len(out) >= s.cfg.MaxNetNS {
-			return
-		}
-		ino, err := netnsutil.Inode(path)
-		if err != nil || seen[ino] {
-			return
-		}
-		seen[ino] = true
-		if path == "/proc/thread-self/ns/net" {
-			path = ""
-		}
-		out = append(out, target{label: label, inode: ino, nsPath: path})
-	}
-	add("/proc/thread-self/ns/net", ownNetNS)
-	if names, err := filepath.Glob("/run/netns/*"); err == nil {
-		for _, n := range names {
-			add(n, n)
-		}
-	}
-	pids, err := os.ReadDir(proc)
-	if err != nil {
-		errs.AddPartial(0, fmt.Errorf("listing %s: %w", proc, err))
-	}
-	for _, d := range pids {
-		if name := d.Name(); name[0] >= '1' && name[0] <= '9' {
-			p := filepath.Join(proc, name, "ns", "net")
-			add(p, p)
-		}
-	}
-	if len(out) >= s.cfg.MaxNetNS {
-		s.logger.Debug("max_netns reached; further namespaces are not read", zap.Int("max_netns", s.cfg.MaxNetNS))
-	}
-	return out
 }

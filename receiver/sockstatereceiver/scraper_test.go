@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/netstack-otel/netstack/internal/sockdiag"
+	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/kcount"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
 
@@ -67,18 +68,31 @@ func TestScrapeGoldenProcfs(t *testing.T) {
 	require.Equal(t, newPopulationWant(), got)
 }
 
-// fakeCounter stands in for a kernel method.
+// fakeCounter stands in for a kernel method, bound to every namespace.
 type fakeCounter struct {
-	m         Method
-	counts    func(t *tally) error
-	listening []sockdiag.Msg
-	closed    bool
+	m              Method
+	counts         func(t *kcount.Tally) error
+	listening      []sockdiag.Msg
+	closed         bool
+	countingClosed bool
+	procDir        string
 }
 
-func (f *fakeCounter) method() Method       { return f.m }
-func (f *fakeCounter) count(t *tally) error { return f.counts(t) }
-func (f *fakeCounter) close() error         { f.closed = true; return nil }
-func (f *fakeCounter) listeners(fn func(*sockdiag.Msg) error) error {
+func (f *fakeCounter) Method() Method { return f.m }
+func (f *fakeCounter) Bind(ns kcount.Namespace) (kcount.Counter, error) {
+	f.procDir = ns.ProcDir
+	return f, nil
+}
+func (f *fakeCounter) Count(t *kcount.Tally) error               { return f.counts(t) }
+func (f *fakeCounter) InProcNet(fn func(dir string) error) error { return fn(f.procDir) }
+func (f *fakeCounter) Close() error {
+	if f.closed {
+		f.countingClosed = true
+	}
+	f.closed = true
+	return nil
+}
+func (f *fakeCounter) Listeners(fn func(*sockdiag.Msg) error) error {
 	for i := range f.listening {
 		if err := fn(&f.listening[i]); err != nil {
 			return err
@@ -106,14 +120,14 @@ func TestAutoPicksBestWorkingMethodAndListenerBounds(t *testing.T) {
 	cfg.ListenPorts = []uint16{80, 443, 8080}
 	cfg.MaxListeners = 2
 	s, logs := testScraper(t, cfg)
-	fake := &fakeCounter{m: MethodSockDiag, counts: func(t *tally) error {
-		t.conns[tcp][0][sockdiag.Established] = 7
+	fake := &fakeCounter{m: MethodSockDiag, counts: func(t *kcount.Tally) error {
+		t.Conns[kcount.TCP][0][sockdiag.Established] = 7
 		return nil
 	}, listening: []sockdiag.Msg{
 		listener("0.0.0.0:80", 3, 128), listener("[::]:443", 0, 4096), listener("127.0.0.1:22", 1, 5), listener("0.0.0.0:8080", 0, 1),
 	}}
 	var tried []Method
-	s.openCounter = func(m Method, _ target) (counter, error) {
+	s.open = func(m Method) (counting, error) {
 		tried = append(tried, m)
 		if m == MethodSockDiag {
 			return fake, nil
@@ -139,6 +153,7 @@ func TestAutoPicksBestWorkingMethodAndListenerBounds(t *testing.T) {
 	require.Equal(t, 1, logs.FilterMessage("more listeners than max_listeners; the rest are not reported").Len())
 	require.NoError(t, s.shutdown(context.Background()))
 	require.True(t, fake.closed)
+	require.True(t, fake.countingClosed, "the counter and the counting method are closed")
 }
 
 func TestScrapePartialErrors(t *testing.T) {
@@ -146,8 +161,8 @@ func TestScrapePartialErrors(t *testing.T) {
 	cfg.RootPath = t.TempDir() // no sockstat there
 	require.NoError(t, os.MkdirAll(filepath.Join(cfg.RootPath, "1", "net"), 0o755))
 	s, _ := testScraper(t, cfg)
-	s.openCounter = func(m Method, _ target) (counter, error) {
-		return &fakeCounter{m: m, counts: func(*tally) error { return errors.New("dump failed") }}, nil
+	s.open = func(m Method) (counting, error) {
+		return &fakeCounter{m: m, counts: func(*kcount.Tally) error { return errors.New("dump failed") }}, nil
 	}
 	require.NoError(t, s.start(context.Background(), nil))
 	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
@@ -162,7 +177,7 @@ func TestStartFailsWhenNoMethodWorks(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Method = MethodIterator
 	s, _ := testScraper(t, cfg)
-	s.openCounter = func(Method, target) (counter, error) { return nil, errors.New("no BPF") }
+	s.open = func(Method) (counting, error) { return nil, errors.New("no BPF") }
 	require.ErrorContains(t, s.start(context.Background(), nil), "method iterator: no BPF")
 	cfg.Method = MethodAuto
 	require.ErrorContains(t, s.start(context.Background(), nil), "method auto: no method works")

@@ -1,7 +1,8 @@
-// Package kcount counts sockets per state in the kernel with BPF: socket
-// iterators (iter/tcp, iter/udp) for a one-pass count of a namespace, and
-// state-change programs that keep per-namespace deltas so a count is O(1).
-// It has no OpenTelemetry imports.
+// Package kcount counts a network namespace's sockets per transport, family
+// and state for the sockstate receiver. Its methods (events, iterator,
+// sockdiag, procfs) are opened once by Open, which loads what they need in
+// the kernel: BPF socket iterators (iter/tcp, iter/udp) for a one-pass count
+// of a namespace, and state-change programs that keep per-namespace deltas
+// so a count is O(1). Counting.Bind gives each namespace a Counter. It has no
+// OpenTelemetry imports; the BPF C is in bpf/, built by gen.go.
 package kcount
-
-//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall" -tags linux -target bpfel sockstate sockstate.c -- -I../../../../internal/bpf

@@ -5,10 +5,10 @@ package kcount
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"golang.org/x/sys/unix"
 )
 
 // Events keeps per-namespace deltas of full TCP sockets per state in the
@@ -16,14 +16,14 @@ import (
 // not covered (no tracepoint); Iterator.Count reports them apart.
 type Events struct {
 	tracing
-	objs eventObjects
+	objs eventsObjects
 }
 
-// tracing is loaded tracing programs, their links, and the maps and drop
-// counter they own: what Events and MiniHooks share.
+// tracing is loaded tracing programs, their links, the generated objects
+// that own them and the drop counter: what Events and MiniHooks share.
 type tracing struct {
 	progs   []*ebpf.Program
-	maps    []*ebpf.Map
+	objs    io.Closer
 	dropped *ebpf.Variable
 	links   []link.Link
 }
@@ -59,43 +59,29 @@ func (t *tracing) Close() error {
 	for i := len(t.links) - 1; i >= 0; i-- {
 		errs = append(errs, t.links[i].Close())
 	}
-	for _, p := range t.progs {
-		errs = append(errs, p.Close())
-	}
-	for _, m := range t.maps {
-		errs = append(errs, m.Close())
+	if t.objs != nil {
+		errs = append(errs, t.objs.Close())
 	}
 	return errors.Join(errs...)
 }
 
-type eventObjects struct {
-	OnSetState *ebpf.Program  `ebpf:"on_set_state"`
-	TcpDeltas  *ebpf.Map      `ebpf:"tcp_deltas"`
-	EvDropped  *ebpf.Variable `ebpf:"ev_dropped"`
-}
-
-func (o *eventObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.OnSetState}
-}
-
-// OpenEvents loads and attaches the state-change programs. Counting starts
+// OpenEvents loads and attaches the state-change program. Counting starts
 // at attach time; add the deltas to a base from one iterator pass.
 func OpenEvents() (_ *Events, err error) {
+	spec, err := loadEvents()
+	if err != nil {
+		return nil, fmt.Errorf("kcount: reading the embedded state-change object: %w", err)
+	}
 	e := &Events{}
-	if err := load(&e.objs, "the state-change program", "5.5", nil); err != nil {
+	if err := load(spec, &e.objs, "the state-change program", "5.5"); err != nil {
 		return nil, err
 	}
-	e.tracing = tracing{progs: e.objs.programs(), maps: []*ebpf.Map{e.objs.TcpDeltas}, dropped: e.objs.EvDropped}
+	e.tracing = tracing{progs: []*ebpf.Program{e.objs.OnSetState}, objs: &e.objs, dropped: e.objs.EvDropped}
 	if err := e.attach(); err != nil {
 		e.Close()
 		return nil, err
 	}
 	return e, nil
-}
-
-type evKey struct {
-	Netns  uint32
-	Family uint32
 }
 
 // Deltas reads the deltas of the namespace with inode netns into out.
@@ -105,16 +91,16 @@ func (e *Events) Deltas(netns uint32, out *Deltas) error {
 
 // readDeltas reads one namespace's per-family deltas from a delta map.
 func readDeltas(m *ebpf.Map, netns uint32, out *Deltas) error {
-	for fi, fam := range [2]uint32{unix.AF_INET, unix.AF_INET6} {
-		var v [NStates]int64
-		err := m.Lookup(evKey{netns, fam}, &v)
+	for fi, af := range families {
+		var v eventsEvVal
+		err := m.Lookup(eventsEvKey{Netns: netns, Family: uint32(af)}, &v)
 		switch {
 		case errors.Is(err, ebpf.ErrKeyNotExist):
-			v = [NStates]int64{}
+			v = eventsEvVal{}
 		case err != nil:
 			return fmt.Errorf("kcount: reading deltas: %w", err)
 		}
-		out[fi] = v
+		out[fi] = v.C
 	}
 	return nil
 }

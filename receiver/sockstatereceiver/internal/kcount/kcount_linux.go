@@ -10,8 +10,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 
+	"github.com/netstack-otel/netstack/internal/bpf"
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 )
 
@@ -25,31 +25,20 @@ type Iterator struct {
 	zero     []byte // zeroes for resetting the largest variable
 }
 
-type iterObjects struct {
-	CountTcp    *ebpf.Program  `ebpf:"count_tcp"`
-	CountUdp    *ebpf.Program  `ebpf:"count_udp"`
-	IterCounts  *ebpf.Variable `ebpf:"iter_counts"`
-	IterUnknown *ebpf.Variable `ebpf:"iter_unknown"`
-	IterMini    *ebpf.Variable `ebpf:"iter_mini"`
-	PortSlot    *ebpf.Variable `ebpf:"port_slot"`
-	PortCounts  *ebpf.Variable `ebpf:"port_counts"`
-}
-
 // OpenIterator loads and attaches the iterator programs; ports (at most
 // MaxPorts) are the local ports counted separately, in slot order.
 func OpenIterator(ports []uint16) (_ *Iterator, err error) {
 	if len(ports) > MaxPorts {
 		return nil, fmt.Errorf("kcount: %d ports, at most %d", len(ports), MaxPorts)
 	}
-	it := &Iterator{}
-	if err := load(&it.objs, "iterator programs", "5.9", nil); err != nil {
-		return nil, err
+	spec, err := loadIter()
+	if err != nil {
+		return nil, fmt.Errorf("kcount: reading the embedded iterator object: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			it.Close()
-		}
-	}()
+	var specs iterSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("kcount: %w", err)
+	}
 	if len(ports) > 0 {
 		var slots [1 << 16]uint8
 		for i, p := range ports {
@@ -57,12 +46,20 @@ func OpenIterator(ports []uint16) (_ *Iterator, err error) {
 				slots[p] = uint8(i + 1)
 			}
 		}
-		if err := it.objs.PortSlot.Set(slots[:]); err != nil {
+		if err := specs.PortSlot.Set(slots); err != nil {
 			return nil, fmt.Errorf("kcount: setting port slots: %w", err)
 		}
 	}
+	it := &Iterator{tracked: len(ports) > 0}
+	if err := load(spec, &it.objs, "the iterator programs", "5.9"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			it.Close()
+		}
+	}()
 	it.zero = make([]byte, it.objs.PortCounts.Size())
-	it.tracked = len(ports) > 0
 	if it.tcp, err = link.AttachIter(link.IterOptions{Program: it.objs.CountTcp}); err != nil {
 		return nil, fmt.Errorf("kcount: attaching iter/tcp: %w", err)
 	}
@@ -72,24 +69,15 @@ func OpenIterator(ports []uint16) (_ *Iterator, err error) {
 	return it, nil
 }
 
-// load lifts the memlock limit and loads the programs and variables objs
-// names (what and minKernel are for the error) from the sockstate object.
-// prepare, if not nil, adjusts the spec first (attach targets, constants).
-func load(objs any, what, minKernel string, prepare func(*ebpf.CollectionSpec) error) error {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return fmt.Errorf("kcount: removing memlock limit: %w", err)
-	}
-	spec, err := loadSockstate()
-	if err != nil {
-		return fmt.Errorf("kcount: loading BPF spec: %w", err)
-	}
-	if prepare != nil {
-		if err := prepare(spec); err != nil {
-			return err
-		}
+// load checks what loading needs (bpf.Preflight: BTF, capabilities,
+// memlock) and loads spec into objs, a generated object struct; failures
+// are worded by bpf.LoadError, as in every eBPF component.
+func load(spec *ebpf.CollectionSpec, objs any, what, minKernel string) error {
+	if err := bpf.Preflight(); err != nil {
+		return fmt.Errorf("kcount: loading %s: %w", what, err)
 	}
 	if err := spec.LoadAndAssign(objs, nil); err != nil {
-		return fmt.Errorf("kcount: loading %s (needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN, BTF, Linux >= %s): %w", what, minKernel, err)
+		return bpf.LoadError("sockstate "+what, "Linux >= "+minKernel, err)
 	}
 	return nil
 }
@@ -193,10 +181,5 @@ func (it *Iterator) Close() error {
 			errs = append(errs, l.Close())
 		}
 	}
-	for _, p := range []*ebpf.Program{it.objs.CountUdp, it.objs.CountTcp} {
-		if p != nil {
-			errs = append(errs, p.Close())
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, it.objs.Close())...)
 }

@@ -2,9 +2,27 @@
 
 package kcount
 
-import "errors"
+import "fmt"
 
-var errNotLinux = errors.New("kcount: BPF socket counting is Linux only")
+var errNotLinux = fmt.Errorf("kcount: %w", ErrNotLinux)
+
+// Counting is Linux only.
+type Counting struct{}
+
+// Open fails outside Linux.
+func Open(Method, Options) (*Counting, error) { return nil, errNotLinux }
+
+// Method is empty outside Linux.
+func (*Counting) Method() Method { return "" }
+
+// Hooked is false outside Linux.
+func (*Counting) Hooked() bool { return false }
+
+// Bind fails outside Linux.
+func (*Counting) Bind(Namespace) (Counter, error) { return nil, errNotLinux }
+
+// Close does nothing outside Linux.
+func (*Counting) Close() error { return nil }
 
 // Iterator is Linux only.
 type Iterator struct{}

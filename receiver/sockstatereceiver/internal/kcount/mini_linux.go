@@ -18,39 +18,28 @@ import (
 // then dump those sockets with sock_diag.
 type MiniHooks struct {
 	tracing
-	objs  miniObjects
+	objs  hooksObjects
 	hooks []string
-}
-
-type miniObjects struct {
-	TwHashed       *ebpf.Program  `ebpf:"tw_hashed"`
-	TwKilled       *ebpf.Program  `ebpf:"tw_killed"`
-	TwProcessEnter *ebpf.Program  `ebpf:"tw_process_enter"`
-	TwProcessExit  *ebpf.Program  `ebpf:"tw_process_exit"`
-	EhashInsert    *ebpf.Program  `ebpf:"ehash_insert"`
-	ReqskDropped   *ebpf.Program  `ebpf:"reqsk_dropped"`
-	MiniDeltas     *ebpf.Map      `ebpf:"mini_deltas"`
-	TwScratch      *ebpf.Map      `ebpf:"tw_scratch"`
-	EvDropped      *ebpf.Variable `ebpf:"ev_dropped"`
-}
-
-func (o *miniObjects) programs() []*ebpf.Program {
-	return []*ebpf.Program{o.TwHashed, o.TwKilled, o.TwProcessEnter, o.TwProcessExit, o.EhashInsert, o.ReqskDropped}
 }
 
 // miniTargets are, per program, the kernel functions it can attach to, the
 // current name first (renamed or split between releases).
-var miniTargets = []struct {
-	prog  string
+func miniTargets(p *hooksProgramSpecs) []struct {
+	prog  *ebpf.ProgramSpec
 	funcs []string
-}{
-	{"tw_hashed", []string{"inet_twsk_hashdance_schedule", "inet_twsk_hashdance"}}, // 6.9 renamed it
-	{"tw_killed", []string{"inet_twsk_kill"}},
-	{"tw_process_enter", []string{"tcp_timewait_state_process"}},
-	{"tw_process_exit", []string{"tcp_timewait_state_process"}},
-	{"ehash_insert", []string{"inet_ehash_insert"}},
-	// The request timer calls the inner function directly since 6.10.
-	{"reqsk_dropped", []string{"__inet_csk_reqsk_queue_drop", "inet_csk_reqsk_queue_drop"}},
+} {
+	return []struct {
+		prog  *ebpf.ProgramSpec
+		funcs []string
+	}{
+		{p.TwHashed, []string{"inet_twsk_hashdance_schedule", "inet_twsk_hashdance"}}, // 6.9 renamed it
+		{p.TwKilled, []string{"inet_twsk_kill"}},
+		{p.TwProcessEnter, []string{"tcp_timewait_state_process"}},
+		{p.TwProcessExit, []string{"tcp_timewait_state_process"}},
+		{p.EhashInsert, []string{"inet_ehash_insert"}},
+		// The request timer calls the inner function directly since 6.10.
+		{p.ReqskDropped, []string{"__inet_csk_reqsk_queue_drop", "inet_csk_reqsk_queue_drop"}},
+	}
 }
 
 // OpenMiniHooks resolves the hooked functions in the kernel's BTF, loads the
@@ -62,30 +51,33 @@ func OpenMiniHooks() (*MiniHooks, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kcount: kernel BTF: %w", err)
 	}
-	m := &MiniHooks{}
-	prepare := func(spec *ebpf.CollectionSpec) error {
-		for _, t := range miniTargets {
-			fn, err := findFunc(kspec, t.funcs)
-			if err != nil {
-				return err
-			}
-			ps := spec.Programs[t.prog]
-			if ps == nil {
-				return fmt.Errorf("kcount: program %s missing from the object", t.prog)
-			}
-			ps.AttachTo = fn.Name
-			kind := "fentry"
-			if ps.AttachType == ebpf.AttachTraceFExit {
-				kind = "fexit"
-			}
-			m.hooks = append(m.hooks, kind+"/"+fn.Name)
-		}
-		return nil
+	spec, err := loadHooks()
+	if err != nil {
+		return nil, fmt.Errorf("kcount: reading the embedded hooks object: %w", err)
 	}
-	if err := load(&m.objs, "the timewait/request-socket fentry programs", "5.17", prepare); err != nil {
+	var specs hooksProgramSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("kcount: %w", err)
+	}
+	m := &MiniHooks{}
+	for _, t := range miniTargets(&specs) {
+		fn, err := findFunc(kspec, t.funcs)
+		if err != nil {
+			return nil, err
+		}
+		t.prog.AttachTo = fn.Name
+		kind := "fentry"
+		if t.prog.AttachType == ebpf.AttachTraceFExit {
+			kind = "fexit"
+		}
+		m.hooks = append(m.hooks, kind+"/"+fn.Name)
+	}
+	if err := load(spec, &m.objs, "the timewait/request-socket fentry programs", "5.17"); err != nil {
 		return nil, err
 	}
-	m.tracing = tracing{progs: m.objs.programs(), maps: []*ebpf.Map{m.objs.MiniDeltas, m.objs.TwScratch}, dropped: m.objs.EvDropped}
+	p := &m.objs.hooksPrograms
+	m.tracing = tracing{progs: []*ebpf.Program{p.TwHashed, p.TwKilled, p.TwProcessEnter, p.TwProcessExit, p.EhashInsert, p.ReqskDropped},
+		objs: &m.objs, dropped: m.objs.EvDropped}
 	if err := m.attach(); err != nil {
 		m.Close()
 		return nil, err

@@ -1,0 +1,231 @@
+//go:build linux
+
+package kcount
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/sockdiag"
+)
+
+// eventsCounter keeps a namespace's full TCP sockets' counts current
+// through the shared sock:inet_sock_set_state program, whose deltas are
+// keyed by namespace inode, so a count reads a few map entries instead of
+// walking every socket. Those counts are the deltas added to a base from
+// one iterator pass in the namespace at bind time; every resync interval
+// another pass replaces the base and the difference is reported as drift.
+// Timewait and request sockets have no tracepoint: where the kernel allows
+// fentry/fexit, hooks on the functions that hash and unhash them keep their
+// deltas the same way (MiniHooks), so a count reads counters only;
+// elsewhere they come from a sock_diag dump filtered to their states (the
+// kernel walks its hash but only reports those). UDP is counted by its
+// iterator each time (UDP sockets are few); UDP-Lite, RAW and listeners
+// come from sock_diag.
+type eventsCounter struct {
+	*iteratorCounter
+	ev       *Events
+	hooks    *MiniHooks // nil: timewait and request sockets by filtered dump
+	netns    uint32
+	interval time.Duration
+	logger   *zap.Logger
+	now      func() time.Time
+
+	base       Deltas
+	miniBase   Deltas // of timewait/request sockets, with hooks
+	lastResync time.Time
+	drift      int64
+	resynced   bool // a resync after the seed has happened: drift is meaningful
+	force      bool // resync at the next count: the counts went inconsistent
+
+	deltas     Deltas
+	miniDeltas Deltas
+	mini       Mini
+}
+
+func (c *Counting) bindEvents(d *sockdiagCounter) (*eventsCounter, error) {
+	var ino uint64
+	err := d.procfs.thread.Do(func() (err error) {
+		ino, err = netnsutil.Inode("/proc/thread-self/ns/net")
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ino > 1<<32-1 {
+		return nil, fmt.Errorf("network namespace inode %d does not fit the kernel's 32-bit ns.inum", ino)
+	}
+	e := &eventsCounter{
+		iteratorCounter: &iteratorCounter{sockdiagCounter: d, it: c.it},
+		ev:              c.ev, hooks: c.hooks, netns: uint32(ino),
+		interval: c.opts.ResyncInterval, logger: c.opts.Logger, now: time.Now,
+	}
+	if err := e.resync(); err != nil {
+		return nil, fmt.Errorf("seeding from an iterator pass: %w", err)
+	}
+	e.resynced = false
+	return e, nil
+}
+
+func (*eventsCounter) Method() Method { return MethodEvents }
+
+// resync counts TCP with the iterator and makes its full sockets the new
+// base.
+func (c *eventsCounter) resync() error {
+	var before, after, miniBefore, miniAfter Deltas
+	if err := c.ev.Deltas(c.netns, &before); err != nil {
+		return err
+	}
+	if c.hooks != nil {
+		if err := c.hooks.Deltas(c.netns, &miniBefore); err != nil {
+			return err
+		}
+	}
+	if err := c.it.CountWith(c.procfs.thread.Do, true, false, &c.counts, nil, &c.mini); err != nil {
+		return err
+	}
+	if err := c.ev.Deltas(c.netns, &after); err != nil {
+		return err
+	}
+	if c.hooks != nil {
+		if err := c.hooks.Deltas(c.netns, &miniAfter); err != nil {
+			return err
+		}
+	}
+	var drift int64
+	for fi := range 2 {
+		for st := range NStates {
+			full := int64(c.counts[TCP][fi][st] - c.mini[fi][st])
+			mini := int64(c.mini[fi][st])
+			if c.lastResync != (time.Time{}) {
+				drift += abs(full - (c.base[fi][st] + after[fi][st]))
+				if c.hooks != nil {
+					drift += abs(mini - (c.miniBase[fi][st] + miniAfter[fi][st]))
+				}
+			}
+			// A change during the pass is in the iterator's count or in
+			// the deltas; taking the deltas from before the pass keeps it
+			// once.
+			c.base[fi][st] = full - before[fi][st]
+			c.miniBase[fi][st] = mini - miniBefore[fi][st]
+		}
+	}
+	c.drift, c.resynced, c.lastResync = drift, true, c.now()
+	if drift != 0 {
+		c.logger.Debug("events method drift at resync", zap.Int64("drift", drift), zap.Uint32("netns_inode", c.netns))
+	}
+	return nil
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func (c *eventsCounter) Count(t *Tally) error {
+	if c.force || c.now().Sub(c.lastResync) >= c.interval {
+		if err := c.resync(); err != nil {
+			return fmt.Errorf("resync: %w", err)
+		}
+		c.force = false
+	}
+	if n, err := c.ev.Dropped(); err != nil || n != 0 {
+		return errors.Join(err, fmt.Errorf("%d state changes were lost (delta map full); counts are wrong until the next resync", n))
+	}
+	if err := c.ev.Deltas(c.netns, &c.deltas); err != nil {
+		return err
+	}
+	if err := c.addDeltas(t, &c.base, &c.deltas); err != nil {
+		return err
+	}
+	if c.hooks == nil {
+		if err := c.countUnhooked(t); err != nil {
+			return err
+		}
+	} else {
+		if n, err := c.hooks.Dropped(); err != nil || n != 0 {
+			return errors.Join(err, fmt.Errorf("%d timewait/request socket changes were lost (delta map full); counts are wrong until the next resync", n))
+		}
+		if err := c.hooks.Deltas(c.netns, &c.miniDeltas); err != nil {
+			return err
+		}
+		if err := c.addDeltas(t, &c.miniBase, &c.miniDeltas); err != nil {
+			return err
+		}
+	}
+	// UDP (and, when configured, the per-port breakdown) need a walk.
+	walkTCP := t.Ports[TCP] != nil
+	if err := c.it.CountWith(c.procfs.thread.Do, walkTCP, true, &c.counts, &c.ports, nil); err != nil {
+		return err
+	}
+	if walkTCP {
+		for i := range t.Ports[TCP].Ports {
+			for st := range t.Ports[TCP].Counts[i] {
+				t.Ports[TCP].Counts[i][st] += c.ports[TCP][i][st]
+			}
+		}
+	}
+	if err := addKernelCounts(t, &c.counts, &c.ports, UDP); err != nil {
+		return err
+	}
+	return c.countTransports(t, UDPLite, RAW)
+}
+
+// addDeltas adds base+deltas per family and state to the TCP counts; a
+// negative or impossible count forces a resync at the next count.
+func (c *eventsCounter) addDeltas(t *Tally, base, deltas *Deltas) error {
+	for fi := range 2 {
+		for st := range NStates {
+			v := base[fi][st] + deltas[fi][st]
+			if v == 0 {
+				continue
+			}
+			if v < 0 || st == 0 || st >= int(sockdiag.NewSynRecv) {
+				c.force = true
+				return fmt.Errorf("state-change counting went wrong (state %d count %d); resyncing at the next scrape", st, v)
+			}
+			t.Conns[TCP][fi][st] += uint64(v)
+		}
+	}
+	return nil
+}
+
+// UnhookedStates selects timewait sockets (by substate: TIME_WAIT, or
+// FIN_WAIT2 for orphans) and request sockets: what MethodEvents dumps per
+// count where the hooks do not load.
+const UnhookedStates = 1<<sockdiag.TimeWait | 1<<sockdiag.FinWait2 | 1<<sockdiag.NewSynRecv
+
+// countUnhooked adds timewait and request sockets from a filtered dump.
+// Full FIN_WAIT2 sockets in the answer are skipped (the events count
+// them): a timewait socket is the one reported with timer 3.
+func (c *eventsCounter) countUnhooked(t *Tally) error {
+	return c.tcpEach(UnhookedStates, func(m *sockdiag.Msg) error {
+		fi := familyIndex(m.Family)
+		switch {
+		case m.Timer == timerTimeWait && (m.State == sockdiag.TimeWait || m.State == sockdiag.FinWait2):
+			t.Conns[TCP][fi][m.State]++
+		case m.State == sockdiag.SynRecv:
+			t.Conns[TCP][fi][sockdiag.SynRecv]++
+		case m.State == sockdiag.FinWait2:
+		default:
+			return fmt.Errorf("sock_diag answered a state %d socket to a timewait/request dump", m.State)
+		}
+		return nil
+	})
+}
+
+// timerTimeWait is idiag_timer of a timewait socket.
+const timerTimeWait = 3
+
+// Drift returns the drift found at the last resync after the seed.
+func (c *eventsCounter) Drift() (int64, bool) { return c.drift, c.resynced }
+
+// ForceResync makes the next Count recount the namespace first (tests,
+// benchmarks).
+func (c *eventsCounter) ForceResync() { c.force = true }
