@@ -1,6 +1,8 @@
 package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
 
 import (
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+
 	"errors"
 	"fmt"
 	"net/netip"
@@ -42,9 +44,11 @@ type Config struct {
 	scraperhelper.ControllerConfig `mapstructure:",squash"`
 	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
 
-	// NetNS restricts the receiver to the flows of this network namespace
+	// netns restricts the receiver to the flows of this network namespace
 	// (/run/netns/NAME, /proc/PID/ns/net); empty = the collector's own.
-	NetNS string `mapstructure:"netns"`
+	// root_path (a host procfs mounted in a container) watches the host's
+	// namespace, PID 1's there.
+	netnsutil.Config `mapstructure:",squash"`
 	// Sampling is every_ack (a sample per received segment) or
 	// on_cwnd_change (only when the congestion window changed).
 	Sampling string `mapstructure:"sampling"`
@@ -215,7 +219,8 @@ func prefixes(field string, in []string, limit int) ([]netip.Prefix, error) {
 }
 
 // probeConfig is the kernel-side part of the configuration (Validate passed).
-func (cfg *Config) probeConfig(netnsCookie uint64) probe.Config {
+// nsPath is the path to enter for the watched namespace ("" for ours).
+func (cfg *Config) probeConfig(netnsCookie uint64, nsPath string) probe.Config {
 	lp, _ := ports("local_ports", cfg.LocalPorts)
 	pp, _ := ports("peer_ports", cfg.PeerPorts)
 	pc, _ := prefixes("peer_cidrs", cfg.PeerCIDRs, probe.MaxCIDRs)
@@ -229,7 +234,7 @@ func (cfg *Config) probeConfig(netnsCookie uint64) probe.Config {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxFlows:          uint32(cfg.MaxFlows),
 		NetnsCookie:       netnsCookie,
-		NetnsPath:         cfg.NetNS,
+		NetnsPath:         nsPath,
 		LocalPorts:        lp,
 		PeerPorts:         pp,
 		PeerCIDRs:         pc,

@@ -33,7 +33,7 @@ func TestConfigDefaultAndCustom(t *testing.T) {
 	c := configFor(t, "custom")
 	require.NoError(t, confmap.Validate(c))
 	require.Equal(t, 15*time.Second, c.CollectionInterval)
-	pc := c.probeConfig(42)
+	pc := c.probeConfig(42, "")
 	require.True(t, pc.OnCwndChange)
 	require.Equal(t, 10*time.Millisecond, pc.MinSampleInterval)
 	require.Equal(t, uint32(100), pc.MaxFlows)

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/netstack-otel/netstack/internal/metricwalk"
-	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
@@ -72,29 +71,25 @@ func newScraper(cfg *Config, set receiver.Settings) *tcpflowScraper {
 	return s
 }
 
-func (s *tcpflowScraper) where() string {
-	if s.cfg.NetNS == "" {
-		return "/proc/self/ns/net"
-	}
-	return s.cfg.NetNS
-}
+func (s *tcpflowScraper) where() string { return s.cfg.Label() }
 
 func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 	s.startTime = pcommon.NewTimestampFromTime(time.Now())
 	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
 	s.agg = newAggregator(s.cfg)
 	s.lifetime = newLifetimes(s.cfg, s.startTime)
-	ino, err := netnsutil.Inode(s.cfg.NetNS)
+	ns, err := s.cfg.Config.Open()
 	if err != nil {
-		return fmt.Errorf("netns %s: %w", s.where(), err)
+		return err
 	}
+	ns.Close() // the probe keeps a thread of its own there
 	rb := s.mb.NewResourceBuilder()
-	rb.SetNetnsPath(s.where())
-	rb.SetNetnsInode(int64(ino))
+	rb.SetNetnsPath(ns.Label())
+	rb.SetNetnsInode(int64(ns.Inode()))
 	s.resource = rb.Emit()
 
-	cookie, err := probe.NetnsCookie(s.cfg.NetNS)
-	pc := s.cfg.probeConfig(cookie)
+	cookie, err := probe.NetnsCookie(ns.EnterPath())
+	pc := s.cfg.probeConfig(cookie, ns.EnterPath())
 	pc.Stream, pc.OnClosed, pc.DiscardClosed = s.stream, s.onClosed, s.discardClosed
 	if err == nil {
 		s.src, err = s.open(pc)
@@ -105,7 +100,7 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 		s.src = nil
 	}
 	if err != nil && s.cfg.Fallback == FallbackSockdiag {
-		s.src, err = s.openFallback(s.cfg.probeConfig(cookie), err)
+		s.src, err = s.openFallback(s.cfg.probeConfig(cookie, ns.EnterPath()), err)
 		if err != nil {
 			return err
 		}
