@@ -38,6 +38,14 @@ func (c Config) Open() (*Target, error) {
 	ino, err := Inode(t.path)
 	if t.path != "" {
 		ino, err = statIno(t.path)
+		if err != nil && t.byRoot {
+			// PID 1's namespace link needs ptrace access to PID 1, which a
+			// container reading the host's procfs often lacks: the tables
+			// are still readable, the inode is unknown (0), and work that
+			// must enter the namespace fails when it tries.
+			t.enter = t.path
+			return t, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("opening network namespace %s: %w", t.path, err)
 		}
@@ -83,7 +91,8 @@ func (t *Target) EnterPath() string { return t.enter }
 // Label is the netns.path attribute: the configured path or OwnNamespace.
 func (t *Target) Label() string { return t.label }
 
-// Inode identifies the namespace as it was when opened (netns.inode).
+// Inode identifies the namespace as it was when opened (netns.inode); 0
+// for root_path when PID 1's namespace link is not readable.
 func (t *Target) Inode() uint64 { return t.inode }
 
 // NetDir is the directory of the namespace's /proc/net tables. For a netns
@@ -111,6 +120,9 @@ func (t *Target) Do(fn func() error) error {
 // opened (deleted and recreated, or a PID reused), or none (an error
 // wrapping os.ErrNotExist). The caller opens a new Target then.
 func (t *Target) Changed() (bool, error) {
+	if t.inode == 0 {
+		return false, nil // root_path without access to PID 1's link
+	}
 	ino, err := Inode(t.path)
 	if err != nil {
 		return true, err

@@ -68,6 +68,18 @@ func TestTargetRootPathSameNamespace(t *testing.T) {
 	if _, err := (netnsutil.Config{RootPath: t.TempDir()}).Open(); err == nil {
 		t.Error("a root_path without 1/net opened")
 	}
+	// PID 1's link unreadable (no ptrace access): tables still readable.
+	bare := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(bare, "1", "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tg2, err := netnsutil.Config{RootPath: bare}.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := tg2.Changed(); tg2.Inode() != 0 || changed || err != nil || tg2.NetDir() != filepath.Join(bare, "1", "net") {
+		t.Errorf("without a namespace link: inode %d, Changed %v %v, dir %q", tg2.Inode(), changed, err, tg2.NetDir())
+	}
 }
 
 func TestTargetNetnsRecreated(t *testing.T) {

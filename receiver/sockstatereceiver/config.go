@@ -1,6 +1,8 @@
 package sockstatereceiver
 
 import (
+	"github.com/netstack-otel/netstack/internal/netnsutil"
+
 	"errors"
 	"fmt"
 	"slices"
@@ -31,12 +33,11 @@ type Config struct {
 
 	// Method is auto, events, iterator, sockdiag or procfs.
 	Method Method `mapstructure:"method"`
-	// NetNS is a network namespace to read (/run/netns/NAME or
-	// /proc/PID/ns/net); empty for the collector's own.
-	NetNS string `mapstructure:"netns"`
-	// RootPath is a host procfs mount (e.g. /hostfs/proc); the host's
-	// namespace is then read through PID 1 there.
-	RootPath string `mapstructure:"root_path"`
+	// netns: a network namespace to read (/run/netns/NAME or
+	// /proc/PID/ns/net); empty for the collector's own. root_path: a host
+	// procfs mount (e.g. /hostfs/proc); the host's namespace is then read
+	// through PID 1 there, and all_netns walks that procfs.
+	netnsutil.Config `mapstructure:",squash"`
 	// AllNetNS reads every network namespace of the host: /run/netns/* and
 	// the distinct /proc/*/ns/net, at most MaxNetNS of them.
 	AllNetNS bool `mapstructure:"all_netns"`
@@ -64,9 +65,6 @@ func (c *Config) Validate() error {
 	case MethodAuto, MethodEvents, MethodIterator, MethodSockDiag, MethodProcfs:
 	default:
 		errs = append(errs, fmt.Errorf("method: %q is not one of auto, events, iterator, sockdiag, procfs", c.Method))
-	}
-	if c.NetNS != "" && c.RootPath != "" {
-		errs = append(errs, errors.New("netns and root_path: set at most one (root_path reads the host's namespace through PID 1)"))
 	}
 	if c.AllNetNS && c.NetNS != "" {
 		errs = append(errs, errors.New("all_netns: cannot be combined with netns"))

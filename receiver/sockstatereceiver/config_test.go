@@ -1,6 +1,8 @@
 package sockstatereceiver
 
 import (
+	"go.opentelemetry.io/collector/confmap"
+
 	"path/filepath"
 	"testing"
 	"time"
@@ -48,7 +50,9 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestValidateNamesFields(t *testing.T) {
-	err := loadConfig(t, "bad").Validate()
+	// As the Collector validates: every nested block too (the squashed
+	// netns/root_path block validates itself).
+	err := confmap.Validate(loadConfig(t, "bad"))
 	require.Error(t, err)
 	for _, want := range []string{
 		`method: "magic" is not one of`,

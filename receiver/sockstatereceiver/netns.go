@@ -17,7 +17,7 @@ import (
 // deleted or recreated one is noticed.
 
 // ownNetNS labels the collector's own namespace.
-const ownNetNS = "/proc/self/ns/net"
+const ownNetNS = netnsutil.OwnNamespace
 
 // target is one network namespace to read.
 type target struct {
@@ -48,29 +48,16 @@ func (tg *target) vanished() bool {
 
 // mainTarget is the namespace named by netns or root_path.
 func (s *sockScraper) mainTarget() (target, error) {
-	switch {
-	case s.cfg.RootPath != "":
-		dir, err := netnsutil.ProcNetDir(s.cfg.RootPath)
-		if err != nil {
-			return target{}, fmt.Errorf("root_path: %w", err)
-		}
-		// dir is <proc>/1/net; the namespace file sits beside it.
-		ns := filepath.Join(filepath.Dir(dir), "ns", "net")
-		ino, _ := netnsutil.Inode(ns)
-		return target{label: dir, inode: ino, ns: kcount.Namespace{Path: ns, ProcDir: dir}}, nil
-	case s.cfg.NetNS != "":
-		ino, err := netnsutil.Inode(s.cfg.NetNS)
-		if err != nil {
-			return target{}, fmt.Errorf("netns: %w", err)
-		}
-		return target{label: s.cfg.NetNS, inode: ino, ns: kcount.Namespace{Path: s.cfg.NetNS}}, nil
-	default:
-		ino, err := netnsutil.Inode("")
-		if err != nil {
-			return target{}, err
-		}
-		return target{label: ownNetNS, inode: ino}, nil
+	t, err := s.cfg.Config.Open()
+	if err != nil {
+		return target{}, err
 	}
+	t.Close() // kcount binds a thread of its own
+	tg := target{label: t.Label(), inode: t.Inode(), ns: kcount.Namespace{Path: t.EnterPath()}}
+	if s.cfg.RootPath != "" {
+		tg.ns.ProcDir = t.NetDir() // read there, without entering
+	}
+	return tg, nil
 }
 
 // allTargets lists the collector's own namespace, /run/netns/* and the
