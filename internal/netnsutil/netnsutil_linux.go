@@ -215,3 +215,12 @@ func Members(procDir string) (map[uint64][]int, error) {
 	}
 	return out, nil
 }
+
+// The main goroutine keeps the main thread. A goroutine that enters another
+// namespace (Do, Thread) locks its OS thread and never unlocks it; if the
+// scheduler had given it the main thread, the runtime could not end that
+// thread, and the process would show in the other namespace from then on
+// (/proc/PID/ns/net is the main thread's): all_netns would count the
+// collector as a member of a pod's namespace. Locking the main goroutine
+// to the main thread at start means no other goroutine ever runs there.
+func init() { runtime.LockOSThread() }

@@ -1,15 +1,17 @@
 package sockstatereceiver
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.uber.org/zap"
 
 	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/podattr"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/kcount"
+	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
 
 // The namespace handling of this receiver, in one place: which namespaces
@@ -24,6 +26,10 @@ type target struct {
 	label string // the netns.path resource attribute
 	inode uint64 // the netns.inode resource attribute; 0 if unknown
 	ns    kcount.Namespace
+	// id is whose namespace it is (all_netns only): pod, container, a
+	// member process, the host's.
+	id    podattr.Identity
+	hasID bool
 }
 
 // key identifies a target's binding across scrapes: a namespace recreated
@@ -61,8 +67,9 @@ func (s *sockScraper) mainTarget() (target, error) {
 }
 
 // allTargets lists the collector's own namespace, /run/netns/* and the
-// distinct namespaces of /proc/*/ns/net, at most max_netns, deduplicated by
-// namespace inode.
+// distinct namespaces of the processes under the procfs (one walk, which
+// also gives each namespace's processes for attribution), at most
+// max_netns, deduplicated by namespace inode.
 func (s *sockScraper) allTargets(errs *scrapererror.ScrapeErrors) []target {
 	proc := "/proc"
 	if s.cfg.RootPath != "" {
@@ -70,40 +77,66 @@ func (s *sockScraper) allTargets(errs *scrapererror.ScrapeErrors) []target {
 			proc = filepath.Dir(filepath.Dir(dir))
 		}
 	}
+	members, err := netnsutil.Members(proc)
+	if err != nil {
+		errs.AddPartial(0, err)
+	}
+	if s.attr == nil || s.attrProc != proc {
+		s.attr, s.attrProc = podattr.NewResolver(proc), proc
+	}
+	ids := s.attr.Update(members)
 	seen := map[uint64]bool{}
 	var out []target
-	add := func(path, label string) {
-		if len(out) >= s.cfg.MaxNetNS {
-			return
-		}
-		ino, err := netnsutil.Inode(path)
-		if err != nil || seen[ino] {
+	add := func(path, label string, ino uint64) {
+		if len(out) >= s.cfg.MaxNetNS || seen[ino] {
 			return
 		}
 		seen[ino] = true
 		if path == "/proc/thread-self/ns/net" {
 			path = ""
 		}
-		out = append(out, target{label: label, inode: ino, ns: kcount.Namespace{Path: path}})
+		id, ok := ids[ino]
+		out = append(out, target{label: label, inode: ino, ns: kcount.Namespace{Path: path}, id: id, hasID: ok})
 	}
-	add("/proc/thread-self/ns/net", ownNetNS)
+	if ino, err := netnsutil.Inode("/proc/thread-self/ns/net"); err == nil {
+		add("/proc/thread-self/ns/net", ownNetNS, ino)
+	}
 	if names, err := filepath.Glob("/run/netns/*"); err == nil {
 		for _, n := range names {
-			add(n, n)
+			if ino, err := netnsutil.Inode(n); err == nil {
+				add(n, n, ino)
+			}
 		}
 	}
-	pids, err := os.ReadDir(proc)
-	if err != nil {
-		errs.AddPartial(0, fmt.Errorf("listing %s: %w", proc, err))
+	// The processes' namespaces, each under its lowest PID, in PID order.
+	inodes := make([]uint64, 0, len(members))
+	for ino := range members {
+		inodes = append(inodes, ino)
 	}
-	for _, d := range pids {
-		if name := d.Name(); name[0] >= '1' && name[0] <= '9' {
-			p := filepath.Join(proc, name, "ns", "net")
-			add(p, p)
-		}
+	slices.SortFunc(inodes, func(a, b uint64) int { return members[a][0] - members[b][0] })
+	for _, ino := range inodes {
+		p := filepath.Join(proc, strconv.Itoa(members[ino][0]), "ns", "net")
+		add(p, p, ino)
 	}
 	if len(out) >= s.cfg.MaxNetNS {
 		s.logger.Debug("max_netns reached; further namespaces are not read", zap.Int("max_netns", s.cfg.MaxNetNS))
 	}
 	return out
+}
+
+// setIdentity puts a namespace's attribution on its resource.
+func setIdentity(rb *metadata.ResourceBuilder, tg target) {
+	if !tg.hasID {
+		return
+	}
+	rb.SetNetnsHost(tg.id.Host)
+	if tg.id.PodUID != "" {
+		rb.SetK8sPodUID(tg.id.PodUID)
+	}
+	if tg.id.ContainerID != "" {
+		rb.SetContainerID(tg.id.ContainerID)
+	}
+	if tg.id.PID != 0 {
+		rb.SetProcessPid(int64(tg.id.PID))
+	}
 }

@@ -1,6 +1,8 @@
 package sockstatereceiver
 
 import (
+	"github.com/netstack-otel/netstack/internal/podattr"
+
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +56,8 @@ type sockScraper struct {
 	// seams for tests
 	open        func(m Method) (counting, error)
 	listTargets func(errs *scrapererror.ScrapeErrors) []target // all_netns
+	attr        *podattr.Resolver                              // all_netns: which pod a namespace is
+	attrProc    string                                         // the procfs attr reads
 	pageSize    int64
 
 	warnedListeners bool
@@ -223,6 +227,7 @@ func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c kcount.Co
 	rb := s.mb.NewResourceBuilder()
 	rb.SetNetnsPath(tg.label)
 	rb.SetNetnsInode(int64(tg.inode))
+	setIdentity(rb, tg)
 	s.mb.EmitForResource(metadata.WithResource(rb.Emit()))
 }
 

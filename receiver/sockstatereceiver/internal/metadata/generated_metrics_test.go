@@ -148,8 +148,12 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordSystemNetworkTCPTimeWaitCountDataPoint(ts, 1)
 
 			rb := mb.NewResourceBuilder()
+			rb.SetContainerID("container.id-val")
+			rb.SetK8sPodUID("k8s.pod.uid-val")
+			rb.SetNetnsHost(true)
 			rb.SetNetnsInode(11)
 			rb.SetNetnsPath("netns.path-val")
+			rb.SetProcessPid(11)
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
