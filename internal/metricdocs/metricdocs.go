@@ -53,13 +53,24 @@ var (
 )
 
 // Parse reads the metrics of one documentation.md: each "### name" heading
-// followed by a table whose first data row is "| unit | type | …".
+// of a "## … Metrics" section followed by a table whose first data row is
+// "| unit | type | …".
 func Parse(r io.Reader, source string) ([]Metric, error) {
 	var out []Metric
 	var cur *Metric
+	inMetrics := true // until a section that is not mdatagen's "## … Metrics"
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.HasPrefix(line, "## ") {
+			// "## Default Metrics", "## Optional Metrics"; "## Events" and
+			// "## Resource Attributes" name other things under "###".
+			inMetrics = strings.HasSuffix(line, " Metrics")
+		}
+		if !inMetrics {
+			cur = nil
+			continue
+		}
 		if m := heading.FindStringSubmatch(line); m != nil {
 			out = append(out, Metric{Name: m[1], Source: source})
 			cur = &out[len(out)-1]

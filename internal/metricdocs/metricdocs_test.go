@@ -92,3 +92,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Log events (### connprobe.ping.burst under "## Events") and resource
+// attributes are not metrics; metrics after them still are.
+func TestParseSkipsOtherSections(t *testing.T) {
+	doc := "## Default Metrics\n\n### a.b\n\n| Unit | Metric Type | Value Type |\n| ---- | ----------- | ---------- |\n| 1 | Gauge | Int |\n\n" +
+		"## Events\n\n### a.event\n\nsome text\n\n" +
+		"## Optional Metrics\n\n### c.d\n\n| Unit | Metric Type | Value Type | Monotonic |\n| ---- | ----------- | ---------- | --------- |\n| By | Sum | Int | true |\n"
+	ms, err := Parse(strings.NewReader(doc), "doc.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].Name != "a.b" || ms[1].Name != "c.d" || !ms[1].Monotonic {
+		t.Errorf("parsed %+v, want a.b and monotonic c.d", ms)
+	}
+}
