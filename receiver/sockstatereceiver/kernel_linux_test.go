@@ -113,6 +113,15 @@ func TestKernelAllNetNS(t *testing.T) {
 	a, b := testnet.New(t), testnet.New(t)
 	holdUDP(t, a, 3)
 	holdUDP(t, b, 5)
+	got := countsByNetNS(t, scrapeAllNetNS(t))
+	require.Equal(t, int64(3), got[a.Path][countKey{"udp", "closed", "ipv4"}])
+	require.Equal(t, int64(5), got[b.Path][countKey{"udp", "closed", "ipv4"}])
+	require.Contains(t, got, ownNetNS)
+}
+
+// scrapeAllNetNS is one all_netns scrape (method auto) of the host.
+func scrapeAllNetNS(t *testing.T) pmetric.Metrics {
+	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.AllNetNS, cfg.MaxNetNS, cfg.Method = true, 1000, MethodAuto
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
@@ -120,10 +129,7 @@ func TestKernelAllNetNS(t *testing.T) {
 	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
 	md, err := s.scrape(context.Background())
 	require.NoError(t, err)
-	got := countsByNetNS(t, md)
-	require.Equal(t, int64(3), got[a.Path][countKey{"udp", "closed", "ipv4"}])
-	require.Equal(t, int64(5), got[b.Path][countKey{"udp", "closed", "ipv4"}])
-	require.Contains(t, got, ownNetNS)
+	return md
 }
 
 // vanishingCounting binds counters that delete their namespace in the

@@ -1,7 +1,6 @@
 package sockstatereceiver
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -11,10 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/netstack-otel/netstack/internal/testnet"
-	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
 
 // TestKernelAllNetNSPodAttribution: under all_netns a namespace whose
@@ -38,13 +35,7 @@ func TestKernelAllNetNSPodAttribution(t *testing.T) {
 	holdUDP(t, pod, 2)
 	holdUDP(t, ctr, 4)
 
-	cfg := createDefaultConfig().(*Config)
-	cfg.AllNetNS, cfg.MaxNetNS, cfg.Method = true, 1000, MethodAuto
-	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
-	require.NoError(t, s.start(context.Background(), nil))
-	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
-	md, err := s.scrape(context.Background())
-	require.NoError(t, err)
+	md := scrapeAllNetNS(t)
 
 	attrs := map[string]pcommon.Map{}
 	rms := md.ResourceMetrics()
