@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/netstack-otel/netstack/internal/explicithist"
+	"github.com/netstack-otel/netstack/internal/pdatautil"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/connmonitor"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/engine"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/metadata"
@@ -323,23 +324,9 @@ func (s *connScraper) appendHistograms(md pmetric.Metrics, now pcommon.Timestamp
 	if len(s.hist) == 0 {
 		return
 	}
-	rms := md.ResourceMetrics()
-	if rms.Len() == 0 {
-		rm := rms.AppendEmpty()
-		s.resource.CopyTo(rm.Resource())
-	}
-	rm := rms.At(0)
-	if rm.ScopeMetrics().Len() == 0 {
-		sm := rm.ScopeMetrics().AppendEmpty()
-		sm.Scope().SetName(metadata.ScopeName)
-		sm.Scope().SetVersion(s.set.BuildInfo.Version)
-	}
-	m := rm.ScopeMetrics().At(0).Metrics().AppendEmpty()
-	m.SetName("connprobe.ping.duration")
-	m.SetDescription("Echo round-trip times (every reply), as a cumulative histogram.")
-	m.SetUnit("s")
-	hist := m.SetEmptyHistogram()
-	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	ms := pdatautil.Metrics(md, s.resource, pdatautil.Scope{Name: metadata.ScopeName, Version: s.set.BuildInfo.Version})
+	hist := pdatautil.AppendHistogram(ms, "connprobe.ping.duration",
+		"Echo round-trip times (every reply), as a cumulative histogram.", "s")
 	keys := make([]histKey, 0, len(s.hist))
 	for k := range s.hist {
 		keys = append(keys, k)

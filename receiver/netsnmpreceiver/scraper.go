@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/netstack-otel/netstack/internal/pdatautil"
 	"github.com/netstack-otel/netstack/internal/procnet"
 	"github.com/netstack-otel/netstack/receiver/netsnmpreceiver/internal/metadata"
 )
@@ -208,18 +209,7 @@ func (s *netsnmpScraper) growFamily() {
 // written directly into pmetric: one metric per counter read.
 func (s *netsnmpScraper) appendNstat(md pmetric.Metrics, now pcommon.Timestamp) error {
 	s.growFamily()
-	rms := md.ResourceMetrics()
-	var sm pmetric.ScopeMetrics
-	if rms.Len() == 0 {
-		rm := rms.AppendEmpty()
-		s.resource.CopyTo(rm.Resource())
-		sm = rm.ScopeMetrics().AppendEmpty()
-		sm.Scope().SetName(metadata.ScopeName)
-		sm.Scope().SetVersion(s.settings.BuildInfo.Version)
-	} else {
-		sm = rms.At(0).ScopeMetrics().At(0)
-	}
-	ms := sm.Metrics()
+	ms := pdatautil.Metrics(md, s.resource, pdatautil.Scope{Name: metadata.ScopeName, Version: s.settings.BuildInfo.Version})
 	ms.EnsureCapacity(ms.Len() + len(s.exported))
 	var errs []error
 	for _, id := range s.exported {

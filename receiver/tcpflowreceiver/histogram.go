@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/netstack-otel/netstack/internal/explicithist"
+	"github.com/netstack-otel/netstack/internal/pdatautil"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
@@ -72,23 +73,8 @@ func (l *lifetimes) appendTo(md pmetric.Metrics, resource pcommon.Resource, vers
 // under its first resource and scope, creating them (the receiver's) when
 // nothing else was recorded.
 func appendHistogram(md pmetric.Metrics, resource pcommon.Resource, version, name, description string) pmetric.Histogram {
-	rms := md.ResourceMetrics()
-	if rms.Len() == 0 {
-		resource.CopyTo(rms.AppendEmpty().Resource())
-	}
-	rm := rms.At(0)
-	if rm.ScopeMetrics().Len() == 0 {
-		sm := rm.ScopeMetrics().AppendEmpty()
-		sm.Scope().SetName(metadata.ScopeName)
-		sm.Scope().SetVersion(version)
-	}
-	m := rm.ScopeMetrics().At(0).Metrics().AppendEmpty()
-	m.SetName(name)
-	m.SetDescription(description)
-	m.SetUnit("s")
-	hist := m.SetEmptyHistogram()
-	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	return hist
+	ms := pdatautil.Metrics(md, resource, pdatautil.Scope{Name: metadata.ScopeName, Version: version})
+	return pdatautil.AppendHistogram(ms, name, description, "s")
 }
 
 // rttSource is the eBPF probe's srtt sample histogram (the sockdiag

@@ -1,0 +1,46 @@
+// Package pdatautil builds the metrics a receiver writes into pmetric by
+// hand, next to the ones its generated metrics builder emits: what mdatagen
+// v0.159.0 cannot declare (histograms) or does not know at build time (the
+// nstat.<Name> family).
+package pdatautil // import "github.com/netstack-otel/netstack/internal/pdatautil"
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// Scope identifies the receiver's instrumentation scope: metadata.ScopeName
+// and the build version.
+type Scope struct {
+	Name    string
+	Version string
+}
+
+// Metrics returns the metric slice of md's first resource and scope: the
+// receiver's, as its metrics builder emitted them. When nothing was
+// emitted it creates them, resource a copy of res and scope sc.
+func Metrics(md pmetric.Metrics, res pcommon.Resource, sc Scope) pmetric.MetricSlice {
+	rms := md.ResourceMetrics()
+	if rms.Len() == 0 {
+		res.CopyTo(rms.AppendEmpty().Resource())
+	}
+	sms := rms.At(0).ScopeMetrics()
+	if sms.Len() == 0 {
+		s := sms.AppendEmpty().Scope()
+		s.SetName(sc.Name)
+		s.SetVersion(sc.Version)
+	}
+	return sms.At(0).Metrics()
+}
+
+// AppendHistogram adds an empty cumulative histogram metric to ms and
+// returns it for its data points.
+func AppendHistogram(ms pmetric.MetricSlice, name, description, unit string) pmetric.Histogram {
+	m := ms.AppendEmpty()
+	m.SetName(name)
+	m.SetDescription(description)
+	m.SetUnit(unit)
+	h := m.SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	return h
+}
