@@ -10,33 +10,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
-	"github.com/netstack-otel/netstack/exporter/tencentcloudmonitorexporter/internal/metadata"
+	"github.com/netstack-otel/netstack/internal/configtest"
 )
 
-func loadConfig(t *testing.T, name string) *Config {
-	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-	cfg := NewFactory().CreateDefaultConfig()
-	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
-	require.NoError(t, err)
-	require.NoError(t, sub.Unmarshal(cfg))
-	return cfg.(*Config)
-}
-
 func TestLoadConfig(t *testing.T) {
-	seed := loadConfig(t, "")
+	seed := configtest.Load[*Config](t, NewFactory(), "")
 	require.NoError(t, confmap.Validate(seed))
 	assert.Equal(t, DefaultEndpoint, seed.Endpoint)
 	assert.Equal(t, CredentialsAuto, seed.Credentials)
 	assert.Empty(t, seed.Metrics, "empty table means the default table")
 	assert.Equal(t, 1, seed.QueueConfig.Get().NumConsumers)
 
-	full := loadConfig(t, "full")
+	full := configtest.Load[*Config](t, NewFactory(), "full")
 	require.NoError(t, confmap.Validate(full))
 	assert.Equal(t, "ap-shanghai", full.Region)
 	assert.Equal(t, "examplekey", string(full.SecretKey))
@@ -49,7 +37,7 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestValidateNamesEveryField(t *testing.T) {
-	err := confmap.Validate(loadConfig(t, "bad"))
+	err := confmap.Validate(configtest.Load[*Config](t, NewFactory(), "bad"))
 	require.Error(t, err)
 	for _, field := range []string{"region:", "endpoint:", "credentials:", "secret_id, secret_key", "announce_ip:",
 		"flush_delay:", "requests_per_second:", "netns and root_path", "sending_queue::batch", "metrics[0].metric",
@@ -89,7 +77,7 @@ func TestDefaultTableIsValid(t *testing.T) {
 // TestSecretsRedacted checks secrets do not leak through the config as
 // zpages and the debug output print it.
 func TestSecretsRedacted(t *testing.T) {
-	cfg := loadConfig(t, "full")
+	cfg := configtest.Load[*Config](t, NewFactory(), "full")
 	conf := confmap.New()
 	require.NoError(t, conf.Marshal(cfg))
 	text := fmt.Sprintf("%v %+v %#v", conf.ToStringMap(), *cfg, *cfg)

@@ -8,27 +8,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/netstack-otel/netstack/internal/configtest"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/connmonitor"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/engine"
 )
 
-func loadConfig(t *testing.T, id string) *Config {
-	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-	sub, err := cm.Sub(id)
-	require.NoError(t, err)
-	cfg := createDefaultConfig().(*Config)
-	require.NoError(t, sub.Unmarshal(cfg))
-	return cfg
-}
-
 // The connvitals-monitor file and its YAML equivalent give the same
 // targets.
 func TestConnmonitorFileEqualsYAML(t *testing.T) {
-	cfg := loadConfig(t, "connprobe/equivalent")
+	cfg := configtest.Load[*Config](t, NewFactory(), "equivalent")
 	require.NoError(t, confmap.Validate(cfg))
 	f, err := os.Open(filepath.Join("testdata", "connmonitor.conf"))
 	require.NoError(t, err)
@@ -45,7 +34,7 @@ func TestConnmonitorFileEqualsYAML(t *testing.T) {
 }
 
 func TestValidateNamesFields(t *testing.T) {
-	err := confmap.Validate(loadConfig(t, "connprobe/bad"))
+	err := confmap.Validate(configtest.Load[*Config](t, NewFactory(), "bad"))
 	require.Error(t, err)
 	for _, field := range []string{
 		"defaults.ip_family", "targets[0].host", "targets[0].ping.count", "targets[0].ping.timeout",
@@ -54,6 +43,6 @@ func TestValidateNamesFields(t *testing.T) {
 	} {
 		assert.Contains(t, err.Error(), field)
 	}
-	err = confmap.Validate(loadConfig(t, "connprobe/empty"))
+	err = confmap.Validate(configtest.Load[*Config](t, NewFactory(), "empty"))
 	require.ErrorContains(t, err, "targets: at least one target")
 }

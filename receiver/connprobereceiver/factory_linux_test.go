@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/netstack-otel/netstack/internal/configtest"
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/metadata"
 )
@@ -19,7 +20,7 @@ import (
 // and the scraper controller in a fresh namespace.
 func TestDefaultConfigEndToEnd(t *testing.T) {
 	ns := testnet.New(t)
-	cfg := loadConfig(t, "connprobe/default")
+	cfg := configtest.Load[*Config](t, NewFactory(), "default")
 	require.NoError(t, confmap.Validate(cfg))
 	targets := cfg.engineTargets()
 	require.Len(t, targets, 2)

@@ -1,38 +1,23 @@
 package sockstatereceiver
 
 import (
-	"go.opentelemetry.io/collector/confmap"
-
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
 
-	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
+	"github.com/netstack-otel/netstack/internal/configtest"
 )
 
-func loadConfig(t *testing.T, name string) *Config {
-	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-	cfg := createDefaultConfig().(*Config)
-	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
-	require.NoError(t, err)
-	require.NoError(t, sub.Unmarshal(cfg))
-	return cfg
-}
-
 func TestLoadConfig(t *testing.T) {
-	def := loadConfig(t, "")
+	def := configtest.Load[*Config](t, NewFactory(), "")
 	require.NoError(t, def.Validate())
 	require.Equal(t, createDefaultConfig(), def)
 	require.Equal(t, MethodAuto, def.Method)
 	require.Equal(t, 5*time.Minute, def.ResyncInterval)
 
-	c := loadConfig(t, "custom")
+	c := configtest.Load[*Config](t, NewFactory(), "custom")
 	require.NoError(t, c.Validate())
 	require.Equal(t, MethodSockDiag, c.Method)
 	require.Equal(t, "/run/netns/blue", c.NetNS)
@@ -43,7 +28,7 @@ func TestLoadConfig(t *testing.T) {
 	require.Equal(t, 10*time.Second, c.CollectionInterval)
 	require.True(t, c.Metrics.SystemNetworkConnectionLocalPortCount.Enabled)
 
-	all := loadConfig(t, "all")
+	all := configtest.Load[*Config](t, NewFactory(), "all")
 	require.NoError(t, all.Validate())
 	require.True(t, all.AllNetNS)
 	require.Equal(t, 8, all.MaxNetNS)
@@ -52,7 +37,7 @@ func TestLoadConfig(t *testing.T) {
 func TestValidateNamesFields(t *testing.T) {
 	// As the Collector validates: every nested block too (the squashed
 	// netns/root_path block validates itself).
-	err := confmap.Validate(loadConfig(t, "bad"))
+	err := confmap.Validate(configtest.Load[*Config](t, NewFactory(), "bad"))
 	require.Error(t, err)
 	for _, want := range []string{
 		`method: "magic" is not one of`,

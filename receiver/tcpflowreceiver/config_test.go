@@ -1,36 +1,21 @@
 package tcpflowreceiver
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/netstack-otel/netstack/internal/configtest"
 )
 
-func configFor(t *testing.T, name string) *Config {
-	t.Helper()
-	all, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-	sub, err := all.Sub(component.MustNewIDWithName("tcpflow", name).String())
-	if name == "" {
-		sub, err = all.Sub("tcpflow")
-	}
-	require.NoError(t, err)
-	cfg := createDefaultConfig().(*Config)
-	require.NoError(t, sub.Unmarshal(cfg))
-	return cfg
-}
-
 func TestConfigDefaultAndCustom(t *testing.T) {
-	def := configFor(t, "")
+	def := configtest.Load[*Config](t, NewFactory(), "")
 	require.Equal(t, createDefaultConfig(), def)
 	require.NoError(t, confmap.Validate(def))
 
-	c := configFor(t, "custom")
+	c := configtest.Load[*Config](t, NewFactory(), "custom")
 	require.NoError(t, confmap.Validate(c))
 	require.Equal(t, 15*time.Second, c.CollectionInterval)
 	pc := c.probeConfig(42, "")
@@ -51,7 +36,7 @@ func TestConfigDefaultAndCustom(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheField(t *testing.T) {
-	err := confmap.Validate(configFor(t, "bad"))
+	err := confmap.Validate(configtest.Load[*Config](t, NewFactory(), "bad"))
 	require.Error(t, err)
 	for _, want := range []string{
 		`sampling: "sometimes"`,
