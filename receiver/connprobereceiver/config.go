@@ -1,16 +1,15 @@
 package connprobereceiver // import "github.com/netstack-otel/netstack/receiver/connprobereceiver"
 
 import (
-	"github.com/netstack-otel/netstack/internal/netnsutil"
-
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
 	"time"
 
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/netstack-otel/netstack/internal/explicithist"
+	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/connmonitor"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/engine"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/metadata"
@@ -37,8 +36,8 @@ type Config struct {
 	// ConnmonitorCheckInterval is how often the file is checked for
 	// changes.
 	ConnmonitorCheckInterval time.Duration `mapstructure:"connmonitor_check_interval"`
-	// PingHistogram configures connprobe.ping.duration.
-	PingHistogram HistogramConfig `mapstructure:"ping_histogram"`
+	// PingHistogram configures connprobe.ping.duration (bounds in seconds).
+	PingHistogram explicithist.Config `mapstructure:"ping_histogram"`
 	// ErrorLogInterval is the least time between two log lines about the
 	// same target and error type.
 	ErrorLogInterval time.Duration `mapstructure:"error_log_interval"`
@@ -46,13 +45,6 @@ type Config struct {
 	Logs LogsConfig `mapstructure:"logs"`
 
 	_ struct{}
-}
-
-// HistogramConfig configures the RTT histogram.
-type HistogramConfig struct {
-	Enabled bool `mapstructure:"enabled"`
-	// Buckets are the explicit upper bounds, in seconds, ascending.
-	Buckets []float64 `mapstructure:"buckets"`
 }
 
 // LogsConfig configures the event records of a logs pipeline.
@@ -300,13 +292,8 @@ func (cfg *Config) Validate() error {
 	if cfg.Logs.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("logs.max_batch: %d is not positive", cfg.Logs.MaxBatch))
 	}
-	if !sort.Float64sAreSorted(cfg.PingHistogram.Buckets) {
-		errs = append(errs, errors.New("ping_histogram.buckets: must be ascending"))
-	}
-	for i := 1; i < len(cfg.PingHistogram.Buckets); i++ {
-		if cfg.PingHistogram.Buckets[i] == cfg.PingHistogram.Buckets[i-1] {
-			errs = append(errs, fmt.Errorf("ping_histogram.buckets[%d]: duplicate bound", i))
-		}
+	if err := cfg.PingHistogram.Validate("ping_histogram.buckets"); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package connprobereceiver
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,4 +46,31 @@ func TestValidateNamesFields(t *testing.T) {
 	}
 	err = confmap.Validate(configtest.Load[*Config](t, NewFactory(), "empty"))
 	require.ErrorContains(t, err, "targets: at least one target")
+}
+
+// ping_histogram is an explicithist.Config: NaN, bounds <= 0, unordered
+// bounds and an empty list while enabled are rejected, naming the field.
+func TestValidatePingHistogram(t *testing.T) {
+	require.ErrorContains(t, confmap.Validate(configtest.Load[*Config](t, NewFactory(), "nan_bound")),
+		"ping_histogram.buckets[1]: NaN is not a positive finite bound")
+	require.ErrorContains(t, confmap.Validate(configtest.Load[*Config](t, NewFactory(), "no_bounds")),
+		"ping_histogram.buckets: at least one bound is needed when enabled")
+	off := configtest.Load[*Config](t, NewFactory(), "histogram_off")
+	require.NoError(t, confmap.Validate(off), "a disabled histogram needs no bounds")
+	require.False(t, off.PingHistogram.Enabled)
+
+	for _, c := range []struct {
+		buckets []float64
+		want    string
+	}{
+		{[]float64{0, 1}, "ping_histogram.buckets[0]: 0 is not a positive finite bound"},
+		{[]float64{-0.5, 1}, "ping_histogram.buckets[0]: -0.5 is not a positive finite bound"},
+		{[]float64{0.1, math.Inf(1)}, "ping_histogram.buckets[1]: +Inf is not a positive finite bound"},
+		{[]float64{0.1, 0.1}, "ping_histogram.buckets[1]: 0.1 is not above the previous bound 0.1"},
+		{[]float64{0.2, 0.1}, "ping_histogram.buckets[1]: 0.1 is not above the previous bound 0.2"},
+	} {
+		cfg := configtest.Load[*Config](t, NewFactory(), "nan_bound")
+		cfg.PingHistogram.Buckets = c.buckets
+		require.ErrorContains(t, confmap.Validate(cfg), c.want)
+	}
 }

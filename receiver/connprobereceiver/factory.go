@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/netstack-otel/netstack/internal/explicithist"
 	"github.com/netstack-otel/netstack/internal/sharedcomponent"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/metadata"
 )
@@ -28,7 +29,7 @@ func createDefaultConfig() component.Config {
 		ControllerConfig:         scraperhelper.NewDefaultControllerConfig(),
 		MetricsBuilderConfig:     metadata.NewDefaultMetricsBuilderConfig(),
 		ConnmonitorCheckInterval: 5 * time.Second,
-		PingHistogram:            HistogramConfig{Enabled: true, Buckets: append([]float64(nil), defaultBuckets...)},
+		PingHistogram:            explicithist.Config{Enabled: true, Buckets: append([]float64(nil), defaultBuckets...)},
 		ErrorLogInterval:         time.Minute,
 		Logs:                     LogsConfig{QueueSize: 4096, MaxBatch: 512},
 	}
