@@ -7,6 +7,7 @@ package pdatautil // import "github.com/netstack-otel/netstack/internal/pdatauti
 import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	conventions "go.opentelemetry.io/otel/semconv/v1.38.0"
 )
 
 // Scope identifies the receiver's instrumentation scope: metadata.ScopeName
@@ -18,11 +19,15 @@ type Scope struct {
 
 // Metrics returns the metric slice of md's first resource and scope: the
 // receiver's, as its metrics builder emitted them. When nothing was
-// emitted it creates them, resource a copy of res and scope sc.
+// emitted it creates them as the builder would: resource a copy of res with
+// the schema URL of the semantic conventions every receiver's metadata.yaml
+// declares, and scope sc.
 func Metrics(md pmetric.Metrics, res pcommon.Resource, sc Scope) pmetric.MetricSlice {
 	rms := md.ResourceMetrics()
 	if rms.Len() == 0 {
-		res.CopyTo(rms.AppendEmpty().Resource())
+		rm := rms.AppendEmpty()
+		rm.SetSchemaUrl(conventions.SchemaURL)
+		res.CopyTo(rm.Resource())
 	}
 	sms := rms.At(0).ScopeMetrics()
 	if sms.Len() == 0 {

@@ -18,6 +18,7 @@ func TestMetricsCreatesResourceAndScopeOnce(t *testing.T) {
 
 	require.Equal(t, 1, md.ResourceMetrics().Len())
 	rm := md.ResourceMetrics().At(0)
+	require.Equal(t, "https://opentelemetry.io/schemas/1.38.0", rm.SchemaUrl())
 	v, ok := rm.Resource().Attributes().Get("netns.path")
 	require.True(t, ok)
 	require.Equal(t, "/run/netns/blue", v.Str())
