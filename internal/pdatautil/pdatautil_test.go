@@ -9,10 +9,10 @@ import (
 )
 
 func TestMetricsCreatesResourceAndScopeOnce(t *testing.T) {
+	md := pmetric.NewMetrics()
+	sc := Scope{Name: "scope", Version: "v1"}
 	res := pcommon.NewResource()
 	res.Attributes().PutStr("netns.path", "/run/netns/blue")
-	sc := Scope{Name: "scope", Version: "v1"}
-	md := pmetric.NewMetrics()
 	Metrics(md, res, sc).AppendEmpty().SetName("a")
 	Metrics(md, res, sc).AppendEmpty().SetName("b")
 
