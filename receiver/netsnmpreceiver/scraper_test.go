@@ -277,3 +277,24 @@ func TestRootPathErrors(t *testing.T) {
 }
 
 func newBenchSettings() receiver.Settings { return receivertest.NewNopSettings(metadata.Type) }
+
+// When only nstat.* is recorded (no counter feeds a generated metric), the
+// nstat family creates the resource itself, as the metrics builder would:
+// same resource attributes, scope and schema URL.
+func TestNstatAloneHasTheReceiversResource(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.RootPath = fakeProc(t, "linux-6.18")
+	writeProc(t, cfg.RootPath, "netstat", "TcpExt: NotAGeneratedMetric\nTcpExt: 7\n")
+	cfg.Nstat.Enabled = true
+	s, _ := newTestScraper(t, cfg)
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, md.ResourceMetrics().Len())
+	rm := md.ResourceMetrics().At(0)
+	assert.Equal(t, "https://opentelemetry.io/schemas/1.38.0", rm.SchemaUrl())
+	_, ok := rm.Resource().Attributes().Get("netns.inode")
+	assert.True(t, ok, "netns.inode")
+	require.Equal(t, 1, rm.ScopeMetrics().Len())
+	assert.Equal(t, metadata.ScopeName, rm.ScopeMetrics().At(0).Scope().Name())
+	assert.Equal(t, map[string]int64{"nstat.TcpExtNotAGeneratedMetric": 7}, metricValues(md))
+}
