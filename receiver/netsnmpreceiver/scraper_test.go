@@ -62,6 +62,18 @@ func newTestScraper(t *testing.T, cfg *Config) (*netsnmpScraper, *observer.Obser
 
 func defaultConfig() *Config { return createDefaultConfig().(*Config) }
 
+// nstatScraper starts a scraper with nstat enabled on a fake procfs whose
+// only file is name (snmp or netstat) holding content.
+func nstatScraper(t *testing.T, name, content string) (*netsnmpScraper, *Config, *observer.ObservedLogs) {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.RootPath = fakeProc(t, "linux-6.18")
+	writeProc(t, cfg.RootPath, name, content)
+	cfg.Nstat.Enabled = true
+	s, logs := newTestScraper(t, cfg)
+	return s, cfg, logs
+}
+
 var compareOpts = []pmetrictest.CompareMetricsOption{
 	pmetrictest.IgnoreTimestamp(), pmetrictest.IgnoreStartTimestamp(),
 	pmetrictest.IgnoreResourceAttributeValue("netns.path"), pmetrictest.IgnoreResourceAttributeValue("netns.inode"),
@@ -139,11 +151,7 @@ func startTimes(md pmetric.Metrics) map[pcommon.Timestamp]int {
 }
 
 func TestCounterResetStartsNewSeries(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.RootPath = fakeProc(t, "linux-6.18")
-	writeProc(t, cfg.RootPath, "snmp", "Tcp: ActiveOpens CurrEstab InSegs OutSegs\nTcp: 100 5 1000 900\n")
-	cfg.Nstat.Enabled = true
-	s, logs := newTestScraper(t, cfg)
+	s, cfg, logs := nstatScraper(t, "snmp", "Tcp: ActiveOpens CurrEstab InSegs OutSegs\nTcp: 100 5 1000 900\n")
 
 	md1, err := s.scrape(context.Background())
 	require.NoError(t, err)
@@ -213,11 +221,7 @@ func TestMalformedLineIsPartialError(t *testing.T) {
 }
 
 func TestNegativeCounterIsAnError(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.RootPath = fakeProc(t, "linux-6.18")
-	writeProc(t, cfg.RootPath, "snmp", "Tcp: MaxConn ActiveOpens\nTcp: -1 -5\n")
-	cfg.Nstat.Enabled = true
-	s, _ := newTestScraper(t, cfg)
+	s, _, _ := nstatScraper(t, "snmp", "Tcp: MaxConn ActiveOpens\nTcp: -1 -5\n")
 	md, err := s.scrape(context.Background())
 	assert.ErrorContains(t, err, "TcpActiveOpens: counter is negative (-5)")
 	v := metricValues(md)
@@ -282,11 +286,7 @@ func newBenchSettings() receiver.Settings { return receivertest.NewNopSettings(m
 // nstat family creates the resource itself, as the metrics builder would:
 // same resource attributes, scope and schema URL.
 func TestNstatAloneHasTheReceiversResource(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.RootPath = fakeProc(t, "linux-6.18")
-	writeProc(t, cfg.RootPath, "netstat", "TcpExt: NotAGeneratedMetric\nTcpExt: 7\n")
-	cfg.Nstat.Enabled = true
-	s, _ := newTestScraper(t, cfg)
+	s, _, _ := nstatScraper(t, "netstat", "TcpExt: NotAGeneratedMetric\nTcpExt: 7\n")
 	md, err := s.scrape(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, 1, md.ResourceMetrics().Len())
