@@ -7,7 +7,9 @@ import (
 	"os"
 )
 
-var errNotLinux = errors.New("network namespaces are a Linux feature")
+// errNotLinux is what every component's start returns off Linux: each
+// opens its namespace (Config.Open) first.
+var errNotLinux = errors.New("netstack components are Linux only (network namespaces, /proc/net, netlink, eBPF)")
 
 // Do runs fn when nsPath is empty; other namespaces exist only on Linux.
 func Do(nsPath string, fn func() error) error {

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 )
@@ -140,23 +139,4 @@ func (p *procFiles) read(file int) ([]byte, error) {
 		}
 		p.buf = make([]byte, 2*len(p.buf))
 	}
-}
-
-// readFull preads from offset 0 until end of file or a full buffer.
-func readFull(fd int, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := unix.Pread(fd, buf[n:], int64(n))
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return n, err
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	return n, nil
 }

@@ -13,7 +13,6 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/pdatautil"
 	"github.com/netstack-otel/netstack/internal/procnet"
@@ -249,19 +248,4 @@ func countErrors(err error) int {
 		return n
 	}
 	return 1
-}
-
-// kernelIs32Bit tells whether the running kernel keeps its SNMP counters
-// in 32-bit longs, which wrap; on 64-bit kernels a counter that goes
-// backwards was reset.
-func kernelIs32Bit() bool {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return false
-	}
-	switch unix.ByteSliceToString(u.Machine[:]) {
-	case "x86_64", "aarch64", "arm64", "ppc64", "ppc64le", "s390x", "riscv64", "mips64", "loongarch64", "sparc64", "alpha", "ia64":
-		return false
-	}
-	return true
 }

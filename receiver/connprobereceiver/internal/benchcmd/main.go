@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchcmd (run by bench/connprobe.sh) drives the connprobe engine (no Collector
 // distribution needed): it pings every address listed on stdin once per
 // interval from inside -netns for -duration, then prints one line of

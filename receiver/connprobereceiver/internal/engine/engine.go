@@ -14,10 +14,10 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
@@ -236,7 +236,7 @@ func (e *Engine) polledConns(dst []*ping.Conn) []*ping.Conn {
 }
 
 func familyName(f int) string {
-	if f == unix.AF_INET6 {
+	if f == syscall.AF_INET6 {
 		return "ipv6"
 	}
 	return "ipv4"
@@ -299,9 +299,9 @@ func ErrorType(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
 		return "permission_denied"
-	case errors.Is(err, unix.ENETUNREACH), errors.Is(err, unix.EHOSTUNREACH), errors.Is(err, unix.EADDRNOTAVAIL):
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EADDRNOTAVAIL):
 		return "unreachable"
 	case errors.As(err, &resolveError{}):
 		return "resolve"

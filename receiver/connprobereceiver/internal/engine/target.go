@@ -9,10 +9,10 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/tcpconn"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/trace"
@@ -275,13 +275,13 @@ func (e *Engine) dialDNS(_ context.Context, network, address string) (net.Conn, 
 	if err != nil {
 		return nil, err
 	}
-	family := unix.AF_INET
+	family := syscall.AF_INET
 	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
-		family = unix.AF_INET6
+		family = syscall.AF_INET6
 	}
-	typ, proto := unix.SOCK_DGRAM, unix.IPPROTO_UDP
+	typ, proto := syscall.SOCK_DGRAM, syscall.IPPROTO_UDP
 	if network == "tcp" || network == "tcp4" || network == "tcp6" {
-		typ, proto = unix.SOCK_STREAM, unix.IPPROTO_TCP
+		typ, proto = syscall.SOCK_STREAM, syscall.IPPROTO_TCP
 	}
 	fd, err := e.maker.Socket(family, typ, proto)
 	if err != nil {
@@ -289,11 +289,7 @@ func (e *Engine) dialDNS(_ context.Context, network, address string) (net.Conn, 
 	}
 	f := os.NewFile(uintptr(fd), "dns")
 	defer f.Close() // FileConn dups the descriptor
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}
-	if family == unix.AF_INET6 {
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
-	}
-	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
+	if err := connect(fd, family, ap); err != nil {
 		return nil, fmt.Errorf("connecting to DNS server %s: %w", address, err)
 	}
 	// A TCP connection still being set up is fine: the resolver's first
@@ -345,9 +341,9 @@ func (t *target) startLoops(ctx context.Context, a netip.Addr, st *addrState) {
 
 func family(a netip.Addr) int {
 	if a.Is4() || a.Is4In6() {
-		return unix.AF_INET
+		return syscall.AF_INET
 	}
-	return unix.AF_INET6
+	return syscall.AF_INET6
 }
 
 func (t *target) trace(ctx context.Context, a netip.Addr, st *addrState) {
