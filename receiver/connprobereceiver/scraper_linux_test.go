@@ -74,6 +74,13 @@ func TestScraperLoopbackAndReload(t *testing.T) {
 				missing = append(missing, name)
 			}
 		}
+		// and from both targets: a point each for loss and the histogram,
+		// three ports on each of three addresses
+		if len(missing) == 0 && (m["connprobe.ping.loss"].Gauge().DataPoints().Len() < 2 ||
+			m["connprobe.ping.duration"].Histogram().DataPoints().Len() < 2 ||
+			m["connprobe.tcp.port.state"].Gauge().DataPoints().Len() < 9) {
+			missing = []string{"a second target's results"}
+		}
 	}
 	require.Empty(t, missing, "metrics never scraped")
 	loss := m["connprobe.ping.loss"].Gauge().DataPoints()
