@@ -41,6 +41,7 @@ type eventsCounter struct {
 	drift      int64
 	resynced   bool // a resync after the seed has happened: drift is meaningful
 	force      bool // resync at the next count: the counts went inconsistent
+	misses     uint64 // the programs' recursion misses at the last resync
 
 	deltas     Deltas
 	miniDeltas Deltas
@@ -77,6 +78,12 @@ func (*eventsCounter) Method() Method { return MethodEvents }
 // base.
 func (c *eventsCounter) resync() error {
 	var before, after, miniBefore, miniAfter Deltas
+	// Misses from here on are after the pass began: the next count
+	// resyncs again.
+	misses, err := c.missed()
+	if err != nil {
+		return err
+	}
 	if err := c.ev.Deltas(c.netns, &before); err != nil {
 		return err
 	}
@@ -114,11 +121,21 @@ func (c *eventsCounter) resync() error {
 			c.miniBase[fi][st] = mini - miniBefore[fi][st]
 		}
 	}
-	c.drift, c.resynced, c.lastResync = drift, true, c.now()
+	c.drift, c.resynced, c.lastResync, c.misses = drift, true, c.now(), misses
 	if drift != 0 {
 		c.logger.Debug("events method drift at resync", zap.Int64("drift", drift), zap.Uint32("netns_inode", c.netns))
 	}
 	return nil
+}
+
+// missed is the recursion misses of the state-change program and hooks.
+func (c *eventsCounter) missed() (uint64, error) {
+	n, err := c.ev.Misses()
+	if err != nil || c.hooks == nil {
+		return n, err
+	}
+	m, err := c.hooks.Misses()
+	return n + m, err
 }
 
 func abs(v int64) int64 {
@@ -129,6 +146,18 @@ func abs(v int64) int64 {
 }
 
 func (c *eventsCounter) Count(t *Tally) error {
+	misses, err := c.missed()
+	if err != nil {
+		return err
+	}
+	if misses != c.misses {
+		// The kernel skipped a program run: a state change was lost, in
+		// some namespace. Every namespace's counter sees the total move and
+		// recounts once.
+		c.logger.Debug("events method: state changes lost to BPF recursion protection; resyncing",
+			zap.Uint64("missed", misses-c.misses), zap.Uint32("netns_inode", c.netns))
+		c.force = true
+	}
 	if c.force || c.now().Sub(c.lastResync) >= c.interval {
 		if err := c.resync(); err != nil {
 			return fmt.Errorf("resync: %w", err)

@@ -50,6 +50,23 @@ func (t *tracing) Dropped() (uint64, error) {
 	return n, nil
 }
 
+// Misses returns how many times the kernel skipped one of the programs
+// because another BPF program was running on that CPU (a state change in
+// a softirq while the program ran for another in process context): each is
+// a state change never counted. Counted by the kernel since Linux 5.12;
+// always 0 before.
+func (t *tracing) Misses() (uint64, error) {
+	var n uint64
+	for _, p := range t.progs {
+		st, err := p.Stats()
+		if err != nil {
+			return 0, fmt.Errorf("kcount: %w", err)
+		}
+		n += st.RecursionMisses
+	}
+	return n, nil
+}
+
 // Programs returns the attached programs, e.g. for run-time statistics.
 func (t *tracing) Programs() []*ebpf.Program { return t.progs }
 
