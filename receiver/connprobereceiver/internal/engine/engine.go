@@ -19,7 +19,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
+	"github.com/netstack-otel/netstack/internal/netnsutil/nssock"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/trace"
 )
