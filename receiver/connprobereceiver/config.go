@@ -230,7 +230,7 @@ func resolve(name, host string, p, d ProbeConfig) engine.Target {
 // target, so that restarts keep the same 5-tuple too.
 func sourcePortFor(name, host string) uint16 {
 	var h uint32 = 2166136261
-	for _, c := range []byte(name + "\x00" + host) {
+	for _, c := range []byte(engine.Key(name, host)) {
 		h = (h ^ uint32(c)) * 16777619
 	}
 	return uint16(40000 + h%20000)
@@ -274,7 +274,7 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.host: must not be empty", field))
 		}
 		errs = append(errs, validateProbe(field, t.ProbeConfig)...)
-		k := resolve(t.Name, t.Host, ProbeConfig{}, ProbeConfig{}).Name + "\x00" + t.Host
+		k := resolve(t.Name, t.Host, ProbeConfig{}, ProbeConfig{}).Key()
 		if j, dup := seen[k]; dup {
 			errs = append(errs, fmt.Errorf("%s: same name and host as targets[%d]; give one a distinct name", field, j))
 		}

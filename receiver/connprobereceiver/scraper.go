@@ -118,13 +118,13 @@ func (s *connScraper) readConnmonitor() ([]byte, []engine.Target, error) {
 	// would report two series with the same attributes.
 	seen := map[string]string{}
 	for i, t := range s.cfg.engineTargets() {
-		seen[t.Name+"\x00"+t.Host] = fmt.Sprintf("targets[%d]", i)
+		seen[t.Key()] = fmt.Sprintf("targets[%d]", i)
 	}
 	targets := make([]engine.Target, 0, len(entries))
 	var errs []error
 	for _, e := range entries {
 		t := fromConnmonitor(e, s.cfg.Defaults)
-		k := t.Name + "\x00" + t.Host
+		k := t.Key()
 		if where, dup := seen[k]; dup {
 			errs = append(errs, fmt.Errorf("line %d: host %s is already probed (%s)", e.Line, e.Host, where))
 			continue

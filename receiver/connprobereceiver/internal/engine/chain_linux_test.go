@@ -19,8 +19,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
+	"github.com/netstack-otel/netstack/internal/netnsutil/nssock"
 	"github.com/netstack-otel/netstack/internal/testnet"
-	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/tcpconn"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/trace"

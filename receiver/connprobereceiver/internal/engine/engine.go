@@ -19,7 +19,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
+	"github.com/netstack-otel/netstack/internal/netnsutil/nssock"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/trace"
 )
@@ -171,7 +171,7 @@ func (e *Engine) SetTargets(ts []Target) {
 	}
 	var next []*target
 	for _, spec := range ts {
-		k := keyOf(spec)
+		k := spec.Key()
 		if l := old[k]; len(l) > 0 && reflect.DeepEqual(l[0].spec, spec) {
 			next = append(next, l[0])
 			old[k] = l[1:]

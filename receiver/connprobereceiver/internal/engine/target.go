@@ -147,9 +147,7 @@ type addrState struct {
 	ports       map[uint16]PortResult
 }
 
-func keyOf(t Target) string { return t.Name + "\x00" + t.Host }
-
-func (t *target) key() string { return keyOf(t.spec) }
+func (t *target) key() string { return t.spec.Key() }
 
 func newTarget(e *Engine, spec Target) *target {
 	ctx, cancel := context.WithCancel(e.ctx)

@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netstack-otel/netstack/internal/netnsutil/nssock"
 	"github.com/netstack-otel/netstack/internal/testnet"
-	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
 )
 
 func BenchmarkParseICMPv4Reply(b *testing.B) {

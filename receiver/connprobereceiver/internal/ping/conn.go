@@ -7,12 +7,6 @@ import (
 	"time"
 )
 
-// SocketMaker creates a non-blocking socket, in whichever network
-// namespace it stands for (see nssock.Maker).
-type SocketMaker interface {
-	Socket(domain, typ, proto int) (int, error)
-}
-
 // Mode is the kind of ICMP socket a Conn uses.
 type Mode uint8
 

@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
 )
 
 // Conn is one ICMP socket shared by all probes of one address family.
@@ -55,7 +57,7 @@ type Conn struct {
 // Open opens the ICMP socket for family (unix.AF_INET or unix.AF_INET6):
 // raw if allowed, else datagram; the error says why neither worked. It
 // starts the receive goroutine, which Close ends.
-func Open(mk SocketMaker, family int, opt Options) (*Conn, error) {
+func Open(mk sock.Maker, family int, opt Options) (*Conn, error) {
 	proto := unix.IPPROTO_ICMP
 	if family == unix.AF_INET6 {
 		proto = unix.IPPROTO_ICMPV6
@@ -182,11 +184,8 @@ func (c *Conn) setup(fd int, opt Options) error {
 		}
 		// Time exceeded and unreachable for our requests (traceroute)
 		// come through the error queue.
-		level, opt := unix.IPPROTO_IP, unix.IP_RECVERR
-		if !v4 {
-			level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
-		}
-		if err := unix.SetsockoptInt(fd, level, opt, 1); err != nil {
+		o := sock.OptionsFor(c.family)
+		if err := unix.SetsockoptInt(fd, o.Level, o.RecvErr, 1); err != nil {
 			return fmt.Errorf("IP_RECVERR: %w", err)
 		}
 	}
@@ -280,8 +279,11 @@ func (c *Conn) send(p *Probe, req Request, buf []byte) (*Probe, error) {
 func (c *Conn) sendPlain(p *Probe, pkt []byte) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	c.sendPkt = pkt
-	c.sendLen = rawSockaddr(&c.sendRSA, p.dst)
+	n, err := sock.RawSockaddr(&c.sendRSA, netip.AddrPortFrom(p.dst, 0))
+	if err != nil {
+		return err
+	}
+	c.sendPkt, c.sendLen = pkt, n
 	p.sent.Store(time.Now().UnixNano())
 	werr := c.rc.Write(c.sendFn)
 	c.sendPkt = nil
@@ -293,8 +295,10 @@ func (c *Conn) sendPlain(p *Probe, pkt []byte) error {
 
 // sendControl sends with ancillary data (TTL, TOS); not the hot path.
 func (c *Conn) sendControl(p *Probe, pkt, oob []byte) error {
-	sa := sockaddr(p.dst)
-	var err error
+	sa, err := sock.Sockaddr(netip.AddrPortFrom(p.dst, 0))
+	if err != nil {
+		return err
+	}
 	p.sent.Store(time.Now().UnixNano())
 	werr := c.rc.Write(func(fd uintptr) bool {
 		err = unix.Sendmsg(int(fd), pkt, oob, sa, 0)
@@ -316,35 +320,24 @@ func growZero(b []byte, n int) []byte {
 }
 
 func (c *Conn) controlMessages(ttl, tos int) []byte {
-	level, ttlType, tosType := unix.IPPROTO_IP, unix.IP_TTL, unix.IP_TOS
-	if c.family == unix.AF_INET6 {
-		level, ttlType, tosType = unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, unix.IPV6_TCLASS
-	}
+	o := sock.OptionsFor(c.family)
 	var oob []byte
 	add := func(typ, v int) {
 		h := make([]byte, unix.CmsgSpace(4))
 		hdr := (*unix.Cmsghdr)(unsafe.Pointer(&h[0]))
-		hdr.Level = int32(level)
+		hdr.Level = int32(o.Level)
 		hdr.Type = int32(typ)
 		hdr.SetLen(unix.CmsgLen(4))
 		binary.NativeEndian.PutUint32(h[unix.CmsgLen(0):], uint32(v))
 		oob = append(oob, h...)
 	}
 	if ttl > 0 {
-		add(ttlType, ttl)
+		add(o.TTLCmsg, ttl)
 	}
 	if tos > 0 {
-		add(tosType, tos)
+		add(o.TOS, tos)
 	}
 	return oob
-}
-
-func sockaddr(a netip.Addr) unix.Sockaddr {
-	if a.Is4() {
-		return &unix.SockaddrInet4{Addr: a.As4()}
-	}
-	sa := &unix.SockaddrInet6{Addr: a.As16()}
-	return sa
 }
 
 // Forget drops a probe that timed out; a late answer then counts as
@@ -608,20 +601,6 @@ func (p *Probe) matches(m *Message, src netip.Addr) bool {
 		return src.Unmap() == p.dst
 	}
 	return m.Dst.Unmap() == p.dst
-}
-
-// rawSockaddr fills rsa for a and returns its length.
-func rawSockaddr(rsa *unix.RawSockaddrAny, a netip.Addr) uint32 {
-	if a.Is4() {
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		sa.Family = unix.AF_INET
-		sa.Addr = a.As4()
-		return unix.SizeofSockaddrInet4
-	}
-	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-	sa.Family = unix.AF_INET6
-	sa.Addr = a.As16()
-	return unix.SizeofSockaddrInet6
 }
 
 // sendto and recvmsg are the plain system calls, without the sockaddr

@@ -2,7 +2,11 @@
 
 package ping
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
+)
 
 var errNotLinux = errors.New("ICMP probing is implemented for Linux only")
 
@@ -10,7 +14,7 @@ var errNotLinux = errors.New("ICMP probing is implemented for Linux only")
 type Conn struct{}
 
 // Open is Linux only.
-func Open(SocketMaker, int, Options) (*Conn, error) { return nil, errNotLinux }
+func Open(sock.Maker, int, Options) (*Conn, error) { return nil, errNotLinux }
 
 // Mode is Linux only.
 func (*Conn) Mode() Mode { return 0 }

@@ -11,8 +11,8 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/netstack-otel/netstack/internal/netnsutil/nssock"
 	"github.com/netstack-otel/netstack/internal/testnet"
-	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -27,11 +27,6 @@ func (s State) String() string {
 	return "unknown"
 }
 
-// SocketMaker creates a non-blocking socket (see nssock.Maker).
-type SocketMaker interface {
-	Socket(domain, typ, proto int) (int, error)
-}
-
 // Result of one connect attempt. Err is set (and State zero) when the
 // attempt failed for another reason (no route, permission...).
 type Result struct {

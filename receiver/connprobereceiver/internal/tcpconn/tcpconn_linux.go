@@ -8,14 +8,17 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
 )
 
 // Probe connects to dst:port once and closes the connection with an RST
 // (SO_LINGER 0) so no TIME_WAIT remains on the prober.
-func Probe(mk SocketMaker, dst netip.Addr, port uint16, opt Options) Result {
-	family := unix.AF_INET
-	if dst.Is6() && !dst.Is4In6() {
-		family = unix.AF_INET6
+func Probe(mk sock.Maker, dst netip.Addr, port uint16, opt Options) Result {
+	family := sock.Family(dst)
+	sa, err := sock.Sockaddr(netip.AddrPortFrom(dst, port))
+	if err != nil {
+		return Result{Err: err}
 	}
 	fd, err := mk.Socket(family, unix.SOCK_STREAM, unix.IPPROTO_TCP)
 	if err != nil {
@@ -24,18 +27,12 @@ func Probe(mk SocketMaker, dst netip.Addr, port uint16, opt Options) Result {
 	f := os.NewFile(uintptr(fd), "tcp-probe")
 	defer f.Close()
 	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-	if err := setIP(fd, family, opt.TTL, opt.TOS); err != nil {
+	if err := sock.SetTTLTOS(fd, family, opt.TTL, opt.TOS); err != nil {
 		return Result{Err: err}
 	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return Result{Err: err}
-	}
-	var sa unix.Sockaddr
-	if family == unix.AF_INET {
-		sa = &unix.SockaddrInet4{Port: int(port), Addr: dst.Unmap().As4()}
-	} else {
-		sa = &unix.SockaddrInet6{Port: int(port), Addr: dst.As16()}
 	}
 	start := time.Now()
 	err = unix.Connect(fd, sa)
@@ -94,22 +91,4 @@ func classify(err error, d time.Duration) Result {
 		return Result{State: Filtered, Duration: d}
 	}
 	return Result{Err: fmt.Errorf("connect: %w", err), Duration: d}
-}
-
-func setIP(fd, family, ttl, tos int) error {
-	level, ttlOpt, tosOpt := unix.IPPROTO_IP, unix.IP_TTL, unix.IP_TOS
-	if family == unix.AF_INET6 {
-		level, ttlOpt, tosOpt = unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, unix.IPV6_TCLASS
-	}
-	if ttl > 0 {
-		if err := unix.SetsockoptInt(fd, level, ttlOpt, ttl); err != nil {
-			return fmt.Errorf("setting TTL %d: %w", ttl, err)
-		}
-	}
-	if tos > 0 {
-		if err := unix.SetsockoptInt(fd, level, tosOpt, tos); err != nil {
-			return fmt.Errorf("setting TOS %d: %w", tos, err)
-		}
-	}
-	return nil
 }

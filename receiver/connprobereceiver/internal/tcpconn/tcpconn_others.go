@@ -5,9 +5,11 @@ package tcpconn
 import (
 	"errors"
 	"net/netip"
+
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
 )
 
 // Probe is Linux only.
-func Probe(SocketMaker, netip.Addr, uint16, Options) Result {
+func Probe(sock.Maker, netip.Addr, uint16, Options) Result {
 	return Result{Err: errors.New("TCP connect probes are implemented for Linux only")}
 }

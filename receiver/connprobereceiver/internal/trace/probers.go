@@ -4,12 +4,8 @@ import (
 	"net/netip"
 
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
 )
-
-// SocketMaker creates a non-blocking socket (see nssock.Maker).
-type SocketMaker interface {
-	Socket(domain, typ, proto int) (int, error)
-}
 
 // ICMPProber sends echo requests through a shared ping.Conn (raw socket).
 type ICMPProber struct {
@@ -25,7 +21,7 @@ type ICMPProber struct {
 // come back on the socket's error queue (IP_RECVERR), which needs no
 // privilege.
 type SocketProber struct {
-	Maker   SocketMaker
+	Maker   sock.Maker
 	TCP     bool
 	Dst     netip.Addr
 	Port    uint16 // destination port

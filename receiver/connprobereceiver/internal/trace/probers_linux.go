@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/ping"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
 )
 
 // Probe implements Prober.
@@ -39,11 +40,8 @@ func (p *ICMPProber) Probe(ctx context.Context, ttl int, _ uint16, timeout time.
 
 // Probe implements Prober.
 func (p *SocketProber) Probe(ctx context.Context, ttl int, seq uint16, timeout time.Duration) (Answer, error) {
-	v4 := p.Dst.Is4() || p.Dst.Is4In6()
-	family, level, ttlOpt, tosOpt, recvErr := unix.AF_INET, unix.IPPROTO_IP, unix.IP_TTL, unix.IP_TOS, unix.IP_RECVERR
-	if !v4 {
-		family, level, ttlOpt, tosOpt, recvErr = unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, unix.IPV6_TCLASS, unix.IPV6_RECVERR
-	}
+	family := sock.Family(p.Dst)
+	opts := sock.OptionsFor(family)
 	typ, proto := unix.SOCK_DGRAM, unix.IPPROTO_UDP
 	if p.TCP {
 		typ, proto = unix.SOCK_STREAM, unix.IPPROTO_TCP
@@ -55,8 +53,7 @@ func (p *SocketProber) Probe(ctx context.Context, ttl int, seq uint16, timeout t
 	f := os.NewFile(uintptr(fd), "trace-probe")
 	defer f.Close()
 	for _, o := range []struct{ level, opt, v int }{
-		{level, recvErr, 1},
-		{level, ttlOpt, ttl},
+		{opts.Level, opts.RecvErr, 1},
 		{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1},
 		{unix.SOL_SOCKET, unix.SO_REUSEADDR, 1},
 	} {
@@ -64,17 +61,19 @@ func (p *SocketProber) Probe(ctx context.Context, ttl int, seq uint16, timeout t
 			return Answer{}, fmt.Errorf("setsockopt %d/%d: %w", o.level, o.opt, err)
 		}
 	}
-	if p.TOS > 0 {
-		if err := unix.SetsockoptInt(fd, level, tosOpt, p.TOS); err != nil {
-			return Answer{}, fmt.Errorf("setting TOS: %w", err)
-		}
+	if err := sock.SetTTLTOS(fd, family, ttl, p.TOS); err != nil {
+		return Answer{}, err
 	}
 	if p.TCP {
 		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
 	}
-	dst := sockaddr(p.Dst, p.Port)
+	dst, err := sock.Sockaddr(netip.AddrPortFrom(p.Dst, p.Port))
+	if err != nil {
+		return Answer{}, err
+	}
 	if p.SrcPort != 0 {
-		if err := unix.Bind(fd, sockaddr(anyAddr(v4), p.SrcPort)); err != nil {
+		src, _ := sock.Sockaddr(netip.AddrPortFrom(anyAddr(family), p.SrcPort))
+		if err := unix.Bind(fd, src); err != nil {
 			return Answer{}, fmt.Errorf("binding source port %d: %w", p.SrcPort, err)
 		}
 	}
@@ -182,16 +181,9 @@ func readErrQueue(fd int, start time.Time) (Answer, bool) {
 	}, true
 }
 
-func anyAddr(v4 bool) netip.Addr {
-	if v4 {
+func anyAddr(family int) netip.Addr {
+	if family == unix.AF_INET {
 		return netip.IPv4Unspecified()
 	}
 	return netip.IPv6Unspecified()
-}
-
-func sockaddr(a netip.Addr, port uint16) unix.Sockaddr {
-	if a.Is4() || a.Is4In6() {
-		return &unix.SockaddrInet4{Port: int(port), Addr: a.Unmap().As4()}
-	}
-	return &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
 }

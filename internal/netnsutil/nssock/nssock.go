@@ -3,7 +3,7 @@
 // creates sockets on request, so that per-probe sockets (TCP connects, DNS
 // queries, traceroute probes) do not cost a thread each. A socket stays in
 // the namespace it was created in and is used from any goroutine.
-package nssock // import "github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/nssock"
+package nssock // import "github.com/netstack-otel/netstack/internal/netnsutil/nssock"
 
 import (
 	"errors"
