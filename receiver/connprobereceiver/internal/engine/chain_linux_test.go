@@ -164,7 +164,10 @@ func TestLossMatchesNftCounters(t *testing.T) {
 			}
 		}
 	}
-	for range 8 {
+	// At least 2 s of windows, and more (bounded) until each family has
+	// more than 10 bursts: a loaded machine completes fewer per second.
+	deadline := time.Now().Add(testnet.Scaled(10 * time.Second))
+	for w := 0; w < 8 || (windows[0].Bursts <= 10 || windows[1].Bursts <= 10) && time.Now().Before(deadline); w++ {
 		time.Sleep(testnet.Scaled(250 * time.Millisecond))
 		add(e.Collect())
 	}
