@@ -4,14 +4,17 @@ import (
 	"net/netip"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
 )
 
-// connect starts connecting the non-blocking socket fd of family to ap; a
-// connection still in progress is not an error.
-func connect(fd, family int, ap netip.AddrPort) error {
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}
-	if family == unix.AF_INET6 {
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+// connect starts connecting the non-blocking socket fd to ap (the socket's
+// family is sock.Family's for ap); a connection still in progress is not
+// an error.
+func connect(fd int, ap netip.AddrPort) error {
+	sa, err := sock.Sockaddr(ap)
+	if err != nil {
+		return err
 	}
 	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
 		return err

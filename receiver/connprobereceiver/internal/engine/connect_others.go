@@ -7,6 +7,6 @@ import (
 	"net/netip"
 )
 
-func connect(int, int, netip.AddrPort) error {
+func connect(int, netip.AddrPort) error {
 	return errors.New("DNS sockets are implemented for Linux only")
 }

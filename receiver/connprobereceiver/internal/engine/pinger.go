@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -227,7 +228,7 @@ func (p *pinger) handleLocked(ev *event, now time.Time, stopping bool) []func() 
 }
 
 func (p *pinger) startLocked(s *pingSched, now time.Time) []func() {
-	c, err := p.e.conn(family(s.addr), s.t.spec.DontFragment, true)
+	c, err := p.e.conn(sock.Family(s.addr), s.t.spec.DontFragment, true)
 	if err != nil {
 		return []func(){func() { s.t.fail(fmt.Errorf("pinging %s: %w", s.addr, err)) }}
 	}

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
+
 	"context"
 	"fmt"
 	"math"
@@ -273,10 +275,7 @@ func (e *Engine) dialDNS(_ context.Context, network, address string) (net.Conn, 
 	if err != nil {
 		return nil, err
 	}
-	family := syscall.AF_INET
-	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
-		family = syscall.AF_INET6
-	}
+	family := sock.Family(ap.Addr())
 	typ, proto := syscall.SOCK_DGRAM, syscall.IPPROTO_UDP
 	if network == "tcp" || network == "tcp4" || network == "tcp6" {
 		typ, proto = syscall.SOCK_STREAM, syscall.IPPROTO_TCP
@@ -287,7 +286,7 @@ func (e *Engine) dialDNS(_ context.Context, network, address string) (net.Conn, 
 	}
 	f := os.NewFile(uintptr(fd), "dns")
 	defer f.Close() // FileConn dups the descriptor
-	if err := connect(fd, family, ap); err != nil {
+	if err := connect(fd, ap); err != nil {
 		return nil, fmt.Errorf("connecting to DNS server %s: %w", address, err)
 	}
 	// A TCP connection still being set up is fine: the resolver's first
@@ -337,20 +336,13 @@ func (t *target) startLoops(ctx context.Context, a netip.Addr, st *addrState) {
 	spawn(t.spec.ScanInterval, func(ctx context.Context) { t.scan(ctx, a, st) })
 }
 
-func family(a netip.Addr) int {
-	if a.Is4() || a.Is4In6() {
-		return syscall.AF_INET
-	}
-	return syscall.AF_INET6
-}
-
 func (t *target) trace(ctx context.Context, a netip.Addr, st *addrState) {
 	var p trace.Prober
 	switch t.spec.TraceProtocol {
 	case "udp", "tcp":
 		p = &trace.SocketProber{Maker: t.e.maker, TCP: t.spec.TraceProtocol == "tcp", Dst: a, Port: t.spec.TracePort, SrcPort: t.spec.TraceSourcePort, TOS: t.spec.TOS}
 	default:
-		c, err := t.e.conn(family(a), t.spec.DontFragment, false)
+		c, err := t.e.conn(sock.Family(a), t.spec.DontFragment, false)
 		if err != nil {
 			t.fail(fmt.Errorf("tracing %s: %w", a, err))
 			return

@@ -12,7 +12,10 @@
 // spelling of an IPv4 destination.
 package sock // import "github.com/netstack-otel/netstack/receiver/connprobereceiver/internal/sock"
 
-import "net/netip"
+import (
+	"net/netip"
+	"syscall"
+)
 
 // Maker creates a non-blocking, close-on-exec socket, in whichever network
 // namespace it stands for (see nssock.Maker).
@@ -23,3 +26,13 @@ type Maker interface {
 // Is4 says whether a is an IPv4 destination: an IPv4 address or an
 // IPv4-mapped IPv6 one.
 func Is4(a netip.Addr) bool { return a.Is4() || a.Is4In6() }
+
+// Family is the socket domain for destination a: AF_INET for IPv4 and
+// IPv4-mapped addresses, AF_INET6 otherwise (syscall's constants, which
+// are unix's on Linux, so the engine builds everywhere).
+func Family(a netip.Addr) int {
+	if Is4(a) {
+		return syscall.AF_INET
+	}
+	return syscall.AF_INET6
+}

@@ -10,15 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Family is the socket domain for destination a: unix.AF_INET for IPv4 and
-// IPv4-mapped addresses, unix.AF_INET6 otherwise.
-func Family(a netip.Addr) int {
-	if Is4(a) {
-		return unix.AF_INET
-	}
-	return unix.AF_INET6
-}
-
 // Sockaddr converts ap for connect, bind or sendmsg. An IPv4-mapped
 // address becomes a sockaddr_in (see the package comment). An IPv6 zone,
 // an interface name or index, becomes the scope id; a zone that names no
