@@ -39,8 +39,8 @@ type eventsCounter struct {
 	miniBase   Deltas // of timewait/request sockets, with hooks
 	lastResync time.Time
 	drift      int64
-	resynced   bool // a resync after the seed has happened: drift is meaningful
-	force      bool // resync at the next count: the counts went inconsistent
+	resynced   bool   // a resync after the seed has happened: drift is meaningful
+	force      bool   // resync at the next count: the counts went inconsistent
 	misses     uint64 // the programs' recursion misses at the last resync
 
 	deltas     Deltas
