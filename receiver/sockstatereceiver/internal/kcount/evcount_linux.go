@@ -42,6 +42,13 @@ type eventsCounter struct {
 	resynced   bool   // a resync after the seed has happened: drift is meaningful
 	force      bool   // resync at the next count: the counts went inconsistent
 	misses     uint64 // the programs' recursion misses at the last resync
+	// dirty: sockets of this namespace changed state during the last
+	// resync's pass. One that changed before the iterator reached it is
+	// in both the pass and the deltas, so the base may be off by such
+	// changes; the next counts resync again until a pass is quiet, at most
+	// maxDirtyRetries times in a row.
+	dirty        bool
+	dirtyRetries int
 
 	deltas     Deltas
 	miniDeltas Deltas
@@ -122,6 +129,7 @@ func (c *eventsCounter) resync() error {
 		}
 	}
 	c.drift, c.resynced, c.lastResync, c.misses = drift, true, c.now(), misses
+	c.dirty = after != before || miniAfter != miniBefore
 	if drift != 0 {
 		c.logger.Debug("events method drift at resync", zap.Int64("drift", drift), zap.Uint32("netns_inode", c.netns))
 	}
@@ -137,6 +145,11 @@ func (c *eventsCounter) missed() (uint64, error) {
 	m, err := c.hooks.Misses()
 	return n + m, err
 }
+
+// maxDirtyRetries bounds the resyncs in a row after one that ran while
+// sockets changed: on a namespace that never goes quiet the periodic
+// resync and the drift metric are what is left.
+const maxDirtyRetries = 5
 
 func abs(v int64) int64 {
 	if v < 0 {
@@ -158,11 +171,17 @@ func (c *eventsCounter) Count(t *Tally) error {
 			zap.Uint64("missed", misses-c.misses), zap.Uint32("netns_inode", c.netns))
 		c.force = true
 	}
-	if c.force || c.now().Sub(c.lastResync) >= c.interval {
+	retry := c.dirty && c.dirtyRetries < maxDirtyRetries
+	if c.force || retry || c.now().Sub(c.lastResync) >= c.interval {
 		if err := c.resync(); err != nil {
 			return fmt.Errorf("resync: %w", err)
 		}
 		c.force = false
+		if retry && c.dirty {
+			c.dirtyRetries++
+		} else {
+			c.dirtyRetries = 0
+		}
 	}
 	if n, err := c.ev.Dropped(); err != nil || n != 0 {
 		return errors.Join(err, fmt.Errorf("%d state changes were lost (delta map full); counts are wrong until the next resync", n))
