@@ -59,3 +59,16 @@ func (rs *Receivers[K, R]) CreateLogs(key K, next consumer.Logs, create func() R
 	r.Unwrap.SetLogs(next)
 	return r, nil
 }
+
+// Pipelines is what a shared receiver is handed: embedded in one, it gives
+// the SetMetrics and SetLogs of Receiver.
+type Pipelines struct {
+	Metrics receiver.Metrics // the scrape controller; nil without a metrics pipeline
+	Logs    consumer.Logs    // nil without a logs pipeline
+}
+
+// SetMetrics is Receiver's.
+func (p *Pipelines) SetMetrics(m receiver.Metrics) { p.Metrics = m }
+
+// SetLogs is Receiver's.
+func (p *Pipelines) SetLogs(l consumer.Logs) { p.Logs = l }

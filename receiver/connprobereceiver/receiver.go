@@ -3,9 +3,9 @@ package connprobereceiver // import "github.com/netstack-otel/netstack/receiver/
 import (
 	"context"
 	"errors"
+	"github.com/netstack-otel/netstack/internal/sharedcomponent"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 )
@@ -16,28 +16,25 @@ import (
 // goes to the logs pipeline (with one) as it completes. Probes are sent
 // once and each burst is counted once in each signal.
 type connprobeReceiver struct {
-	cfg     *Config
-	set     receiver.Settings
-	s       *connScraper
-	metrics receiver.Metrics // scrape controller; nil without a metrics pipeline
-	logs    consumer.Logs    // nil without a logs pipeline
-	events  *eventLogs
+	cfg *Config
+	set receiver.Settings
+	s   *connScraper
+	sharedcomponent.Pipelines
+	events *eventLogs
 }
 
 func newReceiver(cfg *Config, set receiver.Settings) *connprobeReceiver {
 	return &connprobeReceiver{cfg: cfg, set: set, s: newScraper(cfg, set)}
 }
 
-// Scrape, SetMetrics and SetLogs are sharedcomponent.Receiver's.
+// Scrape is sharedcomponent.Receiver's (with Pipelines' SetMetrics, SetLogs).
 func (r *connprobeReceiver) Scrape(ctx context.Context) (pmetric.Metrics, error) {
 	return r.s.scrape(ctx)
 }
-func (r *connprobeReceiver) SetMetrics(m receiver.Metrics) { r.metrics = m }
-func (r *connprobeReceiver) SetLogs(l consumer.Logs)       { r.logs = l }
 
 func (r *connprobeReceiver) Start(ctx context.Context, host component.Host) error {
-	if r.logs != nil {
-		r.events = newEventLogs(r.cfg.Logs, r.set, r.logs)
+	if r.Logs != nil {
+		r.events = newEventLogs(r.cfg.Logs, r.set, r.Logs)
 		r.s.events = r.events.enqueue
 		r.s.dropped = r.events.dropped.Load
 	}
@@ -47,8 +44,8 @@ func (r *connprobeReceiver) Start(ctx context.Context, host component.Host) erro
 	if r.events != nil {
 		r.events.run(r.s.resource)
 	}
-	if r.metrics != nil {
-		return r.metrics.Start(ctx, host)
+	if r.Metrics != nil {
+		return r.Metrics.Start(ctx, host)
 	}
 	return nil
 }
@@ -57,8 +54,8 @@ func (r *connprobeReceiver) Start(ctx context.Context, host component.Host) erro
 // and are queued), then sends what is queued.
 func (r *connprobeReceiver) Shutdown(ctx context.Context) error {
 	var errs []error
-	if r.metrics != nil {
-		errs = append(errs, r.metrics.Shutdown(ctx))
+	if r.Metrics != nil {
+		errs = append(errs, r.Metrics.Shutdown(ctx))
 	}
 	errs = append(errs, r.s.shutdown(ctx))
 	if r.events != nil {

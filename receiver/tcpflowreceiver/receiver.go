@@ -3,11 +3,11 @@ package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tc
 import (
 	"context"
 	"errors"
+	"github.com/netstack-otel/netstack/internal/sharedcomponent"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
@@ -25,11 +25,10 @@ type sampleSource interface {
 // runs the scrape controller when a metrics pipeline exists and streams
 // samples and close summaries when a logs pipeline exists.
 type tcpflowReceiver struct {
-	cfg     *Config
-	set     receiver.Settings
-	s       *tcpflowScraper
-	metrics receiver.Metrics // scrape controller; nil without a metrics pipeline
-	logs    consumer.Logs    // nil without a logs pipeline
+	cfg *Config
+	set receiver.Settings
+	s   *tcpflowScraper
+	sharedcomponent.Pipelines
 
 	events *eventLogs
 	cancel context.CancelFunc
@@ -40,34 +39,32 @@ func newReceiver(cfg *Config, set receiver.Settings) *tcpflowReceiver {
 	return &tcpflowReceiver{cfg: cfg, set: set, s: newScraper(cfg, set)}
 }
 
-// Scrape, SetMetrics and SetLogs are sharedcomponent.Receiver's.
+// Scrape is sharedcomponent.Receiver's (with Pipelines' SetMetrics, SetLogs).
 func (r *tcpflowReceiver) Scrape(ctx context.Context) (pmetric.Metrics, error) {
 	return r.s.scrape(ctx)
 }
-func (r *tcpflowReceiver) SetMetrics(m receiver.Metrics) { r.metrics = m }
-func (r *tcpflowReceiver) SetLogs(l consumer.Logs)       { r.logs = l }
 
 func (r *tcpflowReceiver) Start(ctx context.Context, host component.Host) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	if r.logs != nil {
-		r.events = newEventLogs(r.cfg, r.set, r.logs)
+	if r.Logs != nil {
+		r.events = newEventLogs(r.cfg, r.set, r.Logs)
 		r.s.stream = r.cfg.Logs.Samples
 		if r.cfg.Logs.FlowClose {
 			// s.resource is set before the probe (and its close reader) starts
 			r.s.onClosed = func(f *probe.Flow) { r.events.flowClosed(runCtx, r.s.resource, f) }
 		}
 	}
-	r.s.discardClosed = r.metrics == nil
+	r.s.discardClosed = r.Metrics == nil
 	if err := r.s.start(ctx, host); err != nil {
 		return err
 	}
-	if r.metrics != nil {
-		if err := r.metrics.Start(ctx, host); err != nil {
+	if r.Metrics != nil {
+		if err := r.Metrics.Start(ctx, host); err != nil {
 			return err
 		}
 	}
-	if r.logs == nil || !r.cfg.Logs.Samples || r.s.src == nil {
+	if r.Logs == nil || !r.cfg.Logs.Samples || r.s.src == nil {
 		return nil
 	}
 	src, ok := r.s.src.(sampleSource)
@@ -89,8 +86,8 @@ func (r *tcpflowReceiver) Start(ctx context.Context, host component.Host) error 
 // stream and the close-summary reader) and waits for the stream to end.
 func (r *tcpflowReceiver) Shutdown(ctx context.Context) error {
 	var errs []error
-	if r.metrics != nil {
-		errs = append(errs, r.metrics.Shutdown(ctx))
+	if r.Metrics != nil {
+		errs = append(errs, r.Metrics.Shutdown(ctx))
 	}
 	errs = append(errs, r.s.shutdown(ctx))
 	r.wg.Wait()
