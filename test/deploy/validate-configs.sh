@@ -29,6 +29,14 @@ for cfg in "${configs[@]}"; do
 done
 # The container image's config: valid, and every port the Dockerfile
 # EXPOSEs is bound on all of the container's addresses.
+# The per-pod example: sockstate all_netns with the k8sattributes processor
+# (validation only: there is no API server here).
+k8s_cfg=$repo/config/examples/k8s-pods.yaml
+if out=$(env -i PATH="$PATH" HOME="$work" K8S_NODE_NAME=node-1 "$bin" validate --config "$k8s_cfg" 2>&1); then
+  echo "validate-configs: ok   config/examples/k8s-pods.yaml"
+else
+  echo "validate-configs: FAIL config/examples/k8s-pods.yaml:"; echo "$out" | tail -n 20; status=1
+fi
 docker_cfg=$repo/deploy/docker/config.yaml
 if out=$("$bin" validate --config "$docker_cfg" 2>&1); then
   echo "validate-configs: ok   deploy/docker/config.yaml"
