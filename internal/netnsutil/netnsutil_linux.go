@@ -158,31 +158,6 @@ func ProcNetDir(rootPath string) (string, error) {
 	return "", fmt.Errorf("root_path %s: neither %s/1/net nor %s/proc/1/net is a directory (is the host's /proc mounted there?)", rootPath, rootPath, rootPath)
 }
 
-// OpenProcNet opens the named /proc/net tables of the namespace at nsPath
-// or of the procfs at rootPath (at most one of them set). A file that does
-// not exist (snmp6 without IPv6) is returned as nil with an error wrapping
-// os.ErrNotExist; the caller decides whether that is fatal. The files may be
-// read again from offset 0 (pread or Seek) to get fresh values: the kernel
-// formats them on every read from the start.
-func OpenProcNet(nsPath, rootPath string, names ...string) ([]*os.File, []error, error) {
-	if nsPath != "" && rootPath != "" {
-		return nil, nil, errors.New("netns and root_path are mutually exclusive")
-	}
-	dir, err := ProcNetDir(rootPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	files := make([]*os.File, len(names))
-	errs := make([]error, len(names))
-	err = Do(nsPath, func() error {
-		for i, name := range names {
-			files[i], errs[i] = os.Open(filepath.Join(dir, name))
-		}
-		return nil
-	})
-	return files, errs, err
-}
-
 // Members walks procDir (/proc, or a host procfs mount) once and returns
 // every network namespace that has a process in it, by inode, with its
 // member PIDs in ascending order. Processes that exit during the walk, or

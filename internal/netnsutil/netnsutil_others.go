@@ -2,10 +2,7 @@
 
 package netnsutil
 
-import (
-	"errors"
-	"os"
-)
+import "errors"
 
 // errNotLinux is what every component's start returns off Linux: each
 // opens its namespace (Config.Open) first.
@@ -24,11 +21,6 @@ func Inode(string) (uint64, error) { return 0, errNotLinux }
 
 // ProcNetDir is only available on Linux.
 func ProcNetDir(string) (string, error) { return "", errNotLinux }
-
-// OpenProcNet is only available on Linux.
-func OpenProcNet(string, string, ...string) ([]*os.File, []error, error) {
-	return nil, nil, errNotLinux
-}
 
 // Thread runs functions in the caller's namespace; others exist only on Linux.
 type Thread struct{}

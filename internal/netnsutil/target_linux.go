@@ -35,29 +35,31 @@ func (c Config) Open() (*Target, error) {
 		// <root>/1/ns/net, beside the tables: for work that must be inside
 		t.path = filepath.Join(filepath.Dir(dir), "ns", "net")
 	}
-	ino, err := Inode(t.path)
-	if t.path != "" {
-		ino, err = statIno(t.path)
-		if err != nil && t.byRoot {
-			// PID 1's namespace link needs ptrace access to PID 1, which a
-			// container reading the host's procfs often lacks: the tables
-			// are still readable, the inode is unknown (0), and work that
-			// must enter the namespace fails when it tries.
-			t.enter = t.path
-			return t, nil
-		}
+	if t.path == "" {
+		ino, err := Inode("")
 		if err != nil {
-			return nil, fmt.Errorf("opening network namespace %s: %w", t.path, err)
+			return nil, err
 		}
+		t.inode = ino
+		return t, nil
+	}
+	ino, err := statIno(t.path)
+	if err != nil && t.byRoot {
+		// PID 1's namespace link needs ptrace access to PID 1, which a
+		// container reading the host's procfs often lacks: the tables are
+		// still readable, the inode is unknown (0), and work that must
+		// enter the namespace fails when it tries.
+		t.enter = t.path
+		return t, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("opening network namespace %s: %w", t.path, err)
 	}
 	t.inode = ino
 	// Enter only another namespace than the collector's own: root_path in
 	// a container with hostNetwork, or netns naming our own, need no
 	// thread and no CAP_SYS_ADMIN.
-	if own, err := Inode(""); t.path != "" && (err != nil || own != ino) {
+	if own, err := Inode(""); err != nil || own != ino {
 		t.enter = t.path
 	}
 	return t, nil
