@@ -424,6 +424,7 @@ type reopening struct{ ports []uint16 }
 
 func (reopening) Method() Method { return MethodIterator }
 func (reopening) Close() error   { return nil }
+func (reopening) Refresh() error { return nil }
 
 func (r reopening) Bind(ns kcount.Namespace) (kcount.Counter, error) {
 	cn, err := kcount.Open(MethodIterator, kcount.Options{Ports: r.ports})

@@ -29,6 +29,9 @@ import (
 // (a seam for tests).
 type counting interface {
 	Method() Method
+	// Refresh is called once at the start of each scrape (the events
+	// method reads its programs' health there, once for every namespace).
+	Refresh() error
 	Bind(kcount.Namespace) (kcount.Counter, error)
 	Close() error
 }
@@ -154,6 +157,11 @@ func (s *sockScraper) shutdown(context.Context) error {
 func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	errs := &scrapererror.ScrapeErrors{}
 	now := pcommon.NewTimestampFromTime(time.Now())
+	if s.counting != nil {
+		if err := s.counting.Refresh(); err != nil {
+			errs.AddPartial(0, fmt.Errorf("reading the %s method's health: %w", s.method, err))
+		}
+	}
 	if !s.cfg.AllNetNS {
 		s.scrapeTarget(now, s.main, s.bound[s.main.key()], errs.AddPartial)
 		return s.mb.Emit(), errs.Combine()

@@ -79,6 +79,7 @@ type fakeCounter struct {
 }
 
 func (f *fakeCounter) Method() Method { return f.m }
+func (f *fakeCounter) Refresh() error { return nil }
 func (f *fakeCounter) Bind(ns kcount.Namespace) (kcount.Counter, error) {
 	f.procDir = ns.ProcDir
 	return f, nil

@@ -3,7 +3,6 @@
 package kcount
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 // come from sock_diag.
 type eventsCounter struct {
 	*iteratorCounter
+	cn       *Counting // its health, read once per scrape
 	ev       *Events
 	hooks    *MiniHooks // nil: timewait and request sockets by filtered dump
 	netns    uint32
@@ -69,7 +69,7 @@ func (c *Counting) bindEvents(d *sockdiagCounter) (*eventsCounter, error) {
 	}
 	e := &eventsCounter{
 		iteratorCounter: &iteratorCounter{sockdiagCounter: d, it: c.it},
-		ev:              c.ev, hooks: c.hooks, netns: uint32(ino),
+		cn:              c, ev: c.ev, hooks: c.hooks, netns: uint32(ino),
 		interval: c.opts.ResyncInterval, logger: c.opts.Logger, now: time.Now,
 	}
 	if err := e.resync(); err != nil {
@@ -87,7 +87,7 @@ func (c *eventsCounter) resync() error {
 	var before, after, miniBefore, miniAfter Deltas
 	// Misses from here on are after the pass began: the next count
 	// resyncs again.
-	misses, err := c.missed()
+	h, err := c.cn.currentHealth()
 	if err != nil {
 		return err
 	}
@@ -128,22 +128,12 @@ func (c *eventsCounter) resync() error {
 			c.miniBase[fi][st] = mini - miniBefore[fi][st]
 		}
 	}
-	c.drift, c.resynced, c.lastResync, c.misses = drift, true, c.now(), misses
+	c.drift, c.resynced, c.lastResync, c.misses = drift, true, c.now(), h.misses
 	c.dirty = after != before || miniAfter != miniBefore
 	if drift != 0 {
 		c.logger.Debug("events method drift at resync", zap.Int64("drift", drift), zap.Uint32("netns_inode", c.netns))
 	}
 	return nil
-}
-
-// missed is the recursion misses of the state-change program and hooks.
-func (c *eventsCounter) missed() (uint64, error) {
-	n, err := c.ev.Misses()
-	if err != nil || c.hooks == nil {
-		return n, err
-	}
-	m, err := c.hooks.Misses()
-	return n + m, err
 }
 
 // maxDirtyRetries bounds the resyncs in a row after one that ran while
@@ -159,11 +149,11 @@ func abs(v int64) int64 {
 }
 
 func (c *eventsCounter) Count(t *Tally) error {
-	misses, err := c.missed()
+	h, err := c.cn.currentHealth()
 	if err != nil {
 		return err
 	}
-	if misses != c.misses {
+	if misses := h.misses; misses != c.misses {
 		// The kernel skipped a program run: a state change was lost, in
 		// some namespace. Every namespace's counter sees the total move and
 		// recounts once.
@@ -183,8 +173,8 @@ func (c *eventsCounter) Count(t *Tally) error {
 			c.dirtyRetries = 0
 		}
 	}
-	if n, err := c.ev.Dropped(); err != nil || n != 0 {
-		return errors.Join(err, fmt.Errorf("%d state changes were lost (delta map full); counts are wrong until the next resync", n))
+	if h.dropped != 0 {
+		return fmt.Errorf("%d state changes were lost (delta map full); counts are wrong until the next resync", h.dropped)
 	}
 	if err := c.ev.Deltas(c.netns, &c.deltas); err != nil {
 		return err
@@ -197,8 +187,8 @@ func (c *eventsCounter) Count(t *Tally) error {
 			return err
 		}
 	} else {
-		if n, err := c.hooks.Dropped(); err != nil || n != 0 {
-			return errors.Join(err, fmt.Errorf("%d timewait/request socket changes were lost (delta map full); counts are wrong until the next resync", n))
+		if h.miniDropped != 0 {
+			return fmt.Errorf("%d timewait/request socket changes were lost (delta map full); counts are wrong until the next resync", h.miniDropped)
 		}
 		if err := c.hooks.Deltas(c.netns, &c.miniDeltas); err != nil {
 			return err

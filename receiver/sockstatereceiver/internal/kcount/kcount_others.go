@@ -18,6 +18,9 @@ func (*Counting) Method() Method { return "" }
 // Hooked is false outside Linux.
 func (*Counting) Hooked() bool { return false }
 
+// Refresh fails outside Linux.
+func (*Counting) Refresh() error { return errNotLinux }
+
 // Bind fails outside Linux.
 func (*Counting) Bind(Namespace) (Counter, error) { return nil, errNotLinux }
 

@@ -55,6 +55,60 @@ type Counting struct {
 	it     *Iterator  // iterator and events
 	ev     *Events    // events
 	hooks  *MiniHooks // events, where fentry/fexit load; nil otherwise
+
+	// health is the events programs' state, read once per scrape by
+	// Refresh and compared by every bound namespace's counter.
+	health    health
+	refreshed bool
+}
+
+// health is what tells an events counter its deltas may be wrong.
+type health struct {
+	misses      uint64 // the programs' recursion misses: state changes never counted
+	dropped     uint64 // state changes lost to a full delta map
+	miniDropped uint64 // timewait/request changes lost to a full delta map (hooks)
+}
+
+// Refresh reads the events programs' health (recursion misses and
+// delta-map drops) once for every namespace counted after it: call it at
+// the start of each scrape. Under all_netns that is a handful of syscalls
+// per scrape instead of per namespace. Before the first Refresh, counters
+// read the health themselves. A no-op for the other methods.
+func (c *Counting) Refresh() error {
+	h, err := c.readHealth()
+	c.health, c.refreshed = h, err == nil // on error counters read it themselves
+	return err
+}
+
+func (c *Counting) readHealth() (h health, err error) {
+	if c.ev == nil {
+		return h, nil
+	}
+	if h.misses, err = c.ev.Misses(); err != nil {
+		return h, err
+	}
+	if h.dropped, err = c.ev.Dropped(); err != nil {
+		return h, err
+	}
+	if c.hooks == nil {
+		return h, nil
+	}
+	m, err := c.hooks.Misses()
+	if err != nil {
+		return h, err
+	}
+	h.misses += m
+	h.miniDropped, err = c.hooks.Dropped()
+	return h, err
+}
+
+// currentHealth is the health read by the last Refresh, or read now if
+// there was none.
+func (c *Counting) currentHealth() (health, error) {
+	if c.refreshed {
+		return c.health, nil
+	}
+	return c.readHealth()
 }
 
 // Open loads what method m needs: nothing for procfs and sockdiag, the
