@@ -24,6 +24,7 @@ import (
 
 	"github.com/netstack-otel/netstack/internal/bpf"
 	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/podattr"
 	"github.com/netstack-otel/netstack/internal/sockdiag"
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/kcount"
@@ -346,7 +347,7 @@ func TestBenchAllNetNS(t *testing.T) {
 		require.True(t, strings.HasPrefix(line, "ready"), line)
 		ino, err := netnsutil.Inode(ns.Path)
 		require.NoError(t, err)
-		targets = append(targets, target{label: ns.Path, inode: ino, ns: kcount.Namespace{Path: ns.Path}})
+		targets = append(targets, target{Namespace: podattr.Namespace{Label: ns.Path, Path: ns.Path, Inode: ino}, ns: kcount.Namespace{Path: ns.Path}})
 		namespaces = append(namespaces, ns)
 	}
 	want := int64(per/2*2 + 1) // the pairs and the listener
