@@ -64,6 +64,12 @@ type NS struct {
 
 func randSuffix() string { return RandHex(8) }
 
+// RandPodUID returns a random UUID, as the API server gives pods.
+func RandPodUID() string {
+	h := RandHex(32)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
 // RandHex returns n random hex digits (n even), for names and IDs a test
 // makes up: container IDs (64), pod UIDs (32, dashed by the caller).
 func RandHex(n int) string {

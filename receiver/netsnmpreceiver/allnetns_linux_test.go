@@ -54,8 +54,7 @@ func allNetNSConfig() *Config {
 // and containerd name them, with one process per container in ns, and
 // returns the pod's UID.
 func kubeletPod(t *testing.T, root, top string, ns *testnet.NS, containers int) string {
-	h := testnet.RandHex(32)
-	uid := fmt.Sprintf("%s-%s-%s-%s-%s", h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+	uid := testnet.RandPodUID()
 	slice := filepath.Join(top, "kubepods.slice", "kubepods-burstable.slice", "kubepods-burstable-pod"+strings.ReplaceAll(uid, "-", "_")+".slice")
 	for range containers {
 		ns.InCgroup(t, root, filepath.Join(slice, "cri-containerd-"+testnet.RandHex(64)+".scope"))
@@ -78,8 +77,7 @@ func TestKernelAllNetNSMatchesNstat(t *testing.T) {
 
 	pod, single, docker, bare := testnet.New(t), testnet.New(t), testnet.New(t), testnet.New(t)
 	podUID := kubeletPod(t, root, top, pod, 2)
-	h := testnet.RandHex(32)
-	singleUID := fmt.Sprintf("%s-%s-%s-%s-%s", h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+	singleUID := testnet.RandPodUID()
 	singleID, dockerID := testnet.RandHex(64), testnet.RandHex(64)
 	single.InCgroup(t, root, filepath.Join(top, "kubepods", "besteffort", "pod"+singleUID, singleID))
 	docker.InCgroup(t, root, filepath.Join(top, "system.slice", "docker-"+dockerID+".scope"))
