@@ -269,3 +269,40 @@ func TestAllNetNSRootPath(t *testing.T) {
 	assert.Equal(t, int64(70), nstat["TcpActiveOpens"]) // as in the fixture's nstat-az.txt
 	assert.Len(t, nstat, 395+7, "the fixture's nstat -az counters and the 7 non-counters")
 }
+
+// TestKernelProcNetAccess pins what the capability section of the README
+// says all_netns needs, with a root process in another namespace as a
+// pod's would be: its /proc/PID/net tables and cgroup are readable by any
+// user; its ns/net link (how all_netns lists and tells namespaces apart)
+// needs ptrace read access: refused to nobody and to root without
+// capabilities, granted by CAP_SYS_PTRACE alone, not by the DAC ones.
+func TestKernelProcNetAccess(t *testing.T) {
+	testnet.RequireRoot(t)
+	testnet.RequireTool(t, "setpriv")
+	ns := testnet.New(t)
+	pod := ns.Command("sleep", "300")
+	require.NoError(t, pod.Start())
+	t.Cleanup(func() { _ = pod.Process.Kill(); _ = pod.Wait() })
+	want, err := netnsutil.Inode(ns.Path)
+	require.NoError(t, err)
+	dir := fmt.Sprintf("/proc/%d", pod.Process.Pid)
+	require.Eventually(t, func() bool { ino, err := netnsutil.Inode(dir + "/ns/net"); return err == nil && ino == want }, 5*time.Second, 10*time.Millisecond)
+
+	run := func(setpriv []string, args ...string) error {
+		out, err := exec.Command("setpriv", append(append(setpriv, "--"), args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	nobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"}
+	noCaps := []string{"--inh-caps=-all", "--bounding-set=-all"}
+	for _, f := range []string{"net/snmp", "net/netstat", "net/snmp6", "cgroup"} {
+		require.NoError(t, run(nobody, "cat", dir+"/"+f), "%s as nobody", f)
+	}
+	stat := []string{"stat", "-L", dir + "/ns/net"}
+	require.Error(t, run(nobody, stat...), "ns/net as nobody")
+	require.Error(t, run(noCaps, stat...), "ns/net as root without capabilities")
+	require.Error(t, run([]string{"--inh-caps=-all", "--bounding-set=-all,+dac_read_search,+dac_override"}, stat...), "ns/net with the DAC capabilities")
+	require.NoError(t, run([]string{"--inh-caps=-all", "--bounding-set=-all,+sys_ptrace"}, stat...), "ns/net with CAP_SYS_PTRACE")
+}
