@@ -12,7 +12,10 @@
 # scrape instead: that many fresh namespaces, each with a holder of that many
 # TCP sockets, read by one scrape per method, against the iterator reopened
 # per namespace (how all_netns counted before methods were opened once) and
-# `ss -ant | awk` run in each namespace; it prints both ratios per method.
+# `ss -ant | awk` run in each namespace; it prints both ratios per method,
+# and the CPU of listing and attributing the namespaces (podattr.Lister) per
+# scrape against a whole scrape that lists with it:
+# allnetns_attribution_cpu_us and allnetns_attribution_pct (goal: <= 5).
 # Usage: sudo bench/sockstate.sh [sizes...]   (default: 100000 300000; root; not part of make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +60,10 @@ for size in "${sizes[@]}"; do
     for m in iterator events; do
       echo "$m: $(get "allnetns_ratio_iterator_reopened_per_namespace_over_$m")x less CPU than the iterator reopened per namespace, $(get "allnetns_ratio_ss_awk_over_$m")x less than ss|awk"
     done
+    echo "listing + attribution (podattr.Lister over the host's $(get allnetns_listed_namespaces) namespaces, resolver warm): $(get allnetns_attribution_cpu_us) µs per scrape" \
+         "($(get allnetns_attribution_cold_cpu_us) µs cold), against a whole $(get allnetns_listed_method) all_netns scrape listing with it: $(get allnetns_listed_scrape_cpu_us) µs"
+    echo "allnetns_attribution_cpu_us=$(get allnetns_attribution_cpu_us)"
+    echo "allnetns_attribution_pct=$(get allnetns_attribution_pct)"
     ratio=$(echo "scale=5; $(get allnetns_events_cpu_us)/$(get allnetns_ss_awk_cpu_us)" | bc)
     continue
   fi

@@ -3,6 +3,7 @@ package netnsutil
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 )
 
@@ -53,4 +54,18 @@ func (c Config) Label() string {
 		return filepath.Join(c.RootPath, "1", "net")
 	}
 	return OwnNamespace
+}
+
+// OpenFiles opens the named files of a /proc/net directory, each with its
+// own error (a table that does not exist, such as snmp6 without IPv6, is
+// nil with an error wrapping os.ErrNotExist). Opened in
+// /proc/thread-self/net or <procfs>/PID/net, the files stay bound to that
+// namespace and may be read anywhere.
+func OpenFiles(dir string, names ...string) ([]*os.File, []error) {
+	files := make([]*os.File, len(names))
+	errs := make([]error, len(names))
+	for i, name := range names {
+		files[i], errs[i] = os.Open(filepath.Join(dir, name))
+	}
+	return files, errs
 }

@@ -72,18 +72,19 @@ func (c Config) Open() (*Target, error) {
 // the caller decides whether that is fatal. The files stay bound to the
 // namespace and may be read (pread from 0 for fresh values) anywhere.
 func (t *Target) OpenNet(names ...string) ([]*os.File, []error, error) {
-	files := make([]*os.File, len(names))
-	errs := make([]error, len(names))
+	var files []*os.File
+	var errs []error
 	open := func() error {
-		for i, name := range names {
-			files[i], errs[i] = os.Open(filepath.Join(t.netDir, name))
-		}
+		files, errs = OpenFiles(t.netDir, names...)
 		return nil
 	}
+	var err error
 	if t.byRoot {
-		return files, errs, open()
+		err = open()
+	} else {
+		err = Do(t.enter, open)
 	}
-	return files, errs, Do(t.enter, open)
+	return files, errs, err
 }
 
 // EnterPath is the path to setns into for work inside the namespace

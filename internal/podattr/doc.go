@@ -10,5 +10,10 @@
 // processor uses (k8s.pod.uid, container.id); names come from there. A
 // layout it does not know leaves the keys unset: it never guesses.
 //
+// Lister is all_netns for every receiver that has it: it lists the
+// collector's own namespace, /run/netns/* and the processes' namespaces
+// (one procfs walk), each with a member PID and its identity, and puts them
+// on a resource through the setters mdatagen generates.
+//
 // The package reads procfs only and has no OpenTelemetry imports.
 package podattr

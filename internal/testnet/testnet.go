@@ -62,12 +62,22 @@ type NS struct {
 	Path string // /run/netns/<Name>, usable as a receiver's netns option
 }
 
-func randSuffix() string {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
+func randSuffix() string { return RandHex(8) }
+
+// RandPodUID returns a random UUID, as the API server gives pods.
+func RandPodUID() string {
+	h := RandHex(32)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// RandHex returns n random hex digits (n even), for names and IDs a test
+// makes up: container IDs (64), pod UIDs (32, dashed by the caller).
+func RandHex(n int) string {
+	b := make([]byte, n/2)
+	if _, err := rand.Read(b); err != nil {
 		panic(err) // crypto/rand never fails on Linux
 	}
-	return hex.EncodeToString(b[:])
+	return hex.EncodeToString(b)
 }
 
 // New creates a network namespace with lo up; it is deleted when the test

@@ -4,10 +4,13 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"golang.org/x/sys/unix"
+
+	"github.com/netstack-otel/netstack/internal/testnet"
 )
 
 // The benchmarks report cpu-ns/op beside ns/op: user+sys CPU of the whole
@@ -96,3 +99,39 @@ func BenchmarkScrapeNstat(b *testing.B) { benchmarkScrape(b, nstatConfig()) }
 // of the two scrapes above.
 func BenchmarkPdataFloorCurated(b *testing.B) { benchmarkPdataFloor(b, defaultConfig()) }
 func BenchmarkPdataFloorNstat(b *testing.B)   { benchmarkPdataFloor(b, nstatConfig()) }
+
+// BenchmarkScrapeAllNetNS is one all_netns scrape of the host with 50 more
+// namespaces, each with a process in it (read through its /proc/PID/net):
+// listing, attribution and reading every namespace the host has. It
+// reports the namespaces read and the CPU per namespace.
+func BenchmarkScrapeAllNetNS(b *testing.B) {
+	testnet.RequireRoot(b)
+	for range 50 {
+		cmd := testnet.New(b).Command("sleep", "300")
+		require.NoError(b, cmd.Start())
+		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	}
+	time.Sleep(200 * time.Millisecond) // ip netns exec has entered and exec'd sleep
+	for _, nstat := range []bool{false, true} {
+		name := "curated"
+		if nstat {
+			name = "nstat"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := defaultConfig()
+			cfg.AllNetNS, cfg.MaxNetNS, cfg.Nstat.Enabled = true, 100000, nstat
+			s := startBenchScraper(b, cfg)
+			md, err := s.scrape(context.Background())
+			require.NoError(b, err)
+			nns := md.ResourceMetrics().Len()
+			t0 := processCPU(b)
+			loop(b, func() {
+				if _, err := s.scrape(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			})
+			b.ReportMetric(float64(nns), "netns")
+			b.ReportMetric(float64(processCPU(b)-t0)/float64(b.N)/float64(nns), "cpu-ns/netns")
+		})
+	}
+}

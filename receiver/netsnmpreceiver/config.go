@@ -2,6 +2,7 @@ package netsnmpreceiver // import "github.com/netstack-otel/netstack/receiver/ne
 
 import (
 	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/podattr"
 
 	"errors"
 	"fmt"
@@ -24,6 +25,12 @@ type Config struct {
 	// it (/hostfs); the host's counters are read at <root_path>/1/net
 	// without entering anything.
 	netnsutil.Config `mapstructure:",squash"`
+	// all_netns reads every network namespace of the host (the
+	// collector's own, /run/netns/* and the distinct namespaces of the
+	// processes in the procfs, root_path's or /proc), at most max_netns,
+	// one resource each, from /proc/PID/net of a process in it; it
+	// validates itself.
+	podattr.ListConfig `mapstructure:",squash"`
 	// Nstat controls the nstat.<Name> family: one metric per kernel
 	// counter, named as `nstat -az` prints it.
 	Nstat NstatConfig `mapstructure:"nstat"`
@@ -45,6 +52,9 @@ type NstatConfig struct {
 // Validate checks the configuration; errors name the offending field.
 func (cfg *Config) Validate() error {
 	var errs []error
+	if err := cfg.Conflict(cfg.Config); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := compileAll("nstat.include", cfg.Nstat.Include); err != nil {
 		errs = append(errs, err)
 	}

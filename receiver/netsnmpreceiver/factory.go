@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/scraper"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/netstack-otel/netstack/internal/podattr"
 	"github.com/netstack-otel/netstack/receiver/netsnmpreceiver/internal/metadata"
 )
 
@@ -22,6 +23,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		ControllerConfig:     scraperhelper.NewDefaultControllerConfig(),
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
+		ListConfig:           podattr.NewDefaultListConfig(),
 	}
 }
 

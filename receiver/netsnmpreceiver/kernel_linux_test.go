@@ -70,42 +70,16 @@ func TestKernelCountersMatchNstat(t *testing.T) {
 	assert.Equal(t, ns.Path, p)
 	assert.Equal(t, int64(ino), i)
 
-	const (
-		nConns      = 5 // accepted and closed connections
-		mRefused    = 3 // connects to a closed port
-		kUDP        = 7 // datagrams to a port with no socket
-		lOverflowed = 4 // SYNs to a listener whose accept queue is full
-	)
-	ns.Do(t, func() error { return traffic(nConns, mRefused, kUDP, lOverflowed) })
+	tr := trafficSpec{nConns: 5, mRefused: 3, kUDP: 7, lOverflowed: 4}
+	ns.Do(t, tr.run)
 	settle(t, ns)
 
 	md1, err := s.scrape(context.Background())
 	require.NoError(t, err)
 	after := nstatFamily(md1)
 	nstat1 := ns.Nstat(t)
-
-	// Every counter nstat shows, with the same value, before and after.
-	for name, v := range nstat0 {
-		assert.Equal(t, int64(v), before[name], "before: %s", name)
-	}
-	for name, v := range nstat1 {
-		assert.Equal(t, int64(v), after[name], "after: %s", name)
-	}
-	assert.Len(t, after, len(nstat1)+7, "nstat hides exactly 7 non-counters; we export them as gauges")
-
-	delta := func(name string) int64 { return after[name] - before[name] }
-	// One more accepted connection fills the overflowing listener's queue.
-	assert.Equal(t, int64(nConns+mRefused+lOverflowed+1), delta("TcpActiveOpens"))
-	assert.Equal(t, int64(nConns+1), delta("TcpPassiveOpens"))
-	// Refused connects fail the attempt (SYN-SENT -> CLOSED on RST);
-	// closing a socket whose SYN was dropped does not count here.
-	assert.Equal(t, int64(mRefused), delta("TcpAttemptFails"))
-	assert.Equal(t, int64(lOverflowed), delta("TcpExtListenOverflows"))
-	assert.Equal(t, int64(lOverflowed), delta("TcpExtListenDrops"))
-	assert.Equal(t, int64(kUDP), delta("UdpNoPorts"))
-	assert.Equal(t, int64(kUDP), delta("UdpOutDatagrams"))
-	assert.Equal(t, int64(0), delta("UdpInDatagrams"))
-	assert.Equal(t, int64(kUDP), delta("IcmpOutDestUnreachs"))
+	assertNstat(t, ns.Path, before, after, nstat0, nstat1)
+	tr.assertDeltas(t, ns.Path, before, after)
 
 	// The curated metrics carry the same kernel values.
 	v := metricValues(md1)
@@ -114,6 +88,45 @@ func TestKernelCountersMatchNstat(t *testing.T) {
 	assert.Equal(t, after["UdpNoPorts"], v["system.network.udp.no_ports{network.type=ipv4}"])
 	assert.Equal(t, after["TcpCurrEstab"], v["system.network.tcp.current_established"])
 	assert.Equal(t, after["Udp6NoPorts"], v["system.network.udp.no_ports{network.type=ipv6}"])
+}
+
+// assertNstat checks every counter nstat shows, with the same value,
+// before and after, for the namespace at path.
+func assertNstat(t *testing.T, path string, before, after map[string]int64, nstat0, nstat1 map[string]uint64) {
+	t.Helper()
+	for name, v := range nstat0 {
+		assert.Equal(t, int64(v), before[name], "%s before: %s", path, name)
+	}
+	for name, v := range nstat1 {
+		assert.Equal(t, int64(v), after[name], "%s after: %s", path, name)
+	}
+	assert.Len(t, after, len(nstat1)+7, "%s: nstat hides exactly 7 non-counters; we export them as gauges", path)
+}
+
+// trafficSpec is the known traffic of one namespace (see traffic).
+type trafficSpec struct{ nConns, mRefused, kUDP, lOverflowed int }
+
+func (tr trafficSpec) run() error { return traffic(tr.nConns, tr.mRefused, tr.kUDP, tr.lOverflowed) }
+
+// assertDeltas checks the counters the traffic moves by known amounts.
+func (tr trafficSpec) assertDeltas(t *testing.T, path string, before, after map[string]int64) {
+	t.Helper()
+	delta := func(name string) int64 { return after[name] - before[name] }
+	filled := int64(0)
+	if tr.lOverflowed > 0 {
+		filled = 1 // one more accepted connection fills the overflowing listener's queue
+	}
+	assert.Equal(t, int64(tr.nConns+tr.mRefused+tr.lOverflowed)+filled, delta("TcpActiveOpens"), path)
+	assert.Equal(t, int64(tr.nConns)+filled, delta("TcpPassiveOpens"), path)
+	// Refused connects fail the attempt (SYN-SENT -> CLOSED on RST);
+	// closing a socket whose SYN was dropped does not count here.
+	assert.Equal(t, int64(tr.mRefused), delta("TcpAttemptFails"), path)
+	assert.Equal(t, int64(tr.lOverflowed), delta("TcpExtListenOverflows"), path)
+	assert.Equal(t, int64(tr.lOverflowed), delta("TcpExtListenDrops"), path)
+	assert.Equal(t, int64(tr.kUDP), delta("UdpNoPorts"), path)
+	assert.Equal(t, int64(tr.kUDP), delta("UdpOutDatagrams"), path)
+	assert.Equal(t, int64(0), delta("UdpInDatagrams"), path)
+	assert.Equal(t, int64(tr.kUDP), delta("IcmpOutDestUnreachs"), path)
 }
 
 // traffic runs inside the namespace: it must create every socket itself.
@@ -239,7 +252,7 @@ func TestKernelNamespaceRecreated(t *testing.T) {
 	cfg.NetNS = ns.Path
 	s, _ := newTestScraper(t, cfg)
 
-	ns.Do(t, func() error { return traffic(3, 0, 0, 0) })
+	ns.Do(t, trafficSpec{nConns: 3}.run)
 	md0, err := s.scrape(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, int64(3), metricValues(md0)["system.network.tcp.active_opens"])

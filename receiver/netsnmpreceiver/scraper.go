@@ -20,13 +20,29 @@ import (
 )
 
 type curatedSlot struct {
-	slot   int // in counters
+	slot   int // in every namespace's counters (registered first, in order)
 	record recordFunc
 }
 
-// familyMetric is the nstat.<Name> metric of one counter slot.
+// familyMetric is the nstat.<Name> metric of one counter name.
 type familyMetric struct {
 	name, description string
+	exported          bool // the filters let it through
+}
+
+// nsCounters is one namespace's counters: the state of the values read
+// from its files (wraps, resets), its nstat family by slot, its resource
+// and the start of its cumulative series.
+type nsCounters struct {
+	counters procnet.CounterSet
+	// family[i] is the metric of counter slot i, set when the slot first
+	// appears; exported lists the slots the filters let through.
+	family   []*familyMetric
+	exported []int
+	resource pcommon.Resource
+	start    pcommon.Timestamp
+	label    string                // netns.path, for messages
+	describe func(file int) string // one file, for messages
 }
 
 type netsnmpScraper struct {
@@ -35,19 +51,19 @@ type netsnmpScraper struct {
 	settings receiver.Settings
 	mb       *metadata.MetricsBuilder
 
-	proc     *procFiles
-	counters procnet.CounterSet
-	resource pcommon.Resource
-
+	which   []int // the files needed, in read order
+	proc    *procFiles
+	main    *nsCounters // the configured namespace, unless all_netns
+	all     *allNetNS   // all_netns
+	buf     []byte
 	curated []curatedSlot
-	// The nstat family: family[i] is the metric of counter slot i, made
-	// when the slot first appears; exported lists the slots that the
-	// filters let through, in slot order.
+	// The nstat family: the metric of each counter name, shared by the
+	// namespaces, and the filters.
 	include, exclude []*regexp.Regexp
-	family           []familyMetric
-	exported         []int
-
-	startTime pcommon.Timestamp
+	families         map[string]*familyMetric
+	// The counter set every namespace's counters start as.
+	wrap32          bool
+	want, wantField func([]byte) bool
 }
 
 func newScraper(cfg *Config, set receiver.Settings) (*netsnmpScraper, error) {
@@ -55,9 +71,10 @@ func newScraper(cfg *Config, set receiver.Settings) (*netsnmpScraper, error) {
 		cfg:      cfg,
 		logger:   set.Logger,
 		settings: set,
+		buf:      make([]byte, 64<<10),
+		families: map[string]*familyMetric{},
+		wrap32:   kernelIs32Bit(),
 	}
-	s.counters.Wrap32 = kernelIs32Bit()
-	s.counters.IsGauge = func(name string) bool { return nonCounters[name] }
 	var err error
 	if s.include, err = compileAll("nstat.include", cfg.Nstat.Include); err != nil {
 		return nil, err
@@ -66,10 +83,12 @@ func newScraper(cfg *Config, set receiver.Settings) (*netsnmpScraper, error) {
 		return nil, err
 	}
 	var needed [numFiles]bool
+	var slots procnet.CounterSet // numbered as newCounters numbers them
 	for _, c := range curatedMetrics {
+		slot := slots.Slot(c.counter)
 		if c.enabled(&cfg.Metrics) {
 			needed[c.file] = true
-			s.curated = append(s.curated, curatedSlot{slot: s.counters.Slot(c.counter), record: c.record})
+			s.curated = append(s.curated, curatedSlot{slot: slot, record: c.record})
 		}
 	}
 	if cfg.Nstat.Enabled {
@@ -85,20 +104,47 @@ func newScraper(cfg *Config, set receiver.Settings) (*netsnmpScraper, error) {
 				wantField[c.counter] = true
 			}
 		}
-		s.counters.Parser.Want = func(section []byte) bool { return want[string(section)] }
-		s.counters.Parser.WantField = func(name []byte) bool { return wantField[string(name)] }
+		s.want = func(section []byte) bool { return want[string(section)] }
+		s.wantField = func(name []byte) bool { return wantField[string(name)] }
 	}
-	s.proc = newProcFiles(cfg, set.Logger, needed)
+	for i, need := range needed {
+		if need {
+			s.which = append(s.which, i)
+		}
+	}
+	s.proc = newProcFiles(cfg, set.Logger, s.which)
 	return s, nil
+}
+
+// newCounters starts the counters of a namespace: the curated counters'
+// slots are made first, in curatedMetrics order, so that a slot index
+// means the same counter in every namespace.
+func (s *netsnmpScraper) newCounters(label string, start pcommon.Timestamp, describe func(int) string) *nsCounters {
+	c := &nsCounters{label: label, start: start, describe: describe}
+	c.counters.Wrap32 = s.wrap32
+	c.counters.IsGauge = func(name string) bool { return nonCounters[name] }
+	c.counters.Parser.Want, c.counters.Parser.WantField = s.want, s.wantField
+	for _, m := range curatedMetrics {
+		c.counters.Slot(m.counter)
+	}
+	return c
 }
 
 func (s *netsnmpScraper) start(context.Context, component.Host) error {
 	now := pcommon.NewTimestampFromTime(time.Now())
-	s.startTime = now
 	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.settings, metadata.WithStartTime(now))
+	if s.cfg.AllNetNS {
+		a, err := newAllNetNS(s)
+		if err != nil {
+			return err
+		}
+		s.all = a
+		return nil
+	}
 	if err := s.proc.open(); err != nil {
 		return err
 	}
+	s.main = s.newCounters(s.proc.where(), now, s.proc.describe)
 	s.setResource()
 	return nil
 }
@@ -108,17 +154,24 @@ func (s *netsnmpScraper) setResource() {
 	rb := s.mb.NewResourceBuilder()
 	rb.SetNetnsPath(s.proc.where())
 	rb.SetNetnsInode(int64(s.proc.inode()))
-	s.resource = rb.Emit()
+	s.main.resource = rb.Emit()
 }
 
 func (s *netsnmpScraper) shutdown(context.Context) error {
 	s.proc.close()
+	if s.all != nil {
+		s.all.close()
+	}
 	return nil
 }
 
 func (s *netsnmpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	var errs scrapererror.ScrapeErrors
 	now := pcommon.NewTimestampFromTime(time.Now())
+	if s.all != nil {
+		md := s.all.scrape(now, &errs)
+		return md, errs.Combine()
+	}
 
 	recreated, err := s.proc.recreated()
 	if err != nil {
@@ -128,49 +181,57 @@ func (s *netsnmpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	if recreated {
 		s.setResource()
 	}
-	s.counters.Begin()
-	for i, f := range s.proc.files {
+	md := s.collect(s.main, &s.proc.counterFiles, now, recreated, errs.AddPartial)
+	return md, errs.Combine()
+}
+
+// collect reads one namespace's files into its counters and returns its
+// metrics (curated and nstat) under its resource. restart begins a new
+// cumulative series (the namespace was recreated); so does a counter that
+// went backwards.
+func (s *netsnmpScraper) collect(c *nsCounters, files *counterFiles, now pcommon.Timestamp, restart bool, addPartial func(int, error)) pmetric.Metrics {
+	c.counters.Begin()
+	for i, f := range files.files {
 		if f == nil {
 			continue
 		}
-		data, err := s.proc.read(i)
+		data, err := files.read(i, &s.buf)
 		if err != nil {
-			errs.AddPartial(1, fmt.Errorf("reading %s: %w", s.proc.describe(i), err))
+			addPartial(1, fmt.Errorf("reading %s: %w", c.describe(i), err))
 			continue
 		}
-		if err := s.counters.Read(i, fileFormats[i], data); err != nil {
-			errs.AddPartial(countErrors(err), fmt.Errorf("%s: %w", s.proc.describe(i), err))
+		if err := c.counters.Read(i, fileFormats[i], data); err != nil {
+			addPartial(countErrors(err), fmt.Errorf("%s: %w", c.describe(i), err))
 		}
 	}
-	if recreated || s.counters.Reset() {
-		s.restart(now)
+	if restart || c.counters.Reset() {
+		s.restart(c, now)
 	}
-
-	for _, c := range s.curated {
-		switch v, ok, err := s.counters.Value(c.slot); {
+	s.mb.Reset(metadata.WithStartTime(c.start))
+	for _, cs := range s.curated {
+		switch v, ok, err := c.counters.Value(cs.slot); {
 		case err != nil:
-			errs.AddPartial(1, err)
+			addPartial(1, err)
 		case ok:
-			c.record(s.mb, now, v)
+			cs.record(s.mb, now, v)
 		}
 	}
-	md := s.mb.Emit(metadata.WithResource(s.resource))
+	md := s.mb.Emit(metadata.WithResource(c.resource))
 	if s.cfg.Nstat.Enabled {
-		if err := s.appendNstat(md, now); err != nil {
-			errs.AddPartial(countErrors(err), err)
+		if err := s.appendNstat(md, c, now); err != nil {
+			addPartial(countErrors(err), err)
 		}
 	}
-	return md, errs.Combine()
+	return md
 }
 
 // restart begins a new cumulative series: a counter went backwards or the
 // namespace was recreated, so the old start time no longer holds.
-func (s *netsnmpScraper) restart(now pcommon.Timestamp) {
+func (s *netsnmpScraper) restart(c *nsCounters, now pcommon.Timestamp) {
 	s.logger.Info("kernel counters went backwards or the namespace was recreated; starting new cumulative series",
-		zap.String("netns", s.proc.where()))
-	s.startTime = now
-	s.mb.Reset(metadata.WithStartTime(now))
-	s.counters.Restart()
+		zap.String("netns", c.label))
+	c.start = now
+	c.counters.Restart()
 }
 
 func matchesFilters(name string, include, exclude []*regexp.Regexp) bool {
@@ -189,49 +250,55 @@ func matchesFilters(name string, include, exclude []*regexp.Regexp) bool {
 	return in
 }
 
-// growFamily makes the nstat.<Name> metric of every counter slot that
-// appeared since the last scrape.
-func (s *netsnmpScraper) growFamily() {
-	for id := len(s.family); id < s.counters.Len(); id++ {
-		name := s.counters.Name(id)
-		s.family = append(s.family, familyMetric{
-			name:        "nstat." + name,
-			description: "Kernel value " + name + " as nstat prints it.",
-		})
-		if matchesFilters(name, s.include, s.exclude) {
-			s.exported = append(s.exported, id)
+// growFamily gives every counter slot of the namespace that appeared
+// since the last scrape its nstat.<Name> metric.
+func (s *netsnmpScraper) growFamily(c *nsCounters) {
+	for id := len(c.family); id < c.counters.Len(); id++ {
+		name := c.counters.Name(id)
+		fm := s.families[name]
+		if fm == nil {
+			fm = &familyMetric{
+				name:        "nstat." + name,
+				description: "Kernel value " + name + " as nstat prints it.",
+				exported:    matchesFilters(name, s.include, s.exclude),
+			}
+			s.families[name] = fm
+		}
+		c.family = append(c.family, fm)
+		if fm.exported {
+			c.exported = append(c.exported, id)
 		}
 	}
 }
 
-// appendNstat adds the nstat.<Name> family to the scrape's metrics,
-// written directly into pmetric: one metric per counter read.
-func (s *netsnmpScraper) appendNstat(md pmetric.Metrics, now pcommon.Timestamp) error {
-	s.growFamily()
-	ms := pdatautil.Metrics(md, s.resource, pdatautil.Scope{Name: metadata.ScopeName, Version: s.settings.BuildInfo.Version})
-	ms.EnsureCapacity(ms.Len() + len(s.exported))
+// appendNstat adds the nstat.<Name> family of one namespace to its
+// metrics, written directly into pmetric: one metric per counter read.
+func (s *netsnmpScraper) appendNstat(md pmetric.Metrics, c *nsCounters, now pcommon.Timestamp) error {
+	s.growFamily(c)
+	ms := pdatautil.Metrics(md, c.resource, pdatautil.Scope{Name: metadata.ScopeName, Version: s.settings.BuildInfo.Version})
+	ms.EnsureCapacity(ms.Len() + len(c.exported))
 	var errs []error
-	for _, id := range s.exported {
-		v, ok, err := s.counters.Value(id)
+	for _, id := range c.exported {
+		v, ok, err := c.counters.Value(id)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if !ok || err != nil {
 			continue
 		}
-		fm := &s.family[id]
+		fm := c.family[id]
 		m := ms.AppendEmpty()
 		m.SetName(fm.name)
 		m.SetDescription(fm.description)
 		var dp pmetric.NumberDataPoint
-		if s.counters.Gauge(id) {
+		if c.counters.Gauge(id) {
 			dp = m.SetEmptyGauge().DataPoints().AppendEmpty()
 		} else {
 			sum := m.SetEmptySum()
 			sum.SetIsMonotonic(true)
 			sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 			dp = sum.DataPoints().AppendEmpty()
-			dp.SetStartTimestamp(s.startTime)
+			dp.SetStartTimestamp(c.start)
 		}
 		dp.SetTimestamp(now)
 		dp.SetIntValue(v)

@@ -191,7 +191,7 @@ func TestWrap32(t *testing.T) {
 	cfg.RootPath = fakeProc(t, "linux-6.18")
 	writeProc(t, cfg.RootPath, "snmp", "Udp: InDatagrams OutDatagrams\nUdp: 4294967290 7\n")
 	s, _ := newTestScraper(t, cfg)
-	s.counters.Wrap32 = true // as on a 32-bit kernel
+	s.main.counters.Wrap32 = true // as on a 32-bit kernel
 
 	md1, err := s.scrape(context.Background())
 	require.NoError(t, err)

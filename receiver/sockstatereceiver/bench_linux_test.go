@@ -24,6 +24,7 @@ import (
 
 	"github.com/netstack-otel/netstack/internal/bpf"
 	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/podattr"
 	"github.com/netstack-otel/netstack/internal/sockdiag"
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/kcount"
@@ -346,7 +347,7 @@ func TestBenchAllNetNS(t *testing.T) {
 		require.True(t, strings.HasPrefix(line, "ready"), line)
 		ino, err := netnsutil.Inode(ns.Path)
 		require.NoError(t, err)
-		targets = append(targets, target{label: ns.Path, inode: ino, ns: kcount.Namespace{Path: ns.Path}})
+		targets = append(targets, target{Namespace: podattr.Namespace{Label: ns.Path, Path: ns.Path, Inode: ino}, ns: kcount.Namespace{Path: ns.Path}})
 		namespaces = append(namespaces, ns)
 	}
 	want := int64(per/2*2 + 1) // the pairs and the listener
@@ -398,6 +399,7 @@ func TestBenchAllNetNS(t *testing.T) {
 		out("allnetns_"+string(m)+"_tcp_sockets", counted[string(m)])
 	}
 	out("allnetns_tcp_sockets_held", int64(nns)*want)
+	benchAttribution(t, targets, budget, cpu, out)
 
 	n, u, sy := measure(budget, syscall.RUSAGE_CHILDREN, func() {
 		for _, ns := range namespaces {
@@ -414,6 +416,66 @@ func TestBenchAllNetNS(t *testing.T) {
 			out("allnetns_ratio_ss_awk_over_"+m, fmt.Sprintf("%.1f", cpu["ss"]/cpu[m]))
 			out("allnetns_ratio_"+reopened+"_over_"+m, fmt.Sprintf("%.1f", cpu[reopened]/cpu[m]))
 		}
+	}
+}
+
+// benchAttribution measures the listing and attribution of all_netns
+// (podattr.Lister: the /proc walk, /run/netns, each namespace's pod and
+// container from its processes' cgroups, cached per process) per scrape,
+// against a whole all_netns scrape that lists with it: the events method
+// (or the iterator where events did not start), with the listing narrowed
+// to the benchmark's namespaces (the host may hold others, which the
+// lister still walks). Also the cold listing, every cgroup file read.
+func benchAttribution(t *testing.T, targets []target, budget time.Duration, cpu map[string]float64, out func(string, any)) {
+	bench := map[uint64]bool{}
+	for _, tg := range targets {
+		bench[tg.Inode] = true
+	}
+	perScrape := func(n int, u, sy int64) float64 { return float64(u+sy) / float64(n) / 1e3 }
+	for _, m := range []Method{MethodEvents, MethodIterator} {
+		if cpu[string(m)] == 0 {
+			continue
+		}
+		cfg := createDefaultConfig().(*Config)
+		cfg.Method, cfg.AllNetNS, cfg.MaxNetNS, cfg.ResyncInterval = m, true, 1<<20, time.Hour
+		s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+		s.listTargets = func(errs *scrapererror.ScrapeErrors) []target {
+			var in []target
+			for _, tg := range s.allTargets(errs) {
+				if bench[tg.Inode] {
+					in = append(in, tg)
+				}
+			}
+			return in
+		}
+		require.NoError(t, s.start(context.Background(), nil))
+		scrape := func() {
+			md, err := s.scrape(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, len(targets), md.ResourceMetrics().Len())
+		}
+		scrape() // binds the namespaces, warms the resolver
+		whole := perScrape(measure(budget, syscall.RUSAGE_SELF, scrape))
+		var listed int
+		list := perScrape(measure(budget, syscall.RUSAGE_SELF, func() {
+			nss, _, err := s.lister.List()
+			require.NoError(t, err)
+			listed = len(nss)
+		}))
+		require.NoError(t, s.shutdown(context.Background()))
+		cold := perScrape(measure(budget, syscall.RUSAGE_SELF, func() {
+			l, err := podattr.NewLister("", 1<<20)
+			require.NoError(t, err)
+			_, _, err = l.List()
+			require.NoError(t, err)
+		}))
+		out("allnetns_listed_method", m)
+		out("allnetns_listed_namespaces", listed)
+		out("allnetns_listed_scrape_cpu_us", fmt.Sprintf("%.1f", whole))
+		out("allnetns_attribution_cpu_us", fmt.Sprintf("%.1f", list))
+		out("allnetns_attribution_cold_cpu_us", fmt.Sprintf("%.1f", cold))
+		out("allnetns_attribution_pct", fmt.Sprintf("%.2f", 100*list/whole))
+		return
 	}
 }
 

@@ -2,6 +2,7 @@ package sockstatereceiver
 
 import (
 	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/podattr"
 
 	"errors"
 	"fmt"
@@ -38,10 +39,10 @@ type Config struct {
 	// procfs mount (e.g. /hostfs/proc); the host's namespace is then read
 	// through PID 1 there, and all_netns walks that procfs.
 	netnsutil.Config `mapstructure:",squash"`
-	// AllNetNS reads every network namespace of the host: /run/netns/* and
-	// the distinct /proc/*/ns/net, at most MaxNetNS of them.
-	AllNetNS bool `mapstructure:"all_netns"`
-	MaxNetNS int  `mapstructure:"max_netns"`
+	// all_netns reads every network namespace of the host (the
+	// collector's own, /run/netns/* and the distinct namespaces of the
+	// processes), at most max_netns of them; it validates itself.
+	podattr.ListConfig `mapstructure:",squash"`
 	// ListenPorts limits the listen-queue metrics to these local ports;
 	// empty means every listener, at most MaxListeners of them.
 	ListenPorts  []uint16 `mapstructure:"listen_ports"`
@@ -66,11 +67,8 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("method: %q is not one of auto, events, iterator, sockdiag, procfs", c.Method))
 	}
-	if c.AllNetNS && c.NetNS != "" {
-		errs = append(errs, errors.New("all_netns: cannot be combined with netns"))
-	}
-	if c.MaxNetNS <= 0 {
-		errs = append(errs, fmt.Errorf("max_netns: must be positive, got %d", c.MaxNetNS))
+	if err := c.Conflict(c.Config); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxListeners < 0 {
 		errs = append(errs, fmt.Errorf("max_listeners: must not be negative, got %d", c.MaxListeners))

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/scraper"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/netstack-otel/netstack/internal/podattr"
 	"github.com/netstack-otel/netstack/receiver/sockstatereceiver/internal/metadata"
 )
 
@@ -24,7 +25,7 @@ func createDefaultConfig() component.Config {
 		ControllerConfig:     scraperhelper.NewDefaultControllerConfig(),
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
 		Method:               MethodAuto,
-		MaxNetNS:             64,
+		ListConfig:           podattr.NewDefaultListConfig(),
 		MaxListeners:         100,
 		ResyncInterval:       5 * time.Minute,
 	}

@@ -59,8 +59,7 @@ type sockScraper struct {
 	// seams for tests
 	open        func(m Method) (counting, error)
 	listTargets func(errs *scrapererror.ScrapeErrors) []target // all_netns
-	attr        *podattr.Resolver                              // all_netns: which pod a namespace is
-	attrProc    string                                         // the procfs attr reads
+	lister      *podattr.Lister                                // all_netns: made at start
 	pageSize    int64
 
 	warnedListeners bool
@@ -92,6 +91,11 @@ func (s *sockScraper) start(_ context.Context, _ component.Host) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.AllNetNS {
+		if s.lister, err = podattr.NewLister(s.cfg.RootPath, s.cfg.MaxNetNS); err != nil {
+			return err
+		}
+	}
 	if err := s.resolve(tg); err != nil {
 		return err
 	}
@@ -120,14 +124,14 @@ func (s *sockScraper) resolve(tg target) error {
 		if err := try(s.cfg.Method); err != nil {
 			return fmt.Errorf("method %s: %w", s.cfg.Method, err)
 		}
-		s.logger.Info("sockstate counting method", zap.String("method", string(s.method)), zap.String("netns", tg.label))
+		s.logger.Info("sockstate counting method", zap.String("method", string(s.method)), zap.String("netns", tg.Label))
 		return nil
 	}
 	var skipped []zap.Field
 	for _, m := range kcount.Methods {
 		err := try(m)
 		if err == nil {
-			s.logger.Info("sockstate counting method (auto)", append([]zap.Field{zap.String("method", string(m)), zap.String("netns", tg.label)}, skipped...)...)
+			s.logger.Info("sockstate counting method (auto)", append([]zap.Field{zap.String("method", string(m)), zap.String("netns", tg.Label)}, skipped...)...)
 			if m == MethodProcfs {
 				s.logger.Warn("neither BPF nor NETLINK_SOCK_DIAG is usable; counting from /proc/net tables (slower, no listen-queue limits)")
 			}
@@ -177,7 +181,7 @@ func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 				continue // the process or namespace went away since it was listed
 			}
 			if err != nil {
-				errs.AddPartial(1, fmt.Errorf("netns %s: %w", tg.label, err))
+				errs.AddPartial(1, fmt.Errorf("netns %s: %w", tg.Label, err))
 				continue
 			}
 			s.bound[tg.key()] = c
@@ -189,7 +193,7 @@ func (s *sockScraper) scrape(context.Context) (pmetric.Metrics, error) {
 			continue
 		}
 		for _, f := range failed {
-			errs.AddPartial(f.n, fmt.Errorf("netns %s: %w", tg.label, f.err))
+			errs.AddPartial(f.n, fmt.Errorf("netns %s: %w", tg.Label, f.err))
 		}
 	}
 	for k, c := range s.bound {
@@ -233,9 +237,7 @@ func (s *sockScraper) scrapeTarget(now pcommon.Timestamp, tg target, c kcount.Co
 		}
 	}
 	rb := s.mb.NewResourceBuilder()
-	rb.SetNetnsPath(tg.label)
-	rb.SetNetnsInode(int64(tg.inode))
-	setIdentity(rb, tg)
+	tg.SetResource(rb)
 	s.mb.EmitForResource(metadata.WithResource(rb.Emit()))
 }
 
