@@ -23,10 +23,13 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/netstack-otel/netstack/internal/metricwalk"
 	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/podattr"
 	"github.com/netstack-otel/netstack/internal/testnet"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/flowtest"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
 
 // allnsFlow is one client namespace of the test with its server and flow.
@@ -273,4 +276,74 @@ func TestKernelAllNetNSPodAttribution(t *testing.T) {
 	for _, f := range flows {
 		require.Greater(t, samples[f.ino], 1, "samples and close summary of %s", f.cl)
 	}
+}
+
+// TestAllNetNSScrape: recorded flows of two namespaces, one 4-tuple in
+// both: under aggregation flow each namespace's series sit under its
+// resource with their own start times, the node-wide metrics under the
+// resource without netns attributes, which comes first.
+func TestAllNetNSScrape(t *testing.T) {
+	src := sampleFlows()
+	t0 := time.Now().Add(-time.Hour)
+	twin := src.flows[0]
+	twin.ID, twin.NetnsInode, twin.Start = 5, 200, t0.Add(-time.Minute)
+	src.flows = append(src.flows, twin)
+	for i := range src.flows[:3] {
+		src.flows[i].NetnsInode, src.flows[i].Start = 100, t0.Add(time.Duration(i)*time.Minute)
+	}
+	src.flows[2].NetnsInode = 200
+	src.closed[0].NetnsInode, src.closed[0].Start = 200, t0.Add(-2*time.Minute)
+	cfg := createDefaultConfig().(*Config)
+	cfg.AllNetNS, cfg.Aggregation = true, AggregationFlow
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	var pc probe.Config
+	s.open = func(c probe.Config) (probe.Source, error) { pc = c; return src, nil }
+	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
+	require.Zero(t, pc.NetnsCookie, "no namespace filter")
+	require.NotNil(t, pc.Namespaces)
+	s.ns.walkFn = func() error {
+		s.ns.paths = map[uint64]string{100: "/run/netns/a", 200: "/proc/42/ns/net"}
+		s.ns.ids = map[uint64]podattr.Identity{200: {PodUID: "pod-200", PID: 42}}
+		clear(s.ns.res)
+		s.ns.walked = time.Now()
+		return nil
+	}
+	s.ns.mu.Lock()
+	s.ns.rewalk()
+	s.ns.mu.Unlock()
+
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	rms := md.ResourceMetrics()
+	require.Equal(t, 3, rms.Len())
+	require.Zero(t, rms.At(0).Resource().Attributes().Len(), "node-wide resource first")
+	res, bytes := byResource(md, "tcp.flow.bytes")
+	require.Equal(t, "/run/netns/a", resStr(res[100], "netns.path"))
+	require.Equal(t, "pod-200", resStr(res[200], "k8s.pod.uid"))
+	require.Len(t, bytes[100], 4, "two flows, two directions: %v", bytes[100])
+	require.Len(t, bytes[200], 6, "flow 3, the twin and the closed flow: %v", bytes[200])
+	_, active := byResource(md, "tcp.flow.active")
+	require.Equal(t, map[int64]map[string]float64{0: {"": 3}}, active)
+
+	starts := map[int64]map[int64]pcommon.Timestamp{} // inode -> peer port -> start
+	for i := range rms.Len() {
+		ino, _ := rms.At(i).Resource().Attributes().Get("netns.inode")
+		one := pmetric.NewMetrics()
+		rms.At(i).CopyTo(one.ResourceMetrics().AppendEmpty())
+		metricwalk.NumberPoints(one, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+			port, ok := dp.Attributes().Get("network.peer.port")
+			if m.Name() != "tcp.flow.bytes" || !ok {
+				return
+			}
+			if starts[ino.Int()] == nil {
+				starts[ino.Int()] = map[int64]pcommon.Timestamp{}
+			}
+			starts[ino.Int()][port.Int()] = dp.StartTimestamp()
+		})
+	}
+	ts := func(tm time.Time) pcommon.Timestamp { return pcommon.NewTimestampFromTime(tm) }
+	require.Equal(t, ts(src.flows[0].Start), starts[100][40001])
+	require.Equal(t, ts(twin.Start), starts[200][40001], "the same tuple in the other namespace keeps its own start")
+	require.Equal(t, ts(src.closed[0].Start), starts[200][40003])
 }
