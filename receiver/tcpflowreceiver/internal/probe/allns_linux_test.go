@@ -14,15 +14,18 @@ import (
 // TestAllNamespaces: with no namespace filter the probe tracks the flows of
 // two namespaces (on kernels without the storage-map iterator, by walking
 // each namespace Config.Namespaces lists), each record carrying its
-// namespace's inode, with the values ss -ti prints in that namespace; a
-// probe filtered to one of them keeps only that one's flow.
+// namespace's inode, with the values ss -ti prints in that namespace (a
+// listed namespace that is gone is skipped); a probe filtered to one of
+// them keeps only that one's flow.
 func TestAllNamespaces(t *testing.T) {
 	a, b := newEnv(t, 7101), newEnv(t, 7102)
 	inoA, err := netnsutil.Inode(a.client.Path)
 	require.NoError(t, err)
 	inoB, err := netnsutil.Inode(b.client.Path)
 	require.NoError(t, err)
-	listed := map[uint64]string{inoA: a.client.Path, inoB: b.client.Path}
+	// Listed too: a namespace whose process is gone, and a path that names
+	// another namespace than listed (a reused PID): both are skipped.
+	listed := map[uint64]string{inoA: a.client.Path, inoB: b.client.Path, 1: "/proc/0/ns/net", 2: a.server.Path}
 	// Every namespace's flows: other tests' and the host's too, hence room.
 	all := open(t, Config{MaxFlows: 4096, Namespaces: func() map[uint64]string { return listed }})
 	onlyA := open(t, Config{MaxFlows: 64, NetnsCookie: a.cookie, NetnsPath: a.client.Path})
