@@ -15,13 +15,19 @@ import (
 // appended to the returned slice.
 func NewBatch(res pcommon.Resource, scopeName, version string) (plog.Logs, plog.LogRecordSlice) {
 	ld := plog.NewLogs()
+	return ld, Append(ld, res, scopeName, version)
+}
+
+// Append adds a resource (a copy of res) with one scope to ld, for a batch
+// that spans several resources, and returns the scope's records to fill.
+func Append(ld plog.Logs, res pcommon.Resource, scopeName, version string) plog.LogRecordSlice {
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.SetSchemaUrl(conventions.SchemaURL)
 	res.CopyTo(rl.Resource())
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(scopeName)
 	sl.Scope().SetVersion(version)
-	return ld, sl.LogRecords()
+	return sl.LogRecords()
 }
 
 // Records returns the records named event in lds, in order (for tests

@@ -11,6 +11,7 @@ import (
 // seriesKey is what survives the aggregation level; zero fields are dropped
 // from the attributes.
 type seriesKey struct {
+	netns     uint64 // namespace inode under all_netns (a resource each), else 0
 	local     netip.Addr
 	localPort uint16
 	peer      netip.Prefix // address (as a full-length prefix) or peer_groups CIDR; zero = absent
@@ -115,6 +116,7 @@ func peerString(p netip.Prefix) string {
 // a per-series remainder.
 type aggregator struct {
 	level     string
+	allNetNS  bool // each namespace's flows are series of their own
 	groups    []netip.Prefix
 	ephemeral uint16 // ports >= this are ephemeral; 0 = none
 	topK      int
@@ -132,7 +134,7 @@ func newAggregator(cfg *Config) *aggregator {
 	groups, _ := prefixes("peer_groups", cfg.PeerGroups, 1024)
 	// Most specific group first.
 	slices.SortFunc(groups, func(a, b netip.Prefix) int { return b.Bits() - a.Bits() })
-	a := &aggregator{level: cfg.Aggregation, groups: groups, topK: cfg.TopK,
+	a := &aggregator{level: cfg.Aggregation, allNetNS: cfg.AllNetNS, groups: groups, topK: cfg.TopK,
 		gone: map[seriesKey]*counters{}, last: map[uint64]int{}, next: map[uint64]int{}, out: map[seriesKey]int{}}
 	if cfg.EphemeralPortMin <= 65535 {
 		a.ephemeral = uint16(cfg.EphemeralPortMin)
@@ -153,6 +155,9 @@ func (a *aggregator) peerName(addr netip.Addr) netip.Prefix {
 
 func (a *aggregator) keyOf(f *probe.Flow) seriesKey {
 	k := seriesKey{ipv6: f.IPv6}
+	if a.allNetNS {
+		k.netns = f.NetnsInode
+	}
 	lp, pp := f.Local.Port(), f.Peer.Port()
 	switch a.level {
 	case AggregationFlow:

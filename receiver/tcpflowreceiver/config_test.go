@@ -61,3 +61,14 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		require.ErrorContains(t, err, want)
 	}
 }
+
+func TestConfigAllNetNS(t *testing.T) {
+	c := configtest.Load[*Config](t, NewFactory(), "allns")
+	require.NoError(t, confmap.Validate(c))
+	require.True(t, c.AllNetNS)
+	require.Equal(t, "/host/proc", c.RootPath)
+
+	err := confmap.Validate(configtest.Load[*Config](t, NewFactory(), "allns_bad"))
+	require.ErrorContains(t, err, "all_netns: cannot be combined with netns")
+	require.ErrorContains(t, err, "fallback: sockdiag cannot be used with all_netns")
+}

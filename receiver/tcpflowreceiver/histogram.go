@@ -39,6 +39,7 @@ func (l *lifetimes) observe(agg *aggregator, closed []probe.Flow) {
 		k := seriesKey{ipv6: f.IPv6}
 		if agg.level != AggregationFlow {
 			k = agg.keyOf(f)
+			k.netns = 0 // node-wide, under the probe's resource
 		}
 		h := l.hist[k]
 		if h == nil {

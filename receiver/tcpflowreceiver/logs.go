@@ -29,9 +29,17 @@ type eventLogs struct {
 	version string
 	next    consumer.Logs
 
-	// the batch being built by the sample stream
-	batch plog.Logs
-	recs  plog.LogRecordSlice
+	// resourceOf is the resource of a namespace's events (by inode; the
+	// receiver's one resource unless all_netns)
+	resourceOf func(netnsInode uint64) pcommon.Resource
+
+	// the batch being built by the sample stream: records per namespace
+	// (all under key 0 unless all_netns), the last one used, their count
+	batch    plog.Logs
+	recs     map[uint64]plog.LogRecordSlice
+	lastIno  uint64
+	lastRecs plog.LogRecordSlice
+	n        int
 	// address strings of recent flows, so a busy flow's samples do not
 	// format its addresses every time
 	names map[uint64]flowNames
@@ -39,31 +47,55 @@ type eventLogs struct {
 
 type flowNames struct{ local, peer string }
 
-func newEventLogs(cfg *Config, set receiver.Settings, next consumer.Logs) *eventLogs {
-	return &eventLogs{cfg: cfg, logger: set.Logger, version: set.BuildInfo.Version, next: next, names: map[uint64]flowNames{}}
+func newEventLogs(cfg *Config, set receiver.Settings, next consumer.Logs, resourceOf func(uint64) pcommon.Resource) *eventLogs {
+	e := &eventLogs{cfg: cfg, logger: set.Logger, version: set.BuildInfo.Version, next: next, names: map[uint64]flowNames{},
+		resourceOf: resourceOf, recs: map[uint64]plog.LogRecordSlice{}}
+	e.reset()
+	return e
 }
 
-// newBatch starts an empty plog.Logs under the receiver's resource and scope.
-func (e *eventLogs) newBatch(res pcommon.Resource) (plog.Logs, plog.LogRecordSlice) {
-	return eventlog.NewBatch(res, metadata.ScopeName, e.version)
+// reset starts an empty batch.
+func (e *eventLogs) reset() {
+	e.batch, e.n = plog.NewLogs(), 0
+	clear(e.recs)
+	e.lastRecs = plog.LogRecordSlice{}
+}
+
+// recsOf returns the batch's records of a namespace's resource, adding the
+// resource on first use. Samples come in runs of one flow, so the last
+// namespace is checked first.
+func (e *eventLogs) recsOf(netnsInode uint64) plog.LogRecordSlice {
+	if !e.cfg.AllNetNS {
+		netnsInode = 0
+	}
+	if e.n > 0 && netnsInode == e.lastIno {
+		return e.lastRecs
+	}
+	r, ok := e.recs[netnsInode]
+	if !ok {
+		r = eventlog.Append(e.batch, e.resourceOf(netnsInode), metadata.ScopeName, e.version)
+		e.recs[netnsInode] = r
+	}
+	e.lastIno, e.lastRecs = netnsInode, r
+	return r
 }
 
 // stream sends samples until the source ends (probe closed).
-func (e *eventLogs) stream(ctx context.Context, res pcommon.Resource, src sampleSource) error {
-	e.batch, e.recs = e.newBatch(res)
+func (e *eventLogs) stream(ctx context.Context, src sampleSource) error {
+	e.reset()
 	flush := func() {
-		if e.recs.Len() == 0 {
+		if e.n == 0 {
 			return
 		}
 		ld := e.batch
-		e.batch, e.recs = e.newBatch(res)
+		e.reset()
 		if err := e.next.ConsumeLogs(ctx, ld); err != nil {
 			e.logger.Warn("tcpflow receiver: samples not accepted by the logs pipeline", zap.Int("records", ld.LogRecordCount()), zap.Error(err))
 		}
 	}
 	return src.ReadSamples(e.cfg.Logs.FlushInterval, func(s *probe.Sample) {
 		e.appendSample(s)
-		if e.recs.Len() >= e.cfg.Logs.MaxBatch {
+		if e.n >= e.cfg.Logs.MaxBatch {
 			flush()
 		}
 	}, flush)
@@ -99,7 +131,8 @@ func putEndpoints(a pcommon.Map, n flowNames, local, peer netip.AddrPort, ipv6 b
 }
 
 func (e *eventLogs) appendSample(s *probe.Sample) {
-	lr := e.recs.AppendEmpty()
+	lr := e.recsOf(s.NetnsInode).AppendEmpty()
+	e.n++
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(s.Time))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))
 	lr.SetEventName(eventSample)
@@ -136,8 +169,12 @@ var closeRetransNames = [probe.NumRetransTypes]string{
 
 // flowClosed sends one tcp.flow.close summary (called from the probe's
 // close reader as each flow closes).
-func (e *eventLogs) flowClosed(ctx context.Context, res pcommon.Resource, f *probe.Flow) {
-	ld, recs := e.newBatch(res)
+func (e *eventLogs) flowClosed(ctx context.Context, f *probe.Flow) {
+	ino := f.NetnsInode
+	if !e.cfg.AllNetNS {
+		ino = 0
+	}
+	ld, recs := eventlog.NewBatch(e.resourceOf(ino), metadata.ScopeName, e.version)
 	lr := recs.AppendEmpty()
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(f.Start.Add(f.Duration)))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))

@@ -48,11 +48,12 @@ func (r *tcpflowReceiver) Start(ctx context.Context, host component.Host) error 
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	if r.Logs != nil {
-		r.events = newEventLogs(r.cfg, r.set, r.Logs)
+		// The scraper's resources are set up before the probe (and its
+		// close reader) starts.
+		r.events = newEventLogs(r.cfg, r.set, r.Logs, r.s.resourceOf)
 		r.s.stream = r.cfg.Logs.Samples
 		if r.cfg.Logs.FlowClose {
-			// s.resource is set before the probe (and its close reader) starts
-			r.s.onClosed = func(f *probe.Flow) { r.events.flowClosed(runCtx, r.s.resource, f) }
+			r.s.onClosed = func(f *probe.Flow) { r.events.flowClosed(runCtx, f) }
 		}
 	}
 	r.s.discardClosed = r.Metrics == nil
@@ -75,7 +76,7 @@ func (r *tcpflowReceiver) Start(ctx context.Context, host component.Host) error 
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		if err := r.events.stream(runCtx, r.s.resource, src); err != nil {
+		if err := r.events.stream(runCtx, src); err != nil {
 			r.set.Logger.Error("tcpflow receiver: sample stream stopped", zap.Error(err))
 		}
 	}()

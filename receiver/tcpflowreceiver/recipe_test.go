@@ -49,12 +49,12 @@ func TestTraceRecipe(t *testing.T) {
 	require.Equal(t, []int{5001}, cfg.Ports)
 
 	// Two batches as the receiver sends them, one JSON line each.
-	e := newEventLogs(cfg, receivertest.NewNopSettings(metadata.Type), nil)
+	e := newEventLogs(cfg, receivertest.NewNopSettings(metadata.Type), nil, func(uint64) pcommon.Resource { return pcommon.NewResource() })
 	t0 := time.Unix(1_700_000_000, 0)
 	var lines []string
 	for b := 0; b < 2; b++ {
-		var ld plog.Logs
-		ld, e.recs = e.newBatch(pcommon.NewResource())
+		e.reset()
+		ld := e.batch
 		for i := 0; i < 3; i++ {
 			n := b*3 + i
 			e.appendSample(&probe.Sample{Time: t0.Add(time.Duration(n) * 10 * time.Millisecond), Cookie: 9,

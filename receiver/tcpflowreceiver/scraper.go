@@ -1,8 +1,10 @@
 package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -18,10 +20,15 @@ import (
 )
 
 type tcpflowScraper struct {
-	cfg      *Config
-	set      receiver.Settings
-	mb       *metadata.MetricsBuilder
+	cfg *Config
+	set receiver.Settings
+	mb  *metadata.MetricsBuilder
+	// resource is the one of the watched namespace, or under all_netns the
+	// probe's own (no netns attributes), which carries the node-wide
+	// metrics; ns names each namespace's resource under all_netns.
 	resource pcommon.Resource
+	ns       *nsTable
+	byNS     []*series
 	open     func(probe.Config) (probe.Source, error)
 	// openFallback opens the sockdiag source after open failed with cause.
 	openFallback  func(c probe.Config, cause error) (probe.Source, error)
@@ -53,6 +60,7 @@ type tcpflowScraper struct {
 
 // seriesAttrs identifies a series by its attribute values.
 type seriesAttrs struct {
+	ns     uint64
 	la, pa string
 	lp, pp int64
 	nt     string
@@ -71,25 +79,63 @@ func newScraper(cfg *Config, set receiver.Settings) *tcpflowScraper {
 	return s
 }
 
-func (s *tcpflowScraper) where() string { return s.cfg.Label() }
+func (s *tcpflowScraper) where() string {
+	if s.cfg.AllNetNS {
+		return "all_netns"
+	}
+	return s.cfg.Label()
+}
 
-func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
-	s.startTime = pcommon.NewTimestampFromTime(time.Now())
-	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
-	s.agg = newAggregator(s.cfg)
-	s.lifetime = newLifetimes(s.cfg, s.startTime)
+// resourceOf is the resource of a namespace's flows and events: the one
+// resource, or under all_netns the namespace's.
+func (s *tcpflowScraper) resourceOf(netnsInode uint64) pcommon.Resource {
+	if s.ns == nil {
+		return s.resource
+	}
+	return s.ns.resource(netnsInode)
+}
+
+// probeConfig resolves the namespace(s) to watch and sets up their
+// resources. err is fatal; probeErr (the namespace's cookie is unknown)
+// is a reason the probe cannot be used, as a failed load is.
+func (s *tcpflowScraper) probeConfig() (pc probe.Config, probeErr, err error) {
+	if s.cfg.AllNetNS {
+		proc, err := procDir(s.cfg.RootPath)
+		if err != nil {
+			return pc, nil, err
+		}
+		s.ns = newNSTable(proc, s.cfg.ResourceAttributes)
+		if err := s.ns.walkFn(); err != nil {
+			return pc, nil, fmt.Errorf("all_netns: %w", err)
+		}
+		s.resource = s.mb.NewResourceBuilder().Emit()
+		pc = s.cfg.probeConfig(0, "")
+		pc.Namespaces = s.ns.namespaces
+		return pc, nil, nil
+	}
 	ns, err := s.cfg.Config.Open()
 	if err != nil {
-		return err
+		return pc, nil, err
 	}
 	ns.Close() // the probe keeps a thread of its own there
 	rb := s.mb.NewResourceBuilder()
 	rb.SetNetnsPath(ns.Label())
 	rb.SetNetnsInode(int64(ns.Inode()))
 	s.resource = rb.Emit()
+	cookie, probeErr := probe.NetnsCookie(ns.EnterPath())
+	return s.cfg.probeConfig(cookie, ns.EnterPath()), probeErr, nil
+}
 
-	cookie, err := probe.NetnsCookie(ns.EnterPath())
-	pc := s.cfg.probeConfig(cookie, ns.EnterPath())
+func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
+	s.startTime = pcommon.NewTimestampFromTime(time.Now())
+	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
+	s.agg = newAggregator(s.cfg)
+	s.lifetime = newLifetimes(s.cfg, s.startTime)
+	pc, err, fatal := s.probeConfig()
+	if fatal != nil {
+		return fatal
+	}
+	diagCfg := pc
 	pc.Stream, pc.OnClosed, pc.DiscardClosed = s.stream, s.onClosed, s.discardClosed
 	if err == nil {
 		s.src, err = s.open(pc)
@@ -100,7 +146,7 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 		s.src = nil
 	}
 	if err != nil && s.cfg.Fallback == FallbackSockdiag {
-		s.src, err = s.openFallback(s.cfg.probeConfig(cookie, ns.EnterPath()), err)
+		s.src, err = s.openFallback(diagCfg, err)
 		if err != nil {
 			return err
 		}
@@ -176,8 +222,11 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		s.mb.RecordTCPFlowProbeEventsDataPoint(now, int64(events))
 	}
 	clear(s.starts)
-	for _, sr := range s.agg.update(s.flows, s.closed) {
-		s.record(now, sr)
+	list := s.agg.update(s.flows, s.closed)
+	if s.ns == nil {
+		for _, sr := range list {
+			s.record(now, sr)
+		}
 	}
 	if !s.diag {
 		s.mb.RecordTCPFlowClosedDataPoint(now, int64(s.closedN))
@@ -201,9 +250,9 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			s.mb.RecordTCPFlowProbeDroppedDataPoint(now, int64(c.SampleRingFull), metadata.AttributeReasonSampleRingFull)
 		}
 	}
+	// Under all_netns this resource holds the node-wide metrics only.
 	md := s.mb.Emit(metadata.WithResource(s.resource))
-	s.applyStarts(md)
-	dropEmptyAttributes(md)
+	s.applyStarts(md, 0)
 	if s.lifetime != nil && !s.diag {
 		s.lifetime.observe(s.agg, s.closed)
 		s.lifetime.appendTo(md, s.resource, s.set.BuildInfo.Version, now)
@@ -216,7 +265,30 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			appendRTT(md, s.resource, s.set.BuildInfo.Version, s.startTime, now, &h)
 		}
 	}
+	if s.ns != nil {
+		s.recordByNamespace(md, now, list)
+		if err := s.ns.err(); err != nil {
+			errs.AddPartial(0, fmt.Errorf("all_netns: %w", err))
+		}
+	}
+	dropEmptyAttributes(md)
 	return md, errs.Combine()
+}
+
+// recordByNamespace appends the series of each namespace to md under the
+// namespace's resource (all_netns).
+func (s *tcpflowScraper) recordByNamespace(md pmetric.Metrics, now pcommon.Timestamp, list []*series) {
+	s.byNS = append(s.byNS[:0], list...)
+	slices.SortStableFunc(s.byNS, func(a, b *series) int { return cmp.Compare(a.key.netns, b.key.netns) })
+	for i, sr := range s.byNS {
+		s.record(now, sr)
+		if i+1 < len(s.byNS) && s.byNS[i+1].key.netns == sr.key.netns {
+			continue
+		}
+		nsmd := s.mb.Emit(metadata.WithResource(s.ns.resource(sr.key.netns)))
+		s.applyStarts(nsmd, sr.key.netns)
+		nsmd.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+	}
 }
 
 var retransTypes = [probe.NumRetransTypes]metadata.AttributeRetransmitType{
@@ -242,7 +314,7 @@ func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
 		if s.starts == nil {
 			s.starts = map[seriesAttrs]pcommon.Timestamp{}
 		}
-		s.starts[seriesAttrs{la: la, lp: lp, pa: pa, pp: pp, nt: nt.String()}] = pcommon.NewTimestampFromTime(sr.start)
+		s.starts[seriesAttrs{ns: k.netns, la: la, lp: lp, pa: pa, pp: pp, nt: nt.String()}] = pcommon.NewTimestampFromTime(sr.start)
 	}
 	mb := s.mb
 	if n := sr.flows; n > 0 {
@@ -279,8 +351,9 @@ func (s *tcpflowScraper) record(now pcommon.Timestamp, sr *series) {
 }
 
 // applyStarts sets, under aggregation flow, each cumulative point's start
-// time to its flow's admission instead of the receiver's start.
-func (s *tcpflowScraper) applyStarts(md pmetric.Metrics) {
+// time to its flow's admission instead of the receiver's start; md holds
+// the series of the namespace with inode ns (0 unless all_netns).
+func (s *tcpflowScraper) applyStarts(md pmetric.Metrics, ns uint64) {
 	if len(s.starts) == 0 {
 		return
 	}
@@ -289,7 +362,7 @@ func (s *tcpflowScraper) applyStarts(md pmetric.Metrics) {
 			return
 		}
 		a := dp.Attributes()
-		var k seriesAttrs
+		k := seriesAttrs{ns: ns}
 		if v, ok := a.Get("network.local.address"); ok {
 			k.la = v.Str()
 		}

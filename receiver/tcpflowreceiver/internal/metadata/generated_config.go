@@ -1208,16 +1208,32 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 
 // ResourceAttributesConfig provides config for tcpflow resource attributes.
 type ResourceAttributesConfig struct {
-	NetnsInode ResourceAttributeConfig `mapstructure:"netns.inode"`
-	NetnsPath  ResourceAttributeConfig `mapstructure:"netns.path"`
+	ContainerID ResourceAttributeConfig `mapstructure:"container.id"`
+	K8sPodUID   ResourceAttributeConfig `mapstructure:"k8s.pod.uid"`
+	NetnsHost   ResourceAttributeConfig `mapstructure:"netns.host"`
+	NetnsInode  ResourceAttributeConfig `mapstructure:"netns.inode"`
+	NetnsPath   ResourceAttributeConfig `mapstructure:"netns.path"`
+	ProcessPid  ResourceAttributeConfig `mapstructure:"process.pid"`
 }
 
 func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 	return ResourceAttributesConfig{
+		ContainerID: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		K8sPodUID: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		NetnsHost: ResourceAttributeConfig{
+			Enabled: true,
+		},
 		NetnsInode: ResourceAttributeConfig{
 			Enabled: true,
 		},
 		NetnsPath: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		ProcessPid: ResourceAttributeConfig{
 			Enabled: true,
 		},
 	}

@@ -20,8 +20,12 @@ func TestLogsBuilderAppendLogRecord(t *testing.T) {
 	lb := NewLogsBuilder(settings)
 
 	rb := lb.NewResourceBuilder()
+	rb.SetContainerID("container.id-val")
+	rb.SetK8sPodUID("k8s.pod.uid-val")
+	rb.SetNetnsHost(true)
 	rb.SetNetnsInode(11)
 	rb.SetNetnsPath("netns.path-val")
+	rb.SetProcessPid(11)
 	res := rb.Emit()
 
 	// append the first log record

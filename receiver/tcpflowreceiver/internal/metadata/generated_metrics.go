@@ -2445,6 +2445,24 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		resourceAttributeIncludeFilter:  make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter:  make(map[string]filter.Filter),
 	}
+	if mbc.ResourceAttributes.ContainerID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["container.id"] = filter.CreateFilter(mbc.ResourceAttributes.ContainerID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.ContainerID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["container.id"] = filter.CreateFilter(mbc.ResourceAttributes.ContainerID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.K8sPodUID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["k8s.pod.uid"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodUID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.K8sPodUID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["k8s.pod.uid"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodUID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.NetnsHost.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["netns.host"] = filter.CreateFilter(mbc.ResourceAttributes.NetnsHost.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.NetnsHost.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["netns.host"] = filter.CreateFilter(mbc.ResourceAttributes.NetnsHost.MetricsExclude)
+	}
 	if mbc.ResourceAttributes.NetnsInode.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["netns.inode"] = filter.CreateFilter(mbc.ResourceAttributes.NetnsInode.MetricsInclude)
 	}
@@ -2456,6 +2474,12 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 	}
 	if mbc.ResourceAttributes.NetnsPath.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["netns.path"] = filter.CreateFilter(mbc.ResourceAttributes.NetnsPath.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.ProcessPid.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["process.pid"] = filter.CreateFilter(mbc.ResourceAttributes.ProcessPid.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.ProcessPid.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["process.pid"] = filter.CreateFilter(mbc.ResourceAttributes.ProcessPid.MetricsExclude)
 	}
 
 	for _, op := range options {

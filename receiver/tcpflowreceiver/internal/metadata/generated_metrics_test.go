@@ -218,8 +218,12 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 
 			rb := mb.NewResourceBuilder()
+			rb.SetContainerID("container.id-val")
+			rb.SetK8sPodUID("k8s.pod.uid-val")
+			rb.SetNetnsHost(true)
 			rb.SetNetnsInode(11)
 			rb.SetNetnsPath("netns.path-val")
+			rb.SetProcessPid(11)
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {

@@ -21,6 +21,27 @@ func NewResourceBuilder(rac ResourceAttributesConfig) *ResourceBuilder {
 	}
 }
 
+// SetContainerID sets provided value as "container.id" attribute.
+func (rb *ResourceBuilder) SetContainerID(val string) {
+	if rb.config.ContainerID.Enabled {
+		rb.res.Attributes().PutStr("container.id", val)
+	}
+}
+
+// SetK8sPodUID sets provided value as "k8s.pod.uid" attribute.
+func (rb *ResourceBuilder) SetK8sPodUID(val string) {
+	if rb.config.K8sPodUID.Enabled {
+		rb.res.Attributes().PutStr("k8s.pod.uid", val)
+	}
+}
+
+// SetNetnsHost sets provided value as "netns.host" attribute.
+func (rb *ResourceBuilder) SetNetnsHost(val bool) {
+	if rb.config.NetnsHost.Enabled {
+		rb.res.Attributes().PutBool("netns.host", val)
+	}
+}
+
 // SetNetnsInode sets provided value as "netns.inode" attribute.
 func (rb *ResourceBuilder) SetNetnsInode(val int64) {
 	if rb.config.NetnsInode.Enabled {
@@ -32,6 +53,13 @@ func (rb *ResourceBuilder) SetNetnsInode(val int64) {
 func (rb *ResourceBuilder) SetNetnsPath(val string) {
 	if rb.config.NetnsPath.Enabled {
 		rb.res.Attributes().PutStr("netns.path", val)
+	}
+}
+
+// SetProcessPid sets provided value as "process.pid" attribute.
+func (rb *ResourceBuilder) SetProcessPid(val int64) {
+	if rb.config.ProcessPid.Enabled {
+		rb.res.Attributes().PutInt("process.pid", val)
 	}
 }
 

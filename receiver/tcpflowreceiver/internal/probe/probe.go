@@ -74,9 +74,12 @@ type Flow struct {
 	Local, Peer netip.AddrPort
 	IPv6        bool
 	NetnsCookie uint64
-	State       uint8
-	Start       time.Time // when the flow entered the table
-	Duration    time.Duration
+	// NetnsInode is the flow's network namespace as /proc/PID/ns/net and
+	// lsns name it (0 from sources without one).
+	NetnsInode uint64
+	State      uint8
+	Start      time.Time // when the flow entered the table
+	Duration   time.Duration
 
 	// Live gauges, as tcp_info / ss -ti report them.
 	SRTT, RTTVar, RTO time.Duration // RTO is 0 when kernel HZ is unknown
@@ -151,7 +154,13 @@ type Config struct {
 	// NetnsPath is the namespace NetnsCookie names ("" = the caller's): where
 	// the socket-walk flow iterator, used on kernels that refuse the
 	// storage-map iterator, reads.
-	NetnsPath  string
+	NetnsPath string
+	// Namespaces, set when NetnsCookie is 0 (every namespace is watched),
+	// lists the namespaces the socket-walk iterator reads, by inode, each
+	// with a path to enter it (/proc/PID/ns/net, /run/netns/NAME). It is
+	// called once per Flows, and only on kernels that refuse the
+	// storage-map iterator, which sees every namespace's flows in one pass.
+	Namespaces func() map[uint64]string
 	LocalPorts []uint16 // only these local ports; empty = all
 	PeerPorts  []uint16 // only these peer ports; empty = all
 	Ports      []uint16 // only flows with one of these ports at either end; empty = all
@@ -174,7 +183,7 @@ type Config struct {
 	DiscardClosed bool
 }
 
-// DefaultSampleRingSize holds ~70k samples (120 bytes each + 8 of header).
+// DefaultSampleRingSize holds ~60k samples (128 bytes each + 8 of header).
 const DefaultSampleRingSize = 8 << 20
 
 // Sample is one streamed tcp_probe sample: the fields of the kernel's
@@ -182,6 +191,7 @@ const DefaultSampleRingSize = 8 << 20
 type Sample struct {
 	Time         time.Time // kernel time of the event
 	Cookie       uint64    // socket cookie (the tracepoint's sock_cookie)
+	NetnsInode   uint64    // the flow's network namespace inode
 	Local, Peer  netip.AddrPort
 	IPv6         bool
 	DataLen      uint32 // payload bytes of the received segment

@@ -4,6 +4,7 @@ package probe
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -51,6 +52,10 @@ type Probe struct {
 	// iterThread sits in the watched namespace, where the socket-walk
 	// iterator (dump_flows_tcp) must be opened; nil for dump_flows.
 	iterThread *netnsutil.Thread
+	// namespaces (Config.Namespaces) and one thread in each of them: the
+	// socket-walk iterator when every namespace is watched.
+	namespaces func() map[uint64]string
+	nsThreads  map[uint64]*netnsutil.Thread
 	rd         *ringbuf.Reader
 	samples    *ringbuf.Reader // nil unless Config.Stream
 	badSamples atomic.Uint64
@@ -113,7 +118,11 @@ func Open(cfg Config) (_ *Probe, err error) {
 			p.Close()
 		}
 	}()
-	if p.objs.iterName == iterSockets {
+	switch {
+	case p.objs.iterName != iterSockets:
+	case cfg.NetnsCookie == 0 && cfg.Namespaces != nil:
+		p.namespaces, p.nsThreads = cfg.Namespaces, map[uint64]*netnsutil.Thread{}
+	default:
 		// Kept for the probe's life: a new thread and setns per scrape
 		// cost about 0.3 ms.
 		if p.iterThread, err = netnsutil.NewThread(cfg.NetnsPath); err != nil {
@@ -297,13 +306,27 @@ func (p *Probe) Iterator() string { return p.objs.iterName }
 // for every flow evicted by this pass (KindEvicted, its last record). The
 // Flow passed to fn is reused; copy it to keep it.
 func (p *Probe) Flows(fn func(*Flow)) error {
+	p.iterBuf.Reset()
+	var err error
+	if p.namespaces != nil {
+		err = p.readNamespaces()
+	} else {
+		err = p.readIter(p.iterThread)
+	}
+	// What was read is decoded even when some namespace was not.
+	return errors.Join(err, p.decodeAll(p.iterBuf.Bytes(), fn))
+}
+
+// readIter runs the flow iterator once and appends its records to iterBuf.
+// A socket iterator walks the namespace of the thread opening it: t (nil
+// for the storage-map iterator, or the caller's namespace).
+func (p *Probe) readIter(t *netnsutil.Thread) error {
 	var r io.ReadCloser
 	var err error
-	if p.iterThread == nil {
+	if t == nil {
 		r, err = p.iter.Open()
 	} else {
-		// A socket iterator walks the namespace of the thread opening it.
-		err = p.iterThread.Do(func() (err error) {
+		err = t.Do(func() (err error) {
 			r, err = p.iter.Open()
 			return err
 		})
@@ -311,13 +334,66 @@ func (p *Probe) Flows(fn func(*Flow)) error {
 	if err != nil {
 		return fmt.Errorf("opening flow iterator %s: %w", p.objs.iterName, err)
 	}
-	p.iterBuf.Reset()
+	n := p.iterBuf.Len()
 	_, err = p.iterBuf.ReadFrom(r)
 	r.Close()
 	if err != nil {
+		p.iterBuf.Truncate(n)
 		return fmt.Errorf("reading flow iterator: %w", err)
 	}
-	return p.decodeAll(p.iterBuf.Bytes(), fn)
+	return nil
+}
+
+// readNamespaces runs the socket-walk iterator in every namespace that
+// Config.Namespaces lists, on a thread kept in each while it is listed. A
+// namespace that vanished meanwhile (its process exited) is skipped.
+func (p *Probe) readNamespaces() error {
+	want := p.namespaces()
+	var first error
+	failed := 0
+	for ino, path := range want {
+		t := p.nsThreads[ino]
+		if t == nil {
+			var err error
+			if t, err = nsThread(ino, path); err != nil {
+				if !errors.Is(err, os.ErrNotExist) {
+					failed++
+					first = cmp.Or(first, err)
+				}
+				continue
+			}
+			p.nsThreads[ino] = t
+		}
+		if err := p.readIter(t); err != nil {
+			failed++
+			first = cmp.Or(first, fmt.Errorf("netns inode %d: %w", ino, err))
+		}
+	}
+	for ino, t := range p.nsThreads {
+		if _, ok := want[ino]; !ok {
+			t.Close()
+			delete(p.nsThreads, ino)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("flow iterator: %d of %d namespaces not read: %w", failed, len(want), first)
+	}
+	return nil
+}
+
+// nsThread starts a thread in the namespace at path and checks that it is
+// the one listed as ino (a /proc/PID path may name another namespace by now).
+func nsThread(ino uint64, path string) (*netnsutil.Thread, error) {
+	t, err := netnsutil.NewThread(path)
+	if err != nil {
+		return nil, err
+	}
+	var got uint64
+	if err := t.Do(func() (err error) { got, err = netnsutil.Inode(""); return err }); err != nil || got != ino {
+		t.Close()
+		return nil, fmt.Errorf("%s is no longer netns inode %d: %w", path, ino, cmp.Or(err, os.ErrNotExist))
+	}
+	return t, nil
 }
 
 func (p *Probe) decodeAll(b []byte, fn func(*Flow)) error {
@@ -353,6 +429,7 @@ func (p *Probe) decode(r *tcpflowFlowRec, f *Flow) error {
 		Peer:          peer,
 		IPv6:          ipv6,
 		NetnsCookie:   r.NetnsCookie,
+		NetnsInode:    uint64(ff.NetnsIno),
 		State:         r.State,
 		Start:         p.ktime(ff.StartNs),
 		Duration:      time.Duration(r.NowNs - ff.StartNs),
@@ -423,7 +500,7 @@ func (p *Probe) decodeSample(b []byte, s *Sample) error {
 		return err
 	}
 	*s = Sample{
-		Time: p.ktime(r.TsNs), Cookie: r.Cookie, Local: local, Peer: peer, IPv6: ipv6,
+		Time: p.ktime(r.TsNs), Cookie: r.Cookie, NetnsInode: uint64(r.NetnsIno), Local: local, Peer: peer, IPv6: ipv6,
 		DataLen: r.DataLen, SndNxt: r.SndNxt, SndUna: r.SndUna, SndCwnd: r.SndCwnd, Ssthresh: r.Ssthresh,
 		SndWnd: r.SndWnd, RcvWnd: r.RcvWnd, SRTTus: r.SrttUs, RTTVarus: r.RttvarUs,
 		Lost: r.Lost, InFlight: r.InFlight, Retrans: r.Retrans, TotalRetrans: r.TotalRetrans,
@@ -622,6 +699,9 @@ func (p *Probe) Close() error {
 	}
 	if p.iterThread != nil {
 		p.iterThread.Close()
+	}
+	for _, t := range p.nsThreads {
+		t.Close()
 	}
 	for i := len(p.links) - 1; i >= 0; i-- {
 		errs = append(errs, p.links[i].Close())

@@ -456,7 +456,12 @@ func TestCwndChangeMode(t *testing.T) {
 		fs := flows(t, every)
 		return len(fs) == 1 && fs[0].SendQueue == 0
 	})
-	fe, fc := flows(t, every)[0], flows(t, onChange)[0]
+	// An ACK may still arrive between the two reads: read until both agree.
+	var fe, fc Flow
+	waitFor(t, "both probes see every event", func() bool {
+		fe, fc = flows(t, every)[0], flows(t, onChange)[0]
+		return fe.Events == fc.Events
+	})
 	require.Positive(t, fc.CwndChanges)
 	require.LessOrEqual(t, fc.Samples, fc.CwndChanges)
 	require.Positive(t, fc.Samples)

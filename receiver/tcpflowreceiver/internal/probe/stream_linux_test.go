@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/internal/testnet"
 )
 
@@ -195,8 +196,12 @@ func TestStreamMatchesTracepoint(t *testing.T) {
 	require.NotEmpty(t, want, "no tracepoint event for cookie %x (%d events)", sum.Cookie, len(trace))
 	var got []traceRec
 	waitFor(t, "stream drained", func() bool { return len(col.of(sum.Cookie)) >= len(want) })
+	ino, err := netnsutil.Inode(e.client.Path)
+	require.NoError(t, err)
+	require.Equal(t, ino, sum.NetnsInode, "close summary's netns inode")
 	for _, s := range col.of(sum.Cookie) {
 		require.Equal(t, local, s.Local)
+		require.Equal(t, ino, s.NetnsInode, "sample's netns inode")
 		got = append(got, traceRec{cookie: s.Cookie, sndNxt: s.SndNxt, sndUna: s.SndUna, sndCwnd: s.SndCwnd, ssthresh: s.Ssthresh})
 	}
 	require.Equal(t, len(want), len(got), "sample count vs tracepoint")

@@ -41,7 +41,7 @@ type tcpflowFlow struct {
 	BaseTotalRetrans  uint32
 	BaseSegsOut       uint32
 	BaseSegsIn        uint32
-	Pad2              uint32
+	NetnsIno          uint32
 	Cookie            uint64
 }
 
@@ -99,6 +99,8 @@ type tcpflowTcpSample struct {
 	TotalRetrans uint32
 	RcvQueue     uint32
 	SndQueue     uint32
+	NetnsIno     uint32
+	Pad2         uint32
 }
 
 // Names of all BPF objects in the ELF.

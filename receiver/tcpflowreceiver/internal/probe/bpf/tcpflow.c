@@ -116,7 +116,7 @@ struct flow {
 	__u32 base_total_retrans;
 	__u32 base_segs_out;
 	__u32 base_segs_in;
-	__u32 pad2;
+	__u32 netns_ino; /* the socket's network namespace (its /proc/PID/ns/net inode) */
 	__u64 cookie; /* socket cookie, as the tcp:tcp_probe tracepoint prints it */
 };
 
@@ -186,6 +186,8 @@ struct tcp_sample {
 	__u32 total_retrans;
 	__u32 rcv_queue;
 	__u32 snd_queue;
+	__u32 netns_ino; /* the flow's network namespace inode */
+	__u32 pad2;
 };
 
 /* Sized by the loader (sample_ring_size); one page when not streaming. */
@@ -331,6 +333,9 @@ static __always_inline struct flow *admit(struct sock *sk, int from_state)
 	f->id = __sync_fetch_and_add(&next_id, 1) + 1;
 	f->start_ns = bpf_ktime_get_ns();
 	f->cookie = bpf_get_socket_cookie(sk);
+	/* Once per flow: what all_netns attributes the flow's series and
+	 * samples by (the namespace inode, as /proc/PID/ns/net shows it). */
+	f->netns_ino = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	f->srtt_min_us = ~0U;
 	if (tp && from_state == TCP_SYN_SENT) {
 		/* every retransmit so far was of the SYN */
@@ -410,6 +415,8 @@ static __always_inline void stream(struct sock *sk, struct tcp_sock *tp, const s
 	r->dport = f->dport;
 	r->family = f->family;
 	r->pad = 0;
+	r->netns_ino = f->netns_ino; /* cold line, already read for the tuple */
+	r->pad2 = 0;
 	/* data_len as the tracepoint: skb->len minus the TCP header (skb->data
 	 * points at it in tcp_rcv_established) */
 	unsigned char *data = BPF_CORE_READ(skb, data);
