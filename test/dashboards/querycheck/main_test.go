@@ -124,7 +124,9 @@ func fakeProm(pods []string, retrans bool) func(string, string) ([]map[string]st
 	}
 }
 
-func TestRunPods(t *testing.T) {
+// loadPodDashboard loads podDashboard from a file, as querycheck would.
+func loadPodDashboard(t *testing.T) *plan {
+	t.Helper()
 	f := filepath.Join(t.TempDir(), "d.json")
 	if err := os.WriteFile(f, []byte(podDashboard), 0o644); err != nil {
 		t.Fatal(err)
@@ -133,6 +135,11 @@ func TestRunPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func TestRunPods(t *testing.T) {
+	p := loadPodDashboard(t)
 	var seen []string
 	run := func(pods []string, retrans bool, needValues, pending []string) int {
 		seen = nil
@@ -174,14 +181,7 @@ func TestRunPods(t *testing.T) {
 }
 
 func TestValidateLists(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "d.json")
-	if err := os.WriteFile(f, []byte(podDashboard), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := load(f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := loadPodDashboard(t)
 	if err := p.validateLists([]string{"pod"}, []string{"Retransmits, top pods"}); err != nil {
 		t.Error(err)
 	}
