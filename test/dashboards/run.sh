@@ -94,7 +94,7 @@ fi
 cgtop=$cgroot/netstack-dashboards-$$
 ctr_id() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 start_pod() { # NAME CGROUP (relative to $cgtop)
-  local ns=netstack-dash-$1-$$ cg=$cgtop/$2
+  local ns=0netstack-dash-$1-$$ cg=$cgtop/$2 # sorts first: see max_netns in config.yaml
   ip netns add "$ns"; netns+=("$ns")
   ip -n "$ns" link set lo up
   mkdir -p "$cg"
