@@ -302,12 +302,11 @@ func TestAllNetNSScrape(t *testing.T) {
 	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
 	require.Zero(t, pc.NetnsCookie, "no namespace filter")
 	require.NotNil(t, pc.Namespaces)
-	s.ns.walkFn = func() error {
-		s.ns.paths = map[uint64]string{100: "/run/netns/a", 200: "/proc/42/ns/net"}
-		s.ns.ids = map[uint64]podattr.Identity{200: {PodUID: "pod-200", PID: 42}}
-		clear(s.ns.res)
-		s.ns.walked = time.Now()
-		return nil
+	s.ns.list = func() ([]podattr.Namespace, bool, error) {
+		return []podattr.Namespace{
+			{Label: "/run/netns/a", Path: "/run/netns/a", Inode: 100},
+			{Label: "/proc/42/ns/net", Path: "/proc/42/ns/net", Inode: 200, PID: 42, ID: podattr.Identity{PodUID: "pod-200", PID: 42}, Known: true},
+		}, false, nil
 	}
 	s.ns.mu.Lock()
 	s.ns.rewalk()

@@ -2,6 +2,7 @@ package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tc
 
 import (
 	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/internal/podattr"
 
 	"errors"
 	"fmt"
@@ -49,13 +50,15 @@ type Config struct {
 	// root_path (a host procfs mounted in a container) watches the host's
 	// namespace, PID 1's there.
 	netnsutil.Config `mapstructure:",squash"`
-	// AllNetNS watches the flows of every network namespace on the host,
+	// all_netns watches the flows of every network namespace on the host,
 	// each namespace's series and events under a resource of its own
 	// (netns.inode, netns.path, and the pod or container it belongs to:
 	// k8s.pod.uid, container.id, process.pid, netns.host). root_path then
 	// says where the host's procfs is, whose processes name and attribute
-	// the namespaces.
-	AllNetNS bool `mapstructure:"all_netns"`
+	// the namespaces. max_netns bounds the namespaces listed (named,
+	// attributed and, on kernels that refuse the storage-map iterator,
+	// read); flows of others keep only netns.inode.
+	podattr.ListConfig `mapstructure:",squash"`
 	// Sampling is every_ack (a sample per received segment) or
 	// on_cwnd_change (only when the congestion window changed).
 	Sampling string `mapstructure:"sampling"`
@@ -190,8 +193,8 @@ func (cfg *Config) Validate() error {
 	if cfg.Fallback != FallbackNone && cfg.Fallback != FallbackDisable && cfg.Fallback != FallbackSockdiag {
 		errs = append(errs, fmt.Errorf("fallback: %q is not one of none, disable, sockdiag", cfg.Fallback))
 	}
-	if cfg.AllNetNS && cfg.NetNS != "" {
-		errs = append(errs, errors.New("all_netns: cannot be combined with netns (all_netns watches every namespace)"))
+	if err := cfg.Conflict(cfg.Config); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.AllNetNS && cfg.Fallback == FallbackSockdiag {
 		errs = append(errs, errors.New("fallback: sockdiag cannot be used with all_netns: sock_diag answers for the namespace it is asked in, so it would have to enter every namespace each scrape (use none or disable)"))

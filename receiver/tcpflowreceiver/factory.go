@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/netstack-otel/netstack/internal/explicithist"
+	"github.com/netstack-otel/netstack/internal/podattr"
 	"github.com/netstack-otel/netstack/internal/sharedcomponent"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
@@ -33,6 +34,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		ControllerConfig:     scraperhelper.NewDefaultControllerConfig(),
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
+		ListConfig:           podattr.NewDefaultListConfig(),
 		Sampling:             SamplingEveryAck,
 		IdleTimeout:          5 * time.Minute,
 		MaxFlows:             4096,

@@ -1,22 +1,20 @@
 package tcpflowreceiver // import "github.com/netstack-otel/netstack/receiver/tcpflowreceiver"
 
 import (
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/netstack-otel/netstack/internal/netnsutil"
 	"github.com/netstack-otel/netstack/internal/podattr"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 )
 
 // The namespace handling of all_netns, in one place: the probe reports each
 // flow's namespace inode; this table names it (netns.path) and attributes
-// it to a pod or container (podattr), from one walk of the procfs that is
-// repeated only when a namespace not seen in the last walk appears.
+// it to a pod or container, from the namespace list sockstate and netsnmp
+// use too (podattr.Lister: one walk of the procfs), repeated only when a
+// namespace not seen in the last walk appears.
 
 // minRewalk is the shortest time between two procfs walks caused by unknown
 // namespaces: flows of a namespace no process is in (bound under a path
@@ -26,63 +24,35 @@ const minRewalk = 5 * time.Second
 // nsTable maps network namespace inodes to their resources. It is used by
 // the scrape and by the logs pipeline's sample and close readers at once.
 type nsTable struct {
-	proc string // the procfs walked: /proc, or the host's under root_path
-	rac  metadata.ResourceAttributesConfig
+	rac metadata.ResourceAttributesConfig
 
 	mu     sync.Mutex
-	attr   *podattr.Resolver
+	list   func() ([]podattr.Namespace, bool, error) // podattr.Lister.List (a seam for tests)
 	walked time.Time
-	walkFn func() error // the walk (a seam for tests)
-	// From the last walk: a path to enter each namespace (for the
-	// socket-walk iterator) and its identity.
-	paths map[uint64]string
-	ids   map[uint64]podattr.Identity
+	// From the last walk: each namespace listed, by inode, and for the
+	// socket-walk iterator a path to enter each.
+	byInode map[uint64]podattr.Namespace
+	paths   map[uint64]string
 	// resources built since the last walk
 	res map[uint64]pcommon.Resource
 	// walkErr is the last walk's error, reported by the next scrape.
 	walkErr error
 }
 
-// procDir is the procfs all_netns walks: /proc, or the host's mounted at
-// root_path (a procfs mount, or a host root with proc below it).
-func procDir(rootPath string) (string, error) {
-	if rootPath == "" {
-		return "/proc", nil
-	}
-	dir, err := netnsutil.ProcNetDir(rootPath) // <proc>/1/net
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(filepath.Dir(dir)), nil
+func newNSTable(l *podattr.Lister, rac metadata.ResourceAttributesConfig) *nsTable {
+	return &nsTable{rac: rac, list: l.List, res: map[uint64]pcommon.Resource{}}
 }
 
-func newNSTable(proc string, rac metadata.ResourceAttributesConfig) *nsTable {
-	t := &nsTable{proc: proc, rac: rac, attr: podattr.NewResolver(proc), res: map[uint64]pcommon.Resource{}}
-	t.walkFn = t.walk
-	return t
-}
-
-// walk lists the namespaces of the processes under proc (each entered and
-// labelled through its lowest PID, or its /run/netns name) and the
-// collector's own, and attributes them. Called with mu held.
+// walk lists the namespaces again (the collector's own, /run/netns/* and
+// the processes', at most max_netns) and forgets the resources built.
+// Called with mu held.
 func (t *nsTable) walk() error {
-	members, err := netnsutil.Members(t.proc)
-	ids := t.attr.Update(members)
-	paths := make(map[uint64]string, len(members)+1)
-	for ino, pids := range members {
-		paths[ino] = filepath.Join(t.proc, strconv.Itoa(pids[0]), "ns", "net")
+	nss, _, err := t.list()
+	t.byInode = make(map[uint64]podattr.Namespace, len(nss))
+	t.paths = make(map[uint64]string, len(nss))
+	for _, ns := range nss {
+		t.byInode[ns.Inode], t.paths[ns.Inode] = ns, ns.Path
 	}
-	if names, gerr := filepath.Glob("/run/netns/*"); gerr == nil {
-		for _, n := range names {
-			if ino, err := netnsutil.Inode(n); err == nil {
-				paths[ino] = n
-			}
-		}
-	}
-	if ino, err := netnsutil.Inode(""); err == nil {
-		paths[ino] = netnsutil.OwnNamespace
-	}
-	t.paths, t.ids = paths, ids
 	clear(t.res)
 	t.walked = time.Now()
 	return err
@@ -91,7 +61,7 @@ func (t *nsTable) walk() error {
 // rewalk walks again and keeps its error for the next scrape. Called with
 // mu held.
 func (t *nsTable) rewalk() {
-	if err := t.walkFn(); err != nil {
+	if err := t.walk(); err != nil {
 		t.walkErr = err
 	}
 }
@@ -105,13 +75,14 @@ func (t *nsTable) namespaces() map[uint64]string {
 	return t.paths
 }
 
-// resource returns the resource of the namespace with inode ino: netns.inode,
-// netns.path when a path to it is known, and what podattr found. A namespace
-// the last walk did not see causes a new walk, at most every minRewalk.
+// resource returns the resource of the namespace with inode ino: what the
+// last walk found of it (netns.path, netns.inode, whose it is), or only
+// netns.inode for a namespace the walk did not list. An unlisted namespace
+// causes a new walk, at most every minRewalk.
 func (t *nsTable) resource(ino uint64) pcommon.Resource {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, known := t.paths[ino]
+	_, known := t.byInode[ino]
 	stale := !known && time.Since(t.walked) >= minRewalk
 	if r, ok := t.res[ino]; ok && !stale {
 		return r
@@ -120,21 +91,10 @@ func (t *nsTable) resource(ino uint64) pcommon.Resource {
 		t.rewalk()
 	}
 	rb := metadata.NewResourceBuilder(t.rac)
-	rb.SetNetnsInode(int64(ino))
-	if p, ok := t.paths[ino]; ok {
-		rb.SetNetnsPath(p)
-	}
-	if id, ok := t.ids[ino]; ok {
-		rb.SetNetnsHost(id.Host)
-		if id.PodUID != "" {
-			rb.SetK8sPodUID(id.PodUID)
-		}
-		if id.ContainerID != "" {
-			rb.SetContainerID(id.ContainerID)
-		}
-		if id.PID != 0 {
-			rb.SetProcessPid(int64(id.PID))
-		}
+	if ns, ok := t.byInode[ino]; ok {
+		ns.SetResource(rb)
+	} else {
+		rb.SetNetnsInode(int64(ino))
 	}
 	r := rb.Emit()
 	t.res[ino] = r

@@ -3,7 +3,6 @@ package tcpflowreceiver
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -15,22 +14,23 @@ import (
 // identity; an unknown namespace causes a new walk at most every
 // minRewalk, a known one never; a walk's error is reported once.
 func TestNSTableResources(t *testing.T) {
-	tb := newNSTable("/nonexistent", metadata.DefaultResourceAttributesConfig())
+	tb := newNSTable(&podattr.Lister{}, metadata.DefaultResourceAttributesConfig())
 	walks := 0
 	var walkErr error
-	tb.walkFn = func() error {
+	tb.list = func() ([]podattr.Namespace, bool, error) {
 		walks++
-		tb.paths = map[uint64]string{10: "/proc/7/ns/net", 11: "/run/netns/blue"}
-		tb.ids = map[uint64]podattr.Identity{10: {PodUID: "uid-1", PID: 7}, 11: {ContainerID: "c1", PID: 9}}
-		if walks == 2 {
-			tb.ids[12] = podattr.Identity{Host: true, PID: 1}
-			tb.paths[12] = "/proc/1/ns/net"
+		nss := []podattr.Namespace{
+			{Label: "/proc/7/ns/net", Path: "/proc/7/ns/net", Inode: 10, PID: 7, ID: podattr.Identity{PodUID: "uid-1", PID: 7}, Known: true},
+			{Label: "/run/netns/blue", Path: "/run/netns/blue", Inode: 11, ID: podattr.Identity{ContainerID: "c1", PID: 9}, Known: true},
 		}
-		clear(tb.res)
-		tb.walked = time.Now()
-		return walkErr
+		if walks == 2 {
+			nss = append(nss, podattr.Namespace{Label: "/proc/1/ns/net", Path: "/proc/1/ns/net", Inode: 12, PID: 1, ID: podattr.Identity{Host: true, PID: 1}, Known: true})
+		}
+		return nss, false, walkErr
 	}
-	require.NoError(t, tb.walkFn())
+	tb.mu.Lock()
+	require.NoError(t, tb.walk())
+	tb.mu.Unlock()
 
 	attrs := func(ino uint64) map[string]any { return tb.resource(ino).Attributes().AsRaw() }
 	require.Equal(t, map[string]any{"netns.inode": int64(10), "netns.path": "/proc/7/ns/net", "k8s.pod.uid": "uid-1", "process.pid": int64(7), "netns.host": false}, attrs(10))

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/netstack-otel/netstack/internal/metricwalk"
+	"github.com/netstack-otel/netstack/internal/podattr"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
@@ -100,12 +101,12 @@ func (s *tcpflowScraper) resourceOf(netnsInode uint64) pcommon.Resource {
 // is a reason the probe cannot be used, as a failed load is.
 func (s *tcpflowScraper) probeConfig() (pc probe.Config, probeErr, err error) {
 	if s.cfg.AllNetNS {
-		proc, err := procDir(s.cfg.RootPath)
+		l, err := podattr.NewLister(s.cfg.RootPath, s.cfg.MaxNetNS)
 		if err != nil {
 			return pc, nil, err
 		}
-		s.ns = newNSTable(proc, s.cfg.ResourceAttributes)
-		if err := s.ns.walkFn(); err != nil {
+		s.ns = newNSTable(l, s.cfg.ResourceAttributes)
+		if err := s.ns.walk(); err != nil {
 			return pc, nil, fmt.Errorf("all_netns: %w", err)
 		}
 		s.resource = s.mb.NewResourceBuilder().Emit()
