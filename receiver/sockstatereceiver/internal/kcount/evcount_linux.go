@@ -50,9 +50,12 @@ type eventsCounter struct {
 	dirty        bool
 	dirtyRetries int
 
-	deltas     Deltas
-	miniDeltas Deltas
-	mini       Mini
+	mini Mini
+	// The last resync's pass: full sockets, and timewait/request sockets,
+	// per family and state. A count right after a resync takes these
+	// (they are exact as of the pass) instead of a base that may have been
+	// made while sockets changed.
+	passFull, passMini Deltas
 }
 
 func (c *Counting) bindEvents(d *sockdiagCounter) (*eventsCounter, error) {
@@ -126,6 +129,7 @@ func (c *eventsCounter) resync() error {
 			// once.
 			c.base[fi][st] = full - before[fi][st]
 			c.miniBase[fi][st] = mini - miniBefore[fi][st]
+			c.passFull[fi][st], c.passMini[fi][st] = full, mini
 		}
 	}
 	c.drift, c.resynced, c.lastResync, c.misses = drift, true, c.now(), h.misses
@@ -161,8 +165,34 @@ func (c *eventsCounter) Count(t *Tally) error {
 			zap.Uint64("missed", misses-c.misses), zap.Uint32("netns_inode", c.netns))
 		c.force = true
 	}
+	if h.dropped != 0 {
+		return fmt.Errorf("%d state changes were lost (delta map full); counts are wrong until the next resync", h.dropped)
+	}
+	if c.hooks != nil && h.miniDropped != 0 {
+		return fmt.Errorf("%d timewait/request socket changes were lost (delta map full); counts are wrong until the next resync", h.miniDropped)
+	}
 	retry := c.dirty && c.dirtyRetries < maxDirtyRetries
-	if c.force || retry || c.now().Sub(c.lastResync) >= c.interval {
+	fresh := c.force || retry || c.now().Sub(c.lastResync) >= c.interval
+	var full, mini Deltas
+	if !fresh {
+		// The kept counts: base + deltas. One that went negative or into a
+		// state a full socket cannot have means the base is off (a resync
+		// made while sockets changed): recount now.
+		ok, err := c.kept(&full, &c.base, c.ev.Deltas)
+		if err != nil {
+			return err
+		}
+		if ok && c.hooks != nil {
+			if ok, err = c.kept(&mini, &c.miniBase, c.hooks.Deltas); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			c.logger.Debug("events method: kept counts went inconsistent; recounting", zap.Uint32("netns_inode", c.netns))
+			fresh = true
+		}
+	}
+	if fresh {
 		if err := c.resync(); err != nil {
 			return fmt.Errorf("resync: %w", err)
 		}
@@ -172,30 +202,15 @@ func (c *eventsCounter) Count(t *Tally) error {
 		} else {
 			c.dirtyRetries = 0
 		}
+		full, mini = c.passFull, c.passMini
 	}
-	if h.dropped != 0 {
-		return fmt.Errorf("%d state changes were lost (delta map full); counts are wrong until the next resync", h.dropped)
-	}
-	if err := c.ev.Deltas(c.netns, &c.deltas); err != nil {
-		return err
-	}
-	if err := c.addDeltas(t, &c.base, &c.deltas); err != nil {
-		return err
-	}
+	addStates(t, &full)
 	if c.hooks == nil {
 		if err := c.countUnhooked(t); err != nil {
 			return err
 		}
 	} else {
-		if h.miniDropped != 0 {
-			return fmt.Errorf("%d timewait/request socket changes were lost (delta map full); counts are wrong until the next resync", h.miniDropped)
-		}
-		if err := c.hooks.Deltas(c.netns, &c.miniDeltas); err != nil {
-			return err
-		}
-		if err := c.addDeltas(t, &c.miniBase, &c.miniDeltas); err != nil {
-			return err
-		}
+		addStates(t, &mini)
 	}
 	// UDP (and, when configured, the per-port breakdown) need a walk.
 	walkTCP := t.Ports[TCP] != nil
@@ -215,23 +230,37 @@ func (c *eventsCounter) Count(t *Tally) error {
 	return c.countTransports(t, UDPLite, RAW)
 }
 
-// addDeltas adds base+deltas per family and state to the TCP counts; a
-// negative or impossible count forces a resync at the next count.
-func (c *eventsCounter) addDeltas(t *Tally, base, deltas *Deltas) error {
+// kept sets out to base plus the namespace's deltas (read by deltas) per
+// family and state, and tells whether every count is possible: not
+// negative, and not in state 0 or a request socket's, which no full socket
+// has.
+func (c *eventsCounter) kept(out, base *Deltas, deltas func(uint32, *Deltas) error) (bool, error) {
+	var d Deltas
+	if err := deltas(c.netns, &d); err != nil {
+		return false, err
+	}
 	for fi := range 2 {
 		for st := range NStates {
-			v := base[fi][st] + deltas[fi][st]
-			if v == 0 {
-				continue
+			v := base[fi][st] + d[fi][st]
+			if v < 0 || (v != 0 && (st == 0 || st >= int(sockdiag.NewSynRecv))) {
+				return false, nil
 			}
-			if v < 0 || st == 0 || st >= int(sockdiag.NewSynRecv) {
-				c.force = true
-				return fmt.Errorf("state-change counting went wrong (state %d count %d); resyncing at the next scrape", st, v)
-			}
-			t.Conns[TCP][fi][st] += uint64(v)
+			out[fi][st] = v
 		}
 	}
-	return nil
+	return true, nil
+}
+
+// addStates adds per-family, per-state counts to the TCP counts (kept
+// has checked that no full socket is counted in a state beyond them).
+func addStates(t *Tally, v *Deltas) {
+	for fi := range 2 {
+		for st, n := range v[fi] {
+			if n != 0 {
+				t.Conns[TCP][fi][st] += uint64(n)
+			}
+		}
+	}
 }
 
 // UnhookedStates selects timewait sockets (by substate: TIME_WAIT, or

@@ -3,6 +3,7 @@ package kcount
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -59,4 +60,47 @@ func TestKernelIteratorAndEvents(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, dropped)
 	require.Len(t, ev.Programs(), 1)
+}
+
+// TestKernelEventsRecountsInconsistentBase: when the kept counts of a
+// namespace go impossible (a base made while sockets changed, here forced
+// by shifting it), Count recounts the namespace at once and answers from
+// that pass, exactly, instead of failing the scrape; the next count is back
+// on base + deltas.
+func TestKernelEventsRecountsInconsistentBase(t *testing.T) {
+	testnet.RequireRoot(t)
+	ns := testnet.New(t)
+	ln := ns.Listen(t, "tcp6", "[::1]:0")
+	ns.Pairs(t, ln, 5)
+
+	cn, err := Open(MethodEvents, Options{ResyncInterval: time.Hour})
+	if err != nil {
+		t.Skipf("events method unavailable here: %v", err)
+	}
+	defer cn.Close()
+	c, err := cn.Bind(Namespace{Path: ns.Path})
+	require.NoError(t, err)
+	defer c.Close()
+	e := c.(*eventsCounter)
+	count := func() Tally {
+		t.Helper()
+		require.NoError(t, cn.Refresh())
+		var tl Tally
+		require.NoError(t, c.Count(&tl))
+		return tl
+	}
+	want := count()
+	require.Equal(t, uint64(10), want.Conns[TCP][1][established])
+	require.Equal(t, uint64(1), want.Conns[TCP][1][listen])
+
+	synced := e.lastResync
+	e.base[1][established] -= 11 // one below zero: impossible
+	got := count()
+	require.Equal(t, want.Conns, got.Conns, "answered from a recount")
+	require.True(t, e.lastResync.After(synced), "recounted")
+	require.Equal(t, int64(11), func() int64 { d, _ := e.Drift(); return d }(), "the shifted base is reported as drift")
+
+	ns.Pairs(t, ln, 2) // back on base + deltas
+	got = count()
+	require.Equal(t, uint64(14), got.Conns[TCP][1][established])
 }
