@@ -137,6 +137,8 @@ for i in 0 1; do
 done
 grep -q "container_id=\"$ctr_a\"" "$tmp/out" || fail per-pod-agent "no container.id on pod $uid_a's namespace"
 method=$(grep -oP 'sockstate counting method.*"method": "\K[a-z]+' "$tmp/log" | head -1)
+# events where the kernel has it (CAP_SYS_ADMIN covers bpf()); the log says why not otherwise.
+[ "$method" = events ] || grep -q 'skipped' "$tmp/log" || fail per-pod-agent "sockstate chose $method without saying why not events"
 has_metric tcp_flow_active || fail per-pod-agent "tcpflow reported no flows"
 has_log 'eBPF probe attached' || fail per-pod-agent "tcpflow did not attach its eBPF probe"
 grep 'ICMP socket opened' "$tmp/log" | grep -q '"mode": "raw"' || fail per-pod-agent "connprobe did not open a raw ICMP socket"
