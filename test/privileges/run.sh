@@ -158,12 +158,17 @@ echo "privileges: ok with CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE, without CAP_SY
 # capability; telling its namespace apart (the inode of /proc/PID/ns/net)
 # needs CAP_SYS_PTRACE.
 for p in "${pods[@]}"; do
-  setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- head -c1 "/proc/$p/net/snmp" >/dev/null ||
+  # The same counters as inside the pod's namespace (an idle one: nothing
+  # changes between the two reads), not the host's.
+  setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- cat "/proc/$p/net/snmp" >"$tmp/snmp" ||
     { echo "privileges: FAIL: /proc/$p/net/snmp unreadable without capabilities"; exit 1; }
+  nsenter --net="/proc/$p/ns/net" cat /proc/thread-self/net/snmp | cmp -s - "$tmp/snmp" ||
+    { echo "privileges: FAIL: /proc/$p/net/snmp is not its namespace's /proc/net/snmp"; exit 1; }
+  cmp -s /proc/net/snmp "$tmp/snmp" && { echo "privileges: FAIL: /proc/$p/net/snmp reads the host's counters"; exit 1; }
   setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- stat -L "/proc/$p/ns/net" >/dev/null 2>&1 &&
     { echo "privileges: FAIL: /proc/$p/ns/net readable without CAP_SYS_PTRACE"; exit 1; }
   setpriv --bounding-set=-all,+sys_ptrace --inh-caps=-all --no-new-privs -- stat -L "/proc/$p/ns/net" >/dev/null ||
     { echo "privileges: FAIL: /proc/$p/ns/net unreadable with CAP_SYS_PTRACE"; exit 1; }
 done
-echo "privileges: ok: the pods' /proc/PID/net/snmp is readable with no capability, their /proc/PID/ns/net only with CAP_SYS_PTRACE"
+echo "privileges: ok: the pods' /proc/PID/net/snmp (their namespace's counters) is readable with no capability, their /proc/PID/ns/net only with CAP_SYS_PTRACE"
 echo "privileges: PASS"
