@@ -12,15 +12,14 @@
 #   per-pod (two fake pods: a namespace each, a kubelet-named cgroup, a
 #     listener; one runs as nobody, one as root with containerd's default
 #     capabilities): as uid 0 with exactly the agent's capabilities.add
-#     (read from deploy/kubernetes/agent.yaml), sockstate all_netns names
-#     both pods and counts their listeners as ss does, tcpflow attaches, the
-#     ICMP socket is raw; without CAP_SYS_PTRACE the pods' namespaces are
-#     not even listed (/proc/PID/ns/net is unreadable); with CAP_BPF +
-#     CAP_PERFMON but without CAP_SYS_ADMIN, sockstate's events method
-#     cannot bind them ("needs CAP_SYS_ADMIN": entering each namespace).
-#     And the files netsnmp all_netns reads: /proc/PID/net/snmp needs no
-#     capability, listing the namespace (stat /proc/PID/ns/net) needs
-#     CAP_SYS_PTRACE.
+#     (read from deploy/kubernetes/agent.yaml), sockstate and netsnmp
+#     all_netns name both pods and count their listeners and active opens as
+#     ss and nstat do, tcpflow attaches, the ICMP socket is raw; without
+#     CAP_SYS_PTRACE the pods' namespaces are not even listed
+#     (/proc/PID/ns/net is unreadable); with CAP_BPF + CAP_PERFMON but
+#     without CAP_SYS_ADMIN, netsnmp still reads them (/proc/PID/net, no
+#     setns) and sockstate's events method cannot bind them ("needs
+#     CAP_SYS_ADMIN": entering each namespace).
 # Usage: test/privileges/run.sh BINARY   (needs root to drop to nobody)
 set -euo pipefail
 bin=$(realpath "${1:?binary}")
@@ -122,10 +121,28 @@ start_pod "$uid_a" "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort
   --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all
 start_pod "$uid_b" "kubepods/burstable/pod$uid_b/$ctr_b" \
   --bounding-set=-all,+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,+setfcap,+setpcap,+net_bind_service,+sys_chroot,+kill,+audit_write
+# One connection in pod A (the listener's queue completes it): its
+# namespace has one active open, pod B's none.
+nsenter --net="/proc/${pods[0]}/ns/net" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080'
 # pod_listeners UID: TCP listeners sockstate counted in that pod's namespace.
 pod_listeners() {
   awk -v uid="k8s_pod_uid=\"$1\"" 'index($0, "system_network_connection_count{") == 1 && index($0, uid) &&
     /network_connection_state="listen"/ && /network_transport="tcp"/ { n += $NF; seen = 1 } END { if (seen) print n }' "$tmp/out"
+}
+# pod_opens UID: netsnmp's TCP active opens of that pod's namespace.
+pod_opens() {
+  awk -v uid="k8s_pod_uid=\"$1\"" 'index($0, "system_network_tcp_active_opens_total{") == 1 && index($0, uid) { print $NF }' "$tmp/out"
+}
+# check_opens RUN: netsnmp's active opens of each pod are nstat's in its namespace.
+check_opens() {
+  local i want got
+  opens=
+  for i in 0 1; do
+    want=$(nsenter --net="/proc/${pods[i]}/ns/net" nstat -asz TcpActiveOpens | awk '$1 == "TcpActiveOpens" { print $2 }')
+    got=$(pod_opens "$([ "$i" = 0 ] && echo "$uid_a" || echo "$uid_b")")
+    [ "$got" = "$want" ] || fail "$1" "pod $i: netsnmp reads ${got:-no} TCP active opens, nstat in its namespace $want"
+    opens+="${opens:+, }$got"
+  done
 }
 
 run per-pod-agent "$agent_caps" "$here/pods.yaml" root
@@ -136,39 +153,24 @@ for i in 0 1; do
   [ "$got" = "$want" ] || fail per-pod-agent "pod $u: sockstate counts ${got:-no series of} TCP listeners, ss counts $want"
 done
 grep -q "container_id=\"$ctr_a\"" "$tmp/out" || fail per-pod-agent "no container.id on pod $uid_a's namespace"
+check_opens per-pod-agent
 method=$(grep -oP 'sockstate counting method.*"method": "\K[a-z]+' "$tmp/log" | head -1)
 # events where the kernel has it (CAP_SYS_ADMIN covers bpf()); the log says why not otherwise.
 [ "$method" = events ] || grep -q 'skipped' "$tmp/log" || fail per-pod-agent "sockstate chose $method without saying why not events"
 has_metric tcp_flow_active || fail per-pod-agent "tcpflow reported no flows"
 has_log 'eBPF probe attached' || fail per-pod-agent "tcpflow did not attach its eBPF probe"
 grep 'ICMP socket opened' "$tmp/log" | grep -q '"mode": "raw"' || fail per-pod-agent "connprobe did not open a raw ICMP socket"
-echo "privileges: ok as uid 0 with ${agent_caps//+/} (CapEff $caps_eff): sockstate (method $method) names both pods and counts their listeners as ss does; tcpflow and raw ICMP work"
+echo "privileges: ok as uid 0 with ${agent_caps//+/} (CapEff $caps_eff): sockstate (method $method) and netsnmp name both pods and count their listeners and active opens ($opens) as ss and nstat do; tcpflow and raw ICMP work"
 
 run per-pod-no-ptrace "${agent_caps/,+sys_ptrace/}" "$here/pods.yaml" root
-[ -z "$(pod_listeners "$uid_a")$(pod_listeners "$uid_b")" ] || fail per-pod-no-ptrace "pods listed without CAP_SYS_PTRACE"
+[ -z "$(pod_listeners "$uid_a")$(pod_listeners "$uid_b")$(pod_opens "$uid_a")$(pod_opens "$uid_b")" ] || fail per-pod-no-ptrace "pods listed without CAP_SYS_PTRACE"
 echo "privileges: ok without CAP_SYS_PTRACE: the pods' namespaces are not listed (their /proc/PID/ns/net is unreadable)"
 
 run per-pod-bpf-no-sysadmin +net_raw,+bpf,+perfmon,+sys_ptrace "$here/pods.yaml" root
 [ -z "$(pod_listeners "$uid_a")$(pod_listeners "$uid_b")" ] || fail per-pod-bpf-no-sysadmin "pods counted without CAP_SYS_ADMIN"
 has_log "/proc/${pods[0]}/ns/net: operation not permitted (needs CAP_SYS_ADMIN)" || fail per-pod-bpf-no-sysadmin "no error naming CAP_SYS_ADMIN for pod $uid_a's namespace"
 has_log 'eBPF probe attached' || fail per-pod-bpf-no-sysadmin "tcpflow did not attach its eBPF probe with CAP_BPF + CAP_PERFMON"
-echo "privileges: ok with CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE, without CAP_SYS_ADMIN: sockstate (events) cannot enter the pods' namespaces and says it needs CAP_SYS_ADMIN"
+check_opens per-pod-bpf-no-sysadmin
+echo "privileges: ok with CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE, without CAP_SYS_ADMIN: netsnmp reads both pods (no setns), sockstate (events) cannot enter their namespaces and says it needs CAP_SYS_ADMIN"
 
-# What netsnmp all_netns reads: a member's /proc/PID/net/* needs no
-# capability; telling its namespace apart (the inode of /proc/PID/ns/net)
-# needs CAP_SYS_PTRACE.
-for p in "${pods[@]}"; do
-  # The same counters as inside the pod's namespace (an idle one: nothing
-  # changes between the two reads), not the host's.
-  setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- cat "/proc/$p/net/snmp" >"$tmp/snmp" ||
-    { echo "privileges: FAIL: /proc/$p/net/snmp unreadable without capabilities"; exit 1; }
-  nsenter --net="/proc/$p/ns/net" cat /proc/thread-self/net/snmp | cmp -s - "$tmp/snmp" ||
-    { echo "privileges: FAIL: /proc/$p/net/snmp is not its namespace's /proc/net/snmp"; exit 1; }
-  cmp -s /proc/net/snmp "$tmp/snmp" && { echo "privileges: FAIL: /proc/$p/net/snmp reads the host's counters"; exit 1; }
-  setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- stat -L "/proc/$p/ns/net" >/dev/null 2>&1 &&
-    { echo "privileges: FAIL: /proc/$p/ns/net readable without CAP_SYS_PTRACE"; exit 1; }
-  setpriv --bounding-set=-all,+sys_ptrace --inh-caps=-all --no-new-privs -- stat -L "/proc/$p/ns/net" >/dev/null ||
-    { echo "privileges: FAIL: /proc/$p/ns/net unreadable with CAP_SYS_PTRACE"; exit 1; }
-done
-echo "privileges: ok: the pods' /proc/PID/net/snmp (their namespace's counters) is readable with no capability, their /proc/PID/ns/net only with CAP_SYS_PTRACE"
 echo "privileges: PASS"
