@@ -14,7 +14,9 @@
 #     capabilities): as uid 0 with exactly the agent's capabilities.add
 #     (read from deploy/kubernetes/agent.yaml), sockstate and netsnmp
 #     all_netns name both pods and count their listeners and active opens as
-#     ss and nstat do, tcpflow attaches, the ICMP socket is raw; without
+#     ss and nstat do, tcpflow reports pod A's flow under its pod (all
+#     three read every namespace, as the agent does), the ICMP socket is
+#     raw; without
 #     CAP_SYS_PTRACE the pods' namespaces are not even listed
 #     (/proc/PID/ns/net is unreadable); with CAP_BPF + CAP_PERFMON but
 #     without CAP_SYS_ADMIN, netsnmp still reads them (/proc/PID/net, no
@@ -99,13 +101,21 @@ fi
 agent_caps=$(grep -oP '^\s+add: \[\K[^\]]+' "$here/../../deploy/kubernetes/agent.yaml" | tr 'A-Z' 'a-z' | sed 's/ //g; s/^/+/; s/,/,+/g')
 [ -n "$agent_caps" ] || { echo "privileges: FAIL: no capabilities.add in deploy/kubernetes/agent.yaml"; exit 1; }
 cgbase=$cg/netstack-privileges-$$
-listen='import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 8080)); s.listen(); time.sleep(600)'
+listen='import socket
+s = socket.socket(); s.bind(("127.0.0.1", 8080)); s.listen()
+while True:
+    c, _ = s.accept()
+    while c.recv(4096): pass'
+talk='import socket, time
+c = socket.create_connection(("127.0.0.1", 8080))
+while True: c.send(b"x"); time.sleep(0.2)'
 # start_pod UID CGROUP SETPRIV-ARGS...: a process in a new network namespace
 # with loopback up, moved into CGROUP (as the kubelet and containerd name
-# them), then running as SETPRIV-ARGS say, listening on 127.0.0.1:8080.
+# them), then running as SETPRIV-ARGS say, listening on 127.0.0.1:8080 and
+# reading what connections send.
 start_pod() {
   local dir=$cgbase/$2; shift 2
-  mkdir -p "$dir"
+  mkdir -p "$dir"; pod_dir=$dir
   unshare --net sh -c 'ip link set lo up && echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$dir" \
     setpriv "$@" -- "$py" -c "$listen" >/dev/null 2>&1 &
   pods+=("$!")
@@ -119,11 +129,15 @@ uid_a=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0; uid_b=1a2b3c4d-5e6f-4a8b-9cad-bedcfa
 ctr_a=$(printf '%064d' 1); ctr_b=$(printf 'c%063d' 2)
 start_pod "$uid_a" "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid_a//-/_}.slice/cri-containerd-$ctr_a.scope" \
   --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all
+dir_a=$pod_dir
 start_pod "$uid_b" "kubepods/burstable/pod$uid_b/$ctr_b" \
   --bounding-set=-all,+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,+setfcap,+setpcap,+net_bind_service,+sys_chroot,+kill,+audit_write
-# One connection in pod A (the listener's queue completes it): its
+# A second process of pod A's container, with one connection to its
+# listener sending a byte every 0.2 s (a flow for tcpflow): pod A's
 # namespace has one active open, pod B's none.
-nsenter --net="/proc/${pods[0]}/ns/net" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080'
+nsenter --net="/proc/${pods[0]}/ns/net" sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$dir_a" \
+  setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all -- "$py" -c "$talk" >/dev/null 2>&1 &
+pods+=("$!")
 # pod_listeners UID: TCP listeners sockstate counted in that pod's namespace.
 pod_listeners() {
   awk -v uid="k8s_pod_uid=\"$1\"" 'index($0, "system_network_connection_count{") == 1 && index($0, uid) &&
@@ -158,9 +172,10 @@ method=$(grep -oP 'sockstate counting method.*"method": "\K[a-z]+' "$tmp/log" | 
 # events where the kernel has it (CAP_SYS_ADMIN covers bpf()); the log says why not otherwise.
 [ "$method" = events ] || grep -q 'skipped' "$tmp/log" || fail per-pod-agent "sockstate chose $method without saying why not events"
 has_metric tcp_flow_active || fail per-pod-agent "tcpflow reported no flows"
+grep -q "^tcp_flow_[a-z_]*{.*k8s_pod_uid=\"$uid_a\"" "$tmp/out" || fail per-pod-agent "tcpflow reported no series of pod $uid_a's flow"
 has_log 'eBPF probe attached' || fail per-pod-agent "tcpflow did not attach its eBPF probe"
 grep 'ICMP socket opened' "$tmp/log" | grep -q '"mode": "raw"' || fail per-pod-agent "connprobe did not open a raw ICMP socket"
-echo "privileges: ok as uid 0 with ${agent_caps//+/} (CapEff $caps_eff): sockstate (method $method) and netsnmp name both pods and count their listeners and active opens ($opens) as ss and nstat do; tcpflow and raw ICMP work"
+echo "privileges: ok as uid 0 with ${agent_caps//+/} (CapEff $caps_eff): sockstate (method $method) and netsnmp name both pods and count their listeners and active opens ($opens) as ss and nstat do; tcpflow puts pod A's flow under its pod; raw ICMP works"
 
 run per-pod-no-ptrace "${agent_caps/,+sys_ptrace/}" "$here/pods.yaml" root
 [ -z "$(pod_listeners "$uid_a")$(pod_listeners "$uid_b")$(pod_opens "$uid_a")$(pod_opens "$uid_b")" ] || fail per-pod-no-ptrace "pods listed without CAP_SYS_PTRACE"
