@@ -10,8 +10,8 @@
 #
 # - agent: uid 0 with the capability bounding set reduced to NET_RAW,
 #   SYS_ADMIN, SYS_PTRACE and no_new_privs (what drop ALL + add gives a
-#   uid-0 container), in the host's PID namespace (hostPID): sockstate
-#   reads every namespace of this host (all_netns);
+#   uid-0 container), in the host's PID namespace (hostPID): sockstate,
+#   netsnmp and tcpflow read every namespace of this host (all_netns);
 # - gateway: uid/gid 65532, no capabilities, no_new_privs;
 # - overrides (--config yaml:...) only for what a cluster provides: the
 #   gateway's address instead of its DNS name, free loopback ports instead of
