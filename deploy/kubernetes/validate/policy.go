@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -19,9 +20,15 @@ import (
 
 // AllowedCapabilities are the only capabilities a container may add:
 // NET_RAW (connprobe's raw ICMP socket), BPF and PERFMON (tcpflow,
-// sockstate's BPF methods). SYS_ADMIN (reading other network namespaces)
-// is deliberately not in the default deployment.
-var AllowedCapabilities = []corev1.Capability{"NET_RAW", "BPF", "PERFMON"}
+// sockstate's BPF methods), and, for per-pod collection only (see
+// PerPodCapabilities), SYS_ADMIN and SYS_PTRACE.
+var AllowedCapabilities = []corev1.Capability{"NET_RAW", "BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE"}
+
+// PerPodCapabilities are allowed only in a pod with hostPID (a DaemonSet):
+// SYS_PTRACE to read other pods' /proc/PID/ns/net, SYS_ADMIN to enter
+// those namespaces (sockstate all_netns). Without hostPID they serve no
+// receiver.
+var PerPodCapabilities = []corev1.Capability{"SYS_ADMIN", "SYS_PTRACE"}
 
 // Workload is a DaemonSet's or Deployment's pod template.
 type Workload struct {
@@ -69,6 +76,8 @@ func Check(objs []Object) []error {
 	configMaps := map[string]*corev1.ConfigMap{}
 	secrets := map[string]*corev1.Secret{}
 	namespaces := map[string]bool{}
+	bound, berrs := bindings(objs)
+	errs = append(errs, berrs...)
 	for _, o := range objs {
 		switch v := o.Obj.(type) {
 		case *corev1.ConfigMap:
@@ -84,10 +93,23 @@ func Check(objs []Object) []error {
 			errs = append(errs, checkKustomization(o, k, objs)...)
 			continue
 		}
-		if o.Kind == "Namespace" {
-			continue
+		switch v := o.Obj.(type) {
+		case *rbacv1.ClusterRole:
+			errs = append(errs, checkRules(o, v.Rules)...)
+		case *rbacv1.Role:
+			errs = append(errs, checkRules(o, v.Rules)...)
+		case *corev1.ServiceAccount:
+			if (v.AutomountServiceAccountToken == nil || *v.AutomountServiceAccountToken) && len(bound[v.Namespace+"/"+v.Name]) == 0 {
+				add(o, "automountServiceAccountToken must be false: no binding grants this ServiceAccount a role, so its token serves nothing")
+			}
 		}
 		ns := namespaceOf(o.Obj)
+		if slices.Contains(clusterScoped, o.Kind) {
+			if ns != "" {
+				add(o, "metadata.namespace %q is set on a cluster-scoped kind", ns)
+			}
+			continue
+		}
 		if ns == "" {
 			add(o, "metadata.namespace is empty")
 		} else if !namespaces[ns] {
@@ -96,7 +118,7 @@ func Check(objs []Object) []error {
 	}
 	workloads := Workloads(objs)
 	for _, w := range workloads {
-		errs = append(errs, checkPod(w, configMaps, secrets)...)
+		errs = append(errs, checkPod(w, configMaps, secrets, bound)...)
 	}
 	for _, o := range objs {
 		if s, ok := o.Obj.(*corev1.Service); ok {
@@ -151,17 +173,37 @@ func checkKustomization(o Object, k *Kustomization, objs []Object) []error {
 	return errs
 }
 
-func checkPod(w Workload, configMaps map[string]*corev1.ConfigMap, secrets map[string]*corev1.Secret) []error {
+func checkPod(w Workload, configMaps map[string]*corev1.ConfigMap, secrets map[string]*corev1.Secret, bound map[string][]string) []error {
 	var errs []error
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", w.Object, fmt.Sprintf(format, args...)))
 	}
 	p := w.Spec
-	if p.AutomountServiceAccountToken == nil || *p.AutomountServiceAccountToken {
-		add("spec.template.spec.automountServiceAccountToken must be false (the Collector does not use the API)")
+	// The node agent (a DaemonSet) may be given an API token, for the
+	// k8sattributes processor to look up the pods it reads, and only when a
+	// binding grants its ServiceAccount a (read-only) role. Nothing else
+	// talks to the API.
+	sa := p.ServiceAccountName
+	if sa == "" {
+		sa = "default"
 	}
-	if p.HostPID || p.HostIPC {
-		add("spec.template.spec: hostPID/hostIPC must be false")
+	if p.AutomountServiceAccountToken == nil || *p.AutomountServiceAccountToken {
+		switch {
+		case w.Kind != "DaemonSet":
+			add("spec.template.spec.automountServiceAccountToken must be false (only the node agent DaemonSet looks pods up in the API)")
+		case len(bound[w.Namespace+"/"+sa]) == 0:
+			add("spec.template.spec.automountServiceAccountToken must be false: no binding grants ServiceAccount %q a role", sa)
+		}
+	}
+	// hostPID lets the node agent see every pod's processes, which is how
+	// it finds each pod's network namespace and names the pod (sockstate
+	// all_netns). A Deployment (the gateway) never needs it; hostIPC serves
+	// nothing.
+	if p.HostPID && w.Kind != "DaemonSet" {
+		add("spec.template.spec.hostPID must be false (only the node agent DaemonSet reads the pods' processes)")
+	}
+	if p.HostIPC {
+		add("spec.template.spec.hostIPC must be false")
 	}
 	psc := p.SecurityContext
 	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined {
@@ -184,7 +226,7 @@ func checkPod(w Workload, configMaps map[string]*corev1.ConfigMap, secrets map[s
 				}
 			}
 		}
-		if v.HostPath != nil && !slices.Contains([]string{"/boot", "/proc", "/sys/kernel/btf", "/run/netns"}, v.HostPath.Path) {
+		if v.HostPath != nil && !slices.Contains([]string{"/proc", "/sys/kernel/btf", "/run/netns"}, v.HostPath.Path) {
 			add("volume %q: hostPath %q is not one of the read-only paths the receivers use", v.Name, v.HostPath.Path)
 		}
 	}
@@ -273,6 +315,9 @@ func checkContainer(w Workload, p *corev1.PodSpec, c corev1.Container, volumes m
 	for _, a := range adds {
 		if !slices.Contains(AllowedCapabilities, a) {
 			add("securityContext.capabilities.add: %s is not one of %v", a, AllowedCapabilities)
+		}
+		if slices.Contains(PerPodCapabilities, a) && !p.HostPID {
+			add("securityContext.capabilities.add: %s is only for per-pod collection, in a pod with hostPID", a)
 		}
 	}
 	root := runsAsRoot(p, c)

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
@@ -31,7 +33,7 @@ func TestManifests(t *testing.T) {
 	for _, o := range objs {
 		kinds[o.Kind]++
 	}
-	for _, k := range []string{"Namespace", "DaemonSet", "Deployment", "Service", "ConfigMap", "Secret", "Kustomization"} {
+	for _, k := range []string{"Namespace", "DaemonSet", "Deployment", "Service", "ConfigMap", "Secret", "Kustomization", "ClusterRole", "ClusterRoleBinding"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s among the manifests (found %v)", k, kinds)
 		}
@@ -49,25 +51,48 @@ func TestManifests(t *testing.T) {
 }
 
 // TestAgentCapabilities pins the agent's privileges: uid 0, drop ALL, the
-// three capabilities the receivers need, host network, no host PID.
+// smallest set per-pod collection needs (docs/capabilities.md; the same
+// list test/privileges/run.sh runs the distribution with), host network
+// and PID namespaces, an API token for k8sattributes, and a ClusterRole of
+// exactly get/list/watch on pods, namespaces and replicasets. The gateway
+// gets none of it.
 func TestAgentCapabilities(t *testing.T) {
-	ds := find[*appsv1.DaemonSet](t, load(t), "otelcol-agent")
+	objs := load(t)
+	ds := find[*appsv1.DaemonSet](t, objs, "otelcol-agent")
 	p := ds.Spec.Template.Spec
-	if !p.HostNetwork {
-		t.Error("agent: hostNetwork must be true (the receivers read the node's network namespace)")
+	if !p.HostNetwork || !p.HostPID {
+		t.Error("agent: hostNetwork and hostPID must be true (the node's network namespace, every pod's processes)")
+	}
+	if p.AutomountServiceAccountToken == nil || !*p.AutomountServiceAccountToken {
+		t.Error("agent: automountServiceAccountToken must be true (k8sattributes)")
 	}
 	c := p.Containers[0]
 	got := c.SecurityContext.Capabilities.Add
-	if len(got) != 3 || got[0] != "NET_RAW" || got[1] != "BPF" || got[2] != "PERFMON" {
-		t.Errorf("agent adds %v, want [NET_RAW BPF PERFMON]", got)
+	if want := []corev1.Capability{"NET_RAW", "SYS_ADMIN", "SYS_PTRACE"}; !slices.Equal(got, want) {
+		t.Errorf("agent adds %v, want %v", got, want)
 	}
 	if !runsAsRoot(&p, c) {
 		t.Error("agent must run as uid 0 for the added capabilities to be effective")
 	}
-	dep := find[*appsv1.Deployment](t, load(t), "otelcol-gateway")
+	role := find[*rbacv1.ClusterRole](t, objs, "otelcol-agent")
+	var grants []string
+	for _, r := range role.Rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				grants = append(grants, g+"/"+res+":"+strings.Join(r.Verbs, ","))
+			}
+		}
+	}
+	if want := []string{"/pods:get,list,watch", "/namespaces:get,list,watch", "apps/replicasets:get,list,watch"}; !slices.Equal(grants, want) {
+		t.Errorf("agent ClusterRole grants %v, want %v", grants, want)
+	}
+	dep := find[*appsv1.Deployment](t, objs, "otelcol-gateway")
 	g := dep.Spec.Template.Spec
 	if runsAsRoot(&g, g.Containers[0]) || len(g.Containers[0].SecurityContext.Capabilities.Add) != 0 {
 		t.Error("gateway must run as non-root without added capabilities")
+	}
+	if g.HostPID || g.AutomountServiceAccountToken == nil || *g.AutomountServiceAccountToken {
+		t.Error("gateway: no hostPID, no service-account token")
 	}
 }
 
@@ -96,9 +121,51 @@ func TestPolicyCatches(t *testing.T) {
 		{"no limits", "resources.limits.memory is not set", func(objs []Object) {
 			delete(agent(objs).Resources.Limits, corev1.ResourceMemory)
 		}},
-		{"sys_admin", "SYS_ADMIN is not one of", func(objs []Object) {
+		{"net_admin", "NET_ADMIN is not one of", func(objs []Object) {
 			c := agent(objs)
-			c.SecurityContext.Capabilities.Add = append(c.SecurityContext.Capabilities.Add, "SYS_ADMIN")
+			c.SecurityContext.Capabilities.Add = append(c.SecurityContext.Capabilities.Add, "NET_ADMIN")
+		}},
+		{"sys_admin without hostPID", "SYS_ADMIN is only for per-pod collection", func(objs []Object) {
+			find[*appsv1.DaemonSet](t, objs, "otelcol-agent").Spec.Template.Spec.HostPID = false
+		}},
+		{"hostPID on the gateway", "hostPID must be false (only the node agent", func(objs []Object) {
+			find[*appsv1.Deployment](t, objs, "otelcol-gateway").Spec.Template.Spec.HostPID = true
+		}},
+		{"hostIPC", "hostIPC must be false", func(objs []Object) {
+			find[*appsv1.DaemonSet](t, objs, "otelcol-agent").Spec.Template.Spec.HostIPC = true
+		}},
+		{"wildcard resource", `rules[0]: resources: wildcard "*"`, func(objs []Object) {
+			agentRole(t, objs).Rules[0].Resources = []string{"*"}
+		}},
+		{"wildcard verb", `rules[1]: verbs: "*" is not a read-only verb`, func(objs []Object) {
+			agentRole(t, objs).Rules[1].Verbs = []string{"*"}
+		}},
+		{"wildcard group", `apiGroups: wildcard "*"`, func(objs []Object) {
+			agentRole(t, objs).Rules[1].APIGroups = []string{"*"}
+		}},
+		{"write verb", `rules[0]: verbs: "patch" is not a read-only verb`, func(objs []Object) {
+			r := &agentRole(t, objs).Rules[0]
+			r.Verbs = append(r.Verbs, "patch")
+		}},
+		{"secrets", `resources: "secrets" must not be readable`, func(objs []Object) {
+			r := &agentRole(t, objs).Rules[0]
+			r.Resources = append(r.Resources, "secrets")
+		}},
+		{"subresource", `subresource "pods/exec"`, func(objs []Object) {
+			r := &agentRole(t, objs).Rules[0]
+			r.Resources = append(r.Resources, "pods/exec")
+		}},
+		{"non-resource URL", "nonResourceURLs [/metrics]", func(objs []Object) {
+			agentRole(t, objs).Rules[0].NonResourceURLs = []string{"/metrics"}
+		}},
+		{"binding to a user", `subjects[0]: User "/alice" is not a ServiceAccount`, func(objs []Object) {
+			find[*rbacv1.ClusterRoleBinding](t, objs, "otelcol-agent").Subjects[0] = rbacv1.Subject{Kind: "User", Name: "alice"}
+		}},
+		{"binding to cluster-admin", `roleRef ClusterRole "cluster-admin" is not a role of these manifests`, func(objs []Object) {
+			find[*rbacv1.ClusterRoleBinding](t, objs, "otelcol-agent").RoleRef.Name = "cluster-admin"
+		}},
+		{"token without a binding", `no binding grants ServiceAccount "otelcol-agent" a role`, func(objs []Object) {
+			find[*rbacv1.ClusterRoleBinding](t, objs, "otelcol-agent").Subjects[0].Name = "otelcol-gateway"
 		}},
 		{"no drop all", "drop must contain ALL", func(objs []Object) {
 			agent(objs).SecurityContext.Capabilities.Drop = nil
@@ -140,12 +207,16 @@ func TestPolicyCatches(t *testing.T) {
 				}
 			}
 		}},
-		{"token mounted", "automountServiceAccountToken must be false", func(objs []Object) {
-			find[*appsv1.DaemonSet](t, objs, "otelcol-agent").Spec.Template.Spec.AutomountServiceAccountToken = nil
+		{"token on the gateway", "automountServiceAccountToken must be false (only the node agent", func(objs []Object) {
+			find[*appsv1.Deployment](t, objs, "otelcol-gateway").Spec.Template.Spec.AutomountServiceAccountToken = nil
+		}},
+		{"token on an unbound account", `ServiceAccount/otelcol-gateway: automountServiceAccountToken must be false`, func(objs []Object) {
+			find[*corev1.ServiceAccount](t, objs, "otelcol-gateway").AutomountServiceAccountToken = nil
 		}},
 		{"host path", "hostPath \"/\" is not one of", func(objs []Object) {
 			ds := find[*appsv1.DaemonSet](t, objs, "otelcol-agent")
-			ds.Spec.Template.Spec.Volumes[1].HostPath.Path = "/"
+			ds.Spec.Template.Spec.Volumes = append(ds.Spec.Template.Spec.Volumes,
+				corev1.Volume{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}})
 		}},
 	}
 	for _, tt := range tests {
@@ -172,6 +243,10 @@ func agent(objs []Object) *corev1.Container {
 	panic("no DaemonSet")
 }
 
+func agentRole(t *testing.T, objs []Object) *rbacv1.ClusterRole {
+	return find[*rbacv1.ClusterRole](t, objs, "otelcol-agent")
+}
+
 func configMap(objs []Object, name string) *corev1.ConfigMap {
 	for _, o := range objs {
 		if cm, ok := o.Obj.(*corev1.ConfigMap); ok && cm.Name == name {
@@ -192,8 +267,8 @@ func TestStrictDecode(t *testing.T) {
 	}
 	tests := []struct{ name, old, new, want string }{
 		{"unknown field", "hostNetwork: true", "hostNetwork: true\n      hostNetwrok: true", `unknown field "spec.template.spec.hostNetwrok"`},
-		{"misplaced field", "      hostPID: false", "      readOnlyRootFilesystem: true", `unknown field "spec.template.spec.readOnlyRootFilesystem"`},
-		{"wrong type", "hostNetwork: true", "hostNetwork: yes-please", "agent.yaml[2] DaemonSet/otelcol-agent"},
+		{"misplaced field", "      hostIPC: false", "      readOnlyRootFilesystem: true", `unknown field "spec.template.spec.readOnlyRootFilesystem"`},
+		{"wrong type", "hostNetwork: true", "hostNetwork: yes-please", "agent.yaml[4] DaemonSet/otelcol-agent"},
 		{"unknown kind", "kind: DaemonSet", "kind: DaemonSett", `kind "DaemonSett" is not one this validator knows`},
 	}
 	for _, tt := range tests {
