@@ -3,6 +3,7 @@ package netnsutil
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -160,9 +161,11 @@ func ProcNetDir(rootPath string) (string, error) {
 
 // Members walks procDir (/proc, or a host procfs mount) once and returns
 // every network namespace that has a process in it, by inode, with its
-// member PIDs in ascending order. Processes that exit during the walk, or
-// whose namespace cannot be read (another user's, without
-// CAP_SYS_PTRACE), are left out; only failing to list procDir is an error.
+// member PIDs in ascending order. Processes that exit during the walk are
+// left out. So are those whose namespace link cannot be read (another
+// user's, without CAP_SYS_PTRACE): then the map is still returned, with an
+// error wrapping fs.ErrPermission that says how many were left out and why.
+// Failing to list procDir is an error with no map.
 func Members(procDir string) (map[uint64][]int, error) {
 	d, err := os.Open(procDir)
 	if err != nil {
@@ -175,18 +178,26 @@ func Members(procDir string) (map[uint64][]int, error) {
 	}
 	out := map[uint64][]int{}
 	var st unix.Stat_t
+	denied, procs := 0, 0
 	for _, name := range names {
 		pid, err := strconv.Atoi(name)
 		if err != nil || pid <= 0 {
 			continue
 		}
-		if unix.Stat(procDir+"/"+name+"/ns/net", &st) != nil {
+		procs++
+		if err := unix.Stat(procDir+"/"+name+"/ns/net", &st); err != nil {
+			if err == unix.EACCES || err == unix.EPERM {
+				denied++
+			}
 			continue
 		}
 		out[st.Ino] = append(out[st.Ino], pid)
 	}
 	for _, pids := range out {
 		slices.Sort(pids)
+	}
+	if denied > 0 {
+		return out, fmt.Errorf("%d of %d processes under %s left out: their network namespace link is not readable (another user's /proc/PID/ns/net needs CAP_SYS_PTRACE): %w", denied, procs, procDir, fs.ErrPermission)
 	}
 	return out, nil
 }

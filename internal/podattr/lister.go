@@ -3,9 +3,12 @@ package podattr
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"go.uber.org/zap"
 
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 )
@@ -103,15 +106,19 @@ func (ns *Namespace) SetResource(rb ResourceBuilder) {
 // (all_netns). It keeps its Resolver's cache between calls and is not safe
 // for concurrent use.
 type Lister struct {
-	proc string
-	max  int
-	res  *Resolver
+	proc   string
+	max    int
+	res    *Resolver
+	logger *zap.Logger
+	warned bool // about namespace links the walk could not read
 }
 
 // NewLister lists the namespaces of the processes under the procfs at
 // rootPath (as netnsutil.Config's root_path: a host procfs mount or a host
 // root with proc below it), or /proc when rootPath is empty, at most max.
-func NewLister(rootPath string, max int) (*Lister, error) {
+// logger gets one warning if processes are left out because their
+// namespace links cannot be read (no CAP_SYS_PTRACE).
+func NewLister(rootPath string, max int, logger *zap.Logger) (*Lister, error) {
 	proc := "/proc"
 	if rootPath != "" {
 		dir, err := netnsutil.ProcNetDir(rootPath) // <procfs>/1/net
@@ -120,7 +127,7 @@ func NewLister(rootPath string, max int) (*Lister, error) {
 		}
 		proc = filepath.Dir(filepath.Dir(dir))
 	}
-	return &Lister{proc: proc, max: max, res: NewResolver(proc)}, nil
+	return &Lister{proc: proc, max: max, res: NewResolver(proc), logger: logger}, nil
 }
 
 // Proc is the procfs walked.
@@ -150,9 +157,18 @@ func (l *Lister) Member(ns *Namespace) bool {
 // /run/netns/* and the distinct namespaces of the processes (each under its
 // lowest PID, in PID order), deduplicated by inode, at most max; capped
 // tells that more were left out. The error is the walk's: the namespaces
-// not found by it are listed all the same.
+// not found by it are listed all the same. Processes whose namespace link
+// is not readable are not an error: the first time, the logger is warned
+// (per-pod collection then misses pods; a sandbox may hide PID 1's alone).
 func (l *Lister) List() (out []Namespace, capped bool, err error) {
 	members, err := netnsutil.Members(l.proc)
+	if errors.Is(err, fs.ErrPermission) {
+		if !l.warned {
+			l.logger.Warn("all_netns: some processes' network namespaces cannot be read and are not listed", zap.Error(err))
+			l.warned = true
+		}
+		err = nil
+	}
 	ids := l.res.Update(members)
 	seen := map[uint64]bool{}
 	add := func(path, label string, ino uint64) {

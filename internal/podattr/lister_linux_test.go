@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"github.com/netstack-otel/netstack/internal/netnsutil"
 )
 
@@ -40,7 +42,7 @@ func TestListerFixture(t *testing.T) {
 		return inodeOf(st)
 	}
 
-	l, err := NewLister(proc, 1000)
+	l, err := NewLister(proc, 1000, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +91,12 @@ func TestListerFixture(t *testing.T) {
 	}
 
 	// max_netns: the own namespace, then nothing more.
-	l, _ = NewLister(proc, 1)
+	l, _ = NewLister(proc, 1, zap.NewNop())
 	nss, capped, _ = l.List()
 	if len(nss) != 1 || !capped {
 		t.Errorf("max 1: %d listed, capped %v; want 1, capped", len(nss), capped)
 	}
-	if _, err := NewLister(filepath.Join(proc, "nothing"), 1); err == nil {
+	if _, err := NewLister(filepath.Join(proc, "nothing"), 1, zap.NewNop()); err == nil {
 		t.Error("a root_path without a procfs was accepted")
 	}
 }

@@ -3,6 +3,8 @@ package podattr
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,7 +64,7 @@ func TestKubeletLayouts(t *testing.T) {
 	check := func(ns *testnet.NS, want Identity) {
 		t.Helper()
 		members, err := netnsutil.Members("/proc")
-		if err != nil {
+		if err != nil && !errors.Is(err, fs.ErrPermission) { // a sandbox may hide PID 1's link even from root
 			t.Fatal(err)
 		}
 		got := r.Update(members)

@@ -46,7 +46,7 @@ type nsFiles struct {
 var errVanished = errors.New("gone since listed")
 
 func newAllNetNS(s *netsnmpScraper) (*allNetNS, error) {
-	l, err := podattr.NewLister(s.cfg.RootPath, s.cfg.MaxNetNS)
+	l, err := podattr.NewLister(s.cfg.RootPath, s.cfg.MaxNetNS, s.logger)
 	if err != nil {
 		return nil, err
 	}

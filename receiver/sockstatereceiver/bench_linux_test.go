@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/netstack-otel/netstack/internal/bpf"
@@ -464,7 +465,7 @@ func benchAttribution(t *testing.T, targets []target, budget time.Duration, cpu 
 		}))
 		require.NoError(t, s.shutdown(context.Background()))
 		cold := perScrape(measure(budget, syscall.RUSAGE_SELF, func() {
-			l, err := podattr.NewLister("", 1<<20)
+			l, err := podattr.NewLister("", 1<<20, zap.NewNop())
 			require.NoError(t, err)
 			_, _, err = l.List()
 			require.NoError(t, err)

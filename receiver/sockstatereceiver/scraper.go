@@ -92,7 +92,7 @@ func (s *sockScraper) start(_ context.Context, _ component.Host) error {
 		return err
 	}
 	if s.cfg.AllNetNS {
-		if s.lister, err = podattr.NewLister(s.cfg.RootPath, s.cfg.MaxNetNS); err != nil {
+		if s.lister, err = podattr.NewLister(s.cfg.RootPath, s.cfg.MaxNetNS, s.logger); err != nil {
 			return err
 		}
 	}

@@ -101,7 +101,7 @@ func (s *tcpflowScraper) resourceOf(netnsInode uint64) pcommon.Resource {
 // is a reason the probe cannot be used, as a failed load is.
 func (s *tcpflowScraper) probeConfig() (pc probe.Config, probeErr, err error) {
 	if s.cfg.AllNetNS {
-		l, err := podattr.NewLister(s.cfg.RootPath, s.cfg.MaxNetNS)
+		l, err := podattr.NewLister(s.cfg.RootPath, s.cfg.MaxNetNS, s.set.Logger)
 		if err != nil {
 			return pc, nil, err
 		}
