@@ -20,9 +20,9 @@ func Do(nsPath string, fn func() error) error {
 	if nsPath == "" {
 		return fn()
 	}
-	nsFile, err := os.Open(nsPath)
+	nsFile, err := openNS(nsPath)
 	if err != nil {
-		return fmt.Errorf("opening network namespace %s: %w", nsPath, err)
+		return err
 	}
 	defer nsFile.Close()
 
@@ -53,14 +53,32 @@ type Thread struct {
 	done chan struct{}
 }
 
+// openNS opens a namespace file to enter. Without CAP_DAC_OVERRIDE the
+// plain file `ip netns add` creates (mode 0) before mounting the namespace
+// over it, or `ip netns del` leaves behind, cannot be opened: that is a
+// namespace that does not exist (yet, or any more), not a permission
+// problem.
+func openNS(nsPath string) (*os.File, error) {
+	f, err := os.Open(nsPath)
+	if err == nil {
+		return f, nil
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		if _, serr := BoundInode(nsPath); errors.Is(serr, os.ErrNotExist) {
+			return nil, fmt.Errorf("opening network namespace %s: %w", nsPath, serr)
+		}
+	}
+	return nil, fmt.Errorf("opening network namespace %s: %w", nsPath, err)
+}
+
 // NewThread starts a thread in the network namespace at nsPath.
 func NewThread(nsPath string) (*Thread, error) {
 	if nsPath == "" {
 		return &Thread{}, nil
 	}
-	nsFile, err := os.Open(nsPath)
+	nsFile, err := openNS(nsPath)
 	if err != nil {
-		return nil, fmt.Errorf("opening network namespace %s: %w", nsPath, err)
+		return nil, err
 	}
 	defer nsFile.Close()
 	t := &Thread{reqs: make(chan func()), done: make(chan struct{})}
@@ -129,6 +147,25 @@ func Inode(nsPath string) (uint64, error) {
 		return 0, fmt.Errorf("stat network namespace %s: %w", nsPath, err)
 	}
 	return ino, nil
+}
+
+// BoundInode is Inode for a name a namespace is bound to (/run/netns/NAME),
+// which must be a namespace now: `ip netns add` creates the file (mode 0)
+// before it bind-mounts the namespace over it, and `ip netns del` leaves
+// it unmounted, so a listing can meet the plain file; that reads as a
+// namespace that does not exist (os.ErrNotExist).
+func BoundInode(path string) (uint64, error) {
+	var st, own unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("stat network namespace %s: %w", path, err)
+	}
+	if err := unix.Stat("/proc/thread-self/ns/net", &own); err != nil {
+		return 0, fmt.Errorf("stat own network namespace: %w", err)
+	}
+	if st.Dev != own.Dev { // every namespace file is on the one nsfs
+		return 0, fmt.Errorf("%s is not a network namespace (being created or deleted?): %w", path, os.ErrNotExist)
+	}
+	return st.Ino, nil
 }
 
 func statIno(path string) (uint64, error) {

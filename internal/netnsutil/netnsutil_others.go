@@ -19,6 +19,9 @@ func Do(nsPath string, fn func() error) error {
 // Inode is only available on Linux.
 func Inode(string) (uint64, error) { return 0, errNotLinux }
 
+// BoundInode is only available on Linux.
+func BoundInode(string) (uint64, error) { return 0, errNotLinux }
+
 // ProcNetDir is only available on Linux.
 func ProcNetDir(string) (string, error) { return "", errNotLinux }
 

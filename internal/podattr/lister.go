@@ -192,7 +192,7 @@ func (l *Lister) List() (out []Namespace, capped bool, err error) {
 	}
 	if names, err := filepath.Glob("/run/netns/*"); err == nil {
 		for _, n := range names {
-			if ino, err := netnsutil.Inode(n); err == nil {
+			if ino, err := netnsutil.BoundInode(n); err == nil {
 				add(n, n, ino)
 			}
 		}
