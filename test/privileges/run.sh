@@ -179,7 +179,8 @@ echo "privileges: ok as uid 0 with ${agent_caps//+/} (CapEff $caps_eff): socksta
 
 run per-pod-no-ptrace "${agent_caps/,+sys_ptrace/}" "$here/pods.yaml" root
 [ -z "$(pod_listeners "$uid_a")$(pod_listeners "$uid_b")$(pod_opens "$uid_a")$(pod_opens "$uid_b")" ] || fail per-pod-no-ptrace "pods listed without CAP_SYS_PTRACE"
-echo "privileges: ok without CAP_SYS_PTRACE: the pods' namespaces are not listed (their /proc/PID/ns/net is unreadable)"
+has_log "cannot be read and are not listed.*needs CAP_SYS_PTRACE" || fail per-pod-no-ptrace "no warning naming CAP_SYS_PTRACE for the namespaces left out"
+echo "privileges: ok without CAP_SYS_PTRACE: the pods' namespaces are not listed (their /proc/PID/ns/net is unreadable), and the log says so naming CAP_SYS_PTRACE"
 
 run per-pod-bpf-no-sysadmin +net_raw,+bpf,+perfmon,+sys_ptrace "$here/pods.yaml" root
 [ -z "$(pod_listeners "$uid_a")$(pod_listeners "$uid_b")" ] || fail per-pod-bpf-no-sysadmin "pods counted without CAP_SYS_ADMIN"
