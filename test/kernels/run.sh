@@ -132,10 +132,11 @@ copy_bin() {
 		done
 	done
 }
-# The tools the tests compare against, and what the smoke test runs. These
+# The tools the tests compare against, and what the smoke test runs (and
+# util-linux's setpriv and unshare: busybox's lack --reuid, --bounding-set). These
 # shadow busybox's applets of the same name (busybox is in /bin, these in
 # /usr/bin and /usr/sbin, which come first in PATH).
-tools=(ss nstat ip tc nft ping fping traceroute jq bpftool bash curl sysctl tcpdump nsenter bc)
+tools=(ss nstat ip tc nft ping fping traceroute jq bpftool bash curl sysctl tcpdump nsenter setpriv unshare bc)
 for t in "${tools[@]}"; do
 	p=$(command -v "$t") || { log "missing host tool $t (make deps installs it)"; exit 1; }
 	copy_bin "$(realpath "$p")"
