@@ -51,3 +51,30 @@ func BenchmarkScrape(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScrapeClosed is one scrape of a full default table with as many
+// closed-flow summaries waiting (a busy server's 10 s of churn).
+func BenchmarkScrapeClosed(b *testing.B) {
+	for _, level := range []string{AggregationFlow, AggregationLocalPort} {
+		b.Run(fmt.Sprintf("%s/4096+4096", level), func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Aggregation = level
+			s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+			src := manyFlows(4096)
+			for _, f := range manyFlows(4096).flows {
+				f.ID += 1 << 32
+				f.Kind, f.Duration = probe.KindClosed, time.Second
+				src.closed = append(src.closed, f)
+			}
+			s.open = func(probe.Config) (probe.Source, error) { return src, nil }
+			require.NoError(b, s.start(context.Background(), componenttest.NewNopHost()))
+			defer func() { require.NoError(b, s.shutdown(context.Background())) }()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.scrape(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
