@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/shrink"
 )
 
 // seriesKey is what survives the aggregation level; zero fields are dropped
@@ -128,6 +129,7 @@ type aggregator struct {
 	out                map[seriesKey]int // index in pool
 	pool               []series
 	list               []*series
+	poolUse            shrink.Tracker // releases pool, out and list after a burst
 }
 
 func newAggregator(cfg *Config) *aggregator {
@@ -206,37 +208,60 @@ func claim(s *series, f *probe.Flow) bool {
 
 // update takes one scrape's records — live and evicted flows from the
 // iterator, closed-flow summaries from the ring buffer — and returns the
-// series to export, valid until the next call.
+// series to export, valid until the next call. The scraper makes the same
+// calls itself (begin, final for each closed flow as the probe hands it
+// over, finish), so the closed flows are never copied.
 func (a *aggregator) update(flows, closed []probe.Flow) []*series {
-	clear(a.out)
-	a.pool = a.pool[:0]
+	a.begin()
+	for i := range closed {
+		a.final(&closed[i])
+	}
+	return a.finish(flows)
+}
+
+// begin starts a scrape's round. Under aggregation flow every closed flow
+// makes a series, so the series buffers follow the closed-flow rate: after
+// a burst they are released (package shrink) rather than kept at their peak.
+func (a *aggregator) begin() {
+	if a.poolUse.Note(len(a.pool), cap(a.pool)) {
+		n := a.poolUse.Max()
+		a.pool, a.list, a.out = make([]series, 0, n), make([]*series, 0, n), make(map[seriesKey]int, n)
+	} else {
+		clear(a.out)
+		a.pool = a.pool[:0]
+	}
 	clear(a.next)
 	a.nextSeen = a.nextSeen[:0]
+}
+
+// final takes the last record of a flow that left the table: a closed-flow
+// summary, or (from finish) an evicted flow.
+func (a *aggregator) final(f *probe.Flow) {
+	k := a.keyOf(f)
+	c := countersOf(f)
+	delete(a.last, f.ID)
+	if a.level == AggregationFlow { // the flow's series reports its final values once, then ends
+		if s := a.series(k); claim(s, f) {
+			s.counters.add(&c)
+		}
+		return
+	}
+	g := a.gone[k]
+	if g == nil {
+		g = &counters{}
+		a.gone[k] = g
+	}
+	g.add(&c)
+}
+
+// finish takes the flow iterator's records and returns the series to
+// export, valid until the next begin.
+func (a *aggregator) finish(flows []probe.Flow) []*series {
 	perFlow := a.level == AggregationFlow
-	final := func(f *probe.Flow) {
-		k := a.keyOf(f)
-		c := countersOf(f)
-		delete(a.last, f.ID)
-		if perFlow { // the flow's series reports its final values once, then ends
-			if s := a.series(k); claim(s, f) {
-				s.counters.add(&c)
-			}
-			return
-		}
-		g := a.gone[k]
-		if g == nil {
-			g = &counters{}
-			a.gone[k] = g
-		}
-		g.add(&c)
-	}
-	for i := range closed {
-		final(&closed[i])
-	}
 	for i := range flows {
 		f := &flows[i]
 		if f.Kind != probe.KindLive {
-			final(f)
+			a.final(f)
 			continue
 		}
 		k := a.keyOf(f)

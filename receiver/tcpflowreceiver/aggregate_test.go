@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/shrink"
 )
 
 func flow(id uint64, local, peer string, retrans, acked uint64) probe.Flow {
@@ -148,4 +149,31 @@ func TestAggregateFlowRestart(t *testing.T) {
 	got = a.update([]probe.Flow{back}, nil)
 	require.Equal(t, t1, got[0].start)
 	require.Equal(t, uint64(7), got[0].acked)
+}
+
+// A burst of closed flows at aggregation flow (a series each) does not pin
+// the series buffers: once the burst is older than shrink.Window scrapes,
+// they are reallocated at what the recent scrapes used.
+func TestAggregateFlowLevelReleasesBurst(t *testing.T) {
+	a := newAggregator(aggCfg(AggregationFlow))
+	var burst []probe.Flow
+	for i := range 20000 {
+		f := flow(uint64(i+1), "10.0.0.1:443", netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}), 40000).String(), 0, 1)
+		f.Kind = probe.KindClosed
+		burst = append(burst, f)
+	}
+	require.Len(t, a.update(nil, burst), 20000)
+	peak := cap(a.pool)
+	live := []probe.Flow{flow(1, "10.0.0.1:1", "10.0.0.2:2", 0, 1)}
+	// The burst's own use is noted at the next scrape's start.
+	for i := range shrink.Window + 1 {
+		require.Len(t, a.update(live, nil), 1)
+		if i < shrink.Window {
+			require.Equal(t, peak, cap(a.pool), "scrape %d: the burst is within the window", i)
+		}
+	}
+	require.Equal(t, 1, cap(a.pool), "series buffer released after the burst")
+	got := a.update(live, nil)
+	require.Len(t, got, 1, "series still reported after the release")
+	require.Equal(t, uint16(1), got[0].key.localPort)
 }

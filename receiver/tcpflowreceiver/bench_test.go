@@ -34,20 +34,38 @@ func manyFlows(n int) *recorded {
 // each aggregation level, with allocations.
 func BenchmarkScrape(b *testing.B) {
 	for _, level := range []string{AggregationFlow, AggregationPeer, AggregationLocalPort, AggregationNone} {
-		b.Run(fmt.Sprintf("%s/4096", level), func(b *testing.B) {
-			cfg := createDefaultConfig().(*Config)
-			cfg.Aggregation = level
-			s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+		b.Run(fmt.Sprintf("%s/4096", level), func(b *testing.B) { benchScrape(b, level, manyFlows(4096)) })
+	}
+}
+
+// BenchmarkScrapeClosed is one scrape of a full default table with as many
+// closed-flow summaries waiting (a busy server's 10 s of churn).
+func BenchmarkScrapeClosed(b *testing.B) {
+	for _, level := range []string{AggregationFlow, AggregationLocalPort} {
+		b.Run(fmt.Sprintf("%s/4096+4096", level), func(b *testing.B) {
 			src := manyFlows(4096)
-			s.open = func(probe.Config) (probe.Source, error) { return src, nil }
-			require.NoError(b, s.start(context.Background(), componenttest.NewNopHost()))
-			defer func() { require.NoError(b, s.shutdown(context.Background())) }()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := s.scrape(context.Background()); err != nil {
-					b.Fatal(err)
-				}
+			for _, f := range manyFlows(4096).flows {
+				f.ID += 1 << 32
+				f.Kind, f.Duration = probe.KindClosed, time.Second
+				src.closed = append(src.closed, f)
 			}
+			benchScrape(b, level, src)
 		})
+	}
+}
+
+// benchScrape scrapes src at aggregation level in a loop.
+func benchScrape(b *testing.B, level string, src *recorded) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Aggregation = level
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	s.open = func(probe.Config) (probe.Source, error) { return src, nil }
+	require.NoError(b, s.start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(b, s.shutdown(context.Background())) }()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.scrape(context.Background()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

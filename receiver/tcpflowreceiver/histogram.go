@@ -31,24 +31,20 @@ func newLifetimes(cfg *Config, start pcommon.Timestamp) *lifetimes {
 	return &lifetimes{bounds: cfg.LifetimeHistogram.Buckets, start: start, hist: map[seriesKey]*explicithist.Hist{}}
 }
 
-// observe counts each closed-flow summary once (closed holds only the
-// summaries read in this scrape).
-func (l *lifetimes) observe(agg *aggregator, closed []probe.Flow) {
-	for i := range closed {
-		f := &closed[i]
-		k := seriesKey{ipv6: f.IPv6}
-		if agg.level != AggregationFlow {
-			k = agg.keyOf(f)
-			k.netns = 0 // node-wide, under the probe's resource
-		}
-		h := l.hist[k]
-		if h == nil {
-			h = explicithist.New(l.bounds)
-			l.hist[k] = h
-			l.keys = append(l.keys, k)
-		}
-		h.Observe(l.bounds, f.Duration.Seconds())
+// observe counts a closed-flow summary (each is handed over once).
+func (l *lifetimes) observe(agg *aggregator, f *probe.Flow) {
+	k := seriesKey{ipv6: f.IPv6}
+	if agg.level != AggregationFlow {
+		k = agg.keyOf(f)
+		k.netns = 0 // node-wide, under the probe's resource
 	}
+	h := l.hist[k]
+	if h == nil {
+		h = explicithist.New(l.bounds)
+		l.hist[k] = h
+		l.keys = append(l.keys, k)
+	}
+	h.Observe(l.bounds, f.Duration.Seconds())
 }
 
 // appendTo adds tcp.flow.lifetime to md (whose first resource and scope are

@@ -35,12 +35,14 @@ type tcpflowScraper struct {
 	openFallback  func(c probe.Config, cause error) (probe.Source, error)
 	fallbackCause error
 
-	src     probe.Source // nil when disabled by the fallback
-	agg     *aggregator
-	flows   []probe.Flow
-	closed  []probe.Flow
-	closedN uint64
-	closedS float64
+	src   probe.Source // nil when disabled by the fallback
+	agg   *aggregator
+	flows []probe.Flow
+	// takeClosed consumes one closed-flow summary where the probe keeps it
+	// (made once: a method value passed each scrape would allocate).
+	takeClosed func(*probe.Flow)
+	closedN    uint64
+	closedS    float64
 	// events of flows that left the table, so tcp.flow.probe.events stays monotonic
 	eventsGone uint64
 	lifetime   *lifetimes // nil when lifetime_histogram is disabled
@@ -132,6 +134,7 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
 	s.agg = newAggregator(s.cfg)
 	s.lifetime = newLifetimes(s.cfg, s.startTime)
+	s.takeClosed = s.closedFlow
 	pc, err, fatal := s.probeConfig()
 	if fatal != nil {
 		return fatal
@@ -197,18 +200,14 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	now := pcommon.NewTimestampFromTime(time.Now())
 	var errs scrapererror.ScrapeErrors
 
-	var err error
-	if s.closed, err = s.src.Closed(ctx, s.closed); err != nil {
+	clear(s.starts)
+	s.agg.begin()
+	if err := s.src.Closed(ctx, s.takeClosed); err != nil {
 		errs.AddPartial(1, fmt.Errorf("reading closed flows: %w", err))
 	}
 	s.flows = s.flows[:0]
 	if err := s.src.Flows(func(f *probe.Flow) { s.flows = append(s.flows, *f) }); err != nil {
 		errs.AddPartial(1, err)
-	}
-	for i := range s.closed {
-		s.closedN++
-		s.closedS += s.closed[i].Duration.Seconds()
-		s.eventsGone += s.closed[i].Events
 	}
 	events := s.eventsGone
 	for i := range s.flows {
@@ -222,8 +221,7 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	if !s.diag {
 		s.mb.RecordTCPFlowProbeEventsDataPoint(now, int64(events))
 	}
-	clear(s.starts)
-	list := s.agg.update(s.flows, s.closed)
+	list := s.agg.finish(s.flows)
 	if s.ns == nil {
 		for _, sr := range list {
 			s.record(now, sr)
@@ -255,7 +253,6 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	md := s.mb.Emit(metadata.WithResource(s.resource))
 	s.applyStarts(md, 0)
 	if s.lifetime != nil && !s.diag {
-		s.lifetime.observe(s.agg, s.closed)
 		s.lifetime.appendTo(md, s.resource, s.set.BuildInfo.Version, now)
 	}
 	if rs, ok := s.src.(rttSource); ok && s.cfg.RTTHistogram.Enabled {
@@ -274,6 +271,18 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	}
 	dropEmptyAttributes(md)
 	return md, errs.Combine()
+}
+
+// closedFlow takes one closed-flow summary as the source hands it over: it
+// is counted, aggregated and observed in one pass, never copied.
+func (s *tcpflowScraper) closedFlow(f *probe.Flow) {
+	s.closedN++
+	s.closedS += f.Duration.Seconds()
+	s.eventsGone += f.Events
+	s.agg.final(f)
+	if s.lifetime != nil && !s.diag {
+		s.lifetime.observe(s.agg, f)
+	}
 }
 
 // recordByNamespace appends the series of each namespace to md under the

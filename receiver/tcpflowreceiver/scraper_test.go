@@ -38,8 +38,11 @@ func (r *recorded) Flows(fn func(*probe.Flow)) error {
 	return nil
 }
 
-func (r *recorded) Closed(_ context.Context, buf []probe.Flow) ([]probe.Flow, error) {
-	return append(buf[:0], r.closed...), nil
+func (r *recorded) Closed(_ context.Context, fn func(*probe.Flow)) error {
+	for i := range r.closed {
+		fn(&r.closed[i])
+	}
+	return nil
 }
 func (r *recorded) Counters() (probe.Counters, error) { return r.counters, nil }
 func (r *recorded) RTOKnown() bool                    { return true }

@@ -97,9 +97,7 @@ func (d *Diag) Flows(fn func(*Flow)) error {
 
 // Closed has nothing to report: without the probe a closed flow simply
 // disappears (a reader keeps its last values).
-func (d *Diag) Closed(_ context.Context, buf []Flow) ([]Flow, error) {
-	return buf[:0], nil
-}
+func (d *Diag) Closed(context.Context, func(*Flow)) error { return nil }
 
 // Counters are the filter and table counts of the Flows calls so far.
 func (d *Diag) Counters() (Counters, error) { return d.counts, nil }

@@ -16,10 +16,8 @@ type Diag struct{}
 // OpenDiag fails outside Linux.
 func OpenDiag(Config) (*Diag, error) { return nil, errDiagNotLinux }
 
-func (*Diag) Flows(func(*Flow)) error { return errDiagNotLinux }
-func (*Diag) Closed(_ context.Context, buf []Flow) ([]Flow, error) {
-	return buf[:0], errDiagNotLinux
-}
-func (*Diag) Counters() (Counters, error) { return Counters{}, errDiagNotLinux }
-func (*Diag) RTOKnown() bool              { return false }
-func (*Diag) Close() error                { return nil }
+func (*Diag) Flows(func(*Flow)) error                   { return errDiagNotLinux }
+func (*Diag) Closed(context.Context, func(*Flow)) error { return errDiagNotLinux }
+func (*Diag) Counters() (Counters, error)               { return Counters{}, errDiagNotLinux }
+func (*Diag) RTOKnown() bool                            { return false }
+func (*Diag) Close() error                              { return nil }

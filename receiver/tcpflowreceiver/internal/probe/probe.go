@@ -20,9 +20,11 @@ type Source interface {
 	// since the last call (KindEvicted). The Flow is reused: copy it to
 	// keep it.
 	Flows(fn func(*Flow)) error
-	// Closed returns the closed-flow summaries received since the last
-	// call, in buf (reused by the next call).
-	Closed(ctx context.Context, buf []Flow) ([]Flow, error)
+	// Closed calls fn for each closed-flow summary received since the last
+	// call and forgets them: the summaries are consumed where they wait,
+	// not copied out. fn runs with the source's lock held, so it must not
+	// call the Source; the Flow is reused: copy it to keep it.
+	Closed(ctx context.Context, fn func(*Flow)) error
 	// Counters reads the source's self-metrics.
 	Counters() (Counters, error)
 	// RTOKnown says whether Flow.RTO is filled in. The probe converts the

@@ -24,6 +24,7 @@ import (
 
 	"github.com/netstack-otel/netstack/internal/bpf"
 	"github.com/netstack-otel/netstack/internal/netnsutil"
+	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/shrink"
 )
 
 // recSize is the size of one record written by the kernel.
@@ -68,6 +69,7 @@ type Probe struct {
 
 	mu          sync.Mutex
 	pending     []Flow
+	pendingUse  shrink.Tracker // releases pending's capacity after a burst
 	pendingLost uint64
 	maxPending  int
 	keepClosed  bool        // for Closed
@@ -622,29 +624,34 @@ func (p *Probe) lost() {
 	p.mu.Unlock()
 }
 
-// Closed returns the closed-flow summaries received since the last call,
-// after making the reader drain what the kernel has submitted so far.
-// The returned slice is reused by the next call (pass it back as buf).
-func (p *Probe) Closed(ctx context.Context, buf []Flow) ([]Flow, error) {
+// Closed calls fn for each closed-flow summary received since the last
+// call, after making the reader drain what the kernel has submitted so far.
+// It iterates the pending list in place under the probe's lock (the reader
+// waits meanwhile; the kernel's ring buffer holds what arrives), then
+// empties it, releasing its capacity when it is far above what the last
+// reads needed (see package shrink).
+func (p *Probe) Closed(ctx context.Context, fn func(*Flow)) error {
 	select { // a signal left by an earlier call that gave up waiting
 	case <-p.flushed:
 	default:
 	}
 	if err := p.rd.Flush(); err != nil {
-		return buf[:0], fmt.Errorf("flushing ring buffer: %w", err)
+		return fmt.Errorf("flushing ring buffer: %w", err)
 	}
 	select {
 	case <-p.flushed:
 	case <-p.readerDone:
-		return buf[:0], fmt.Errorf("ring buffer reader stopped: %w", p.readerErr)
+		return fmt.Errorf("ring buffer reader stopped: %w", p.readerErr)
 	case <-ctx.Done():
-		return buf[:0], fmt.Errorf("waiting for ring buffer reader: %w", ctx.Err())
+		return fmt.Errorf("waiting for ring buffer reader: %w", ctx.Err())
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	buf = append(buf[:0], p.pending...)
-	p.pending = p.pending[:0]
-	return buf, nil
+	for i := range p.pending {
+		fn(&p.pending[i])
+	}
+	p.pending = shrink.Reuse(&p.pendingUse, p.pending)
+	return nil
 }
 
 // Counters reads the self-metrics.

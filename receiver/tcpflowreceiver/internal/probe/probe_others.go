@@ -20,14 +20,12 @@ func Open(Config) (*Probe, error) { return nil, errNotLinux }
 // NetnsCookie fails outside Linux.
 func NetnsCookie(string) (uint64, error) { return 0, errNotLinux }
 
-func (*Probe) Flows(func(*Flow)) error { return errNotLinux }
-func (*Probe) Closed(_ context.Context, buf []Flow) ([]Flow, error) {
-	return buf[:0], errNotLinux
-}
-func (*Probe) Counters() (Counters, error) { return Counters{}, errNotLinux }
-func (*Probe) HZ() int                     { return 0 }
-func (*Probe) RTOKnown() bool              { return false }
-func (*Probe) HZError() error              { return errNotLinux }
+func (*Probe) Flows(func(*Flow)) error                   { return errNotLinux }
+func (*Probe) Closed(context.Context, func(*Flow)) error { return errNotLinux }
+func (*Probe) Counters() (Counters, error)               { return Counters{}, errNotLinux }
+func (*Probe) HZ() int                                   { return 0 }
+func (*Probe) RTOKnown() bool                            { return false }
+func (*Probe) HZError() error                            { return errNotLinux }
 func (*Probe) RTTHistogram() (RTTHistogram, error) {
 	return RTTHistogram{}, errNotLinux
 }

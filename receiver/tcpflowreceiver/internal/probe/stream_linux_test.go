@@ -176,9 +176,8 @@ func TestStreamMatchesTracepoint(t *testing.T) {
 	require.NoError(t, c.Close())
 	var closed []Flow
 	waitFor(t, "close summary", func() bool {
-		var err error
-		closed, err = p.Closed(t.Context(), closed)
-		require.NoError(t, err)
+		closed = closed[:0]
+		require.NoError(t, p.Closed(t.Context(), func(f *Flow) { closed = append(closed, *f) }))
 		return find(closed, local) != nil
 	})
 	sum := find(closed, local)
