@@ -181,9 +181,9 @@ pids+=("$!")
 ) &
 pids+=("$!")
 
-# The exporter's endpoint, scraped every 15 s as Prometheus would: the
-# exporter expires series (metric_expiration) only when scraped, so an
-# unscraped endpoint grows without bound. The series count of the last
+# The exporter's endpoint, scraped every 15 s as Prometheus would (a
+# scrape also expires series older than metric_expiration, 5 min; unscraped,
+# the exporter does that only every 5 min). The series count of the last
 # scrape is recorded.
 (
   while :; do
