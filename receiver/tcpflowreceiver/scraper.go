@@ -216,16 +216,17 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	if err := s.src.Closed(ctx, s.takeClosed); err != nil {
 		errs.AddPartial(1, fmt.Errorf("reading closed flows: %w", err))
 	}
+	// Closed flows arriving from here on wait (in the kernel's ring
+	// buffer) and go to the next round, which begins when this one is
+	// exported: one that the walk below still sees live is then a flow
+	// the aggregator knows, as when its summary came before the scrape.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.agg.begin()
 	s.flows = s.flows[:0]
 	if err := s.src.Flows(func(f *probe.Flow) { s.flows = append(s.flows, *f) }); err != nil {
 		errs.AddPartial(1, err)
 	}
-	// Closed flows arriving from here on wait (in the kernel's ring
-	// buffer) and go to the next round, which begins when this one is
-	// exported.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.agg.begin()
 	events := s.eventsGone
 	for i := range s.flows {
 		if s.flows[i].Kind == probe.KindLive {
