@@ -16,11 +16,14 @@
 #    namespace's counters).
 # Traffic only goes to loopback and to namespaces this script created.
 #
-# Every SAMPLE seconds it prints RSS, open fds, goroutines (pprof) and CPU
-# time, Go heap (internal telemetry) of the collector; every 2 s it records the Collector's own
+# The Prometheus exporter's endpoint is scraped every 15 s, as a Prometheus
+# server would.
+# Every SAMPLE seconds it prints RSS, open fds, goroutines (pprof), CPU
+# time, Go heap (internal telemetry), anonymous memory (Anonymous: in
+# /proc/PID/smaps_rollup: heap, stacks, maps, not the binary's reclaimable
+# code pages) of the collector and the series count of the last exporter
+# scrape; every 2 s it records the Collector's own
 # otelcol_receiver_accepted_metric_points per receiver to find scrape gaps.
-# and anonymous memory (Anonymous: in /proc/PID/smaps_rollup: heap, stacks,
-# maps, not the binary's reclaimable code pages).
 # At the end it prints start/end figures with a flat-or-not verdict for each
 # (growth after a 5-minute warm-up fails), anonymous memory and Go heap at
 # start, peak and end, the longest gap between two scrapes of each receiver,
@@ -178,6 +181,19 @@ pids+=("$!")
 ) &
 pids+=("$!")
 
+# The exporter's endpoint, scraped every 15 s as Prometheus would (a
+# scrape also expires series older than metric_expiration, 5 min; unscraped,
+# the exporter does that only every 5 min). The series count of the last
+# scrape is recorded.
+(
+  while :; do
+    curl -fsS "http://127.0.0.1:$prom/metrics" 2>/dev/null | grep -vc '^#' >"$work/series.tmp" &&
+      mv "$work/series.tmp" "$work/series.count"
+    sleep 15
+  done
+) &
+pids+=("$!")
+
 # Scrape-gap recorder: time and accepted points per receiver, every 2 s.
 (
   while :; do
@@ -194,7 +210,7 @@ goroutines() { curl -fsS "http://127.0.0.1:$pprof/debug/pprof/goroutine?debug=1"
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.1f", ($12 + $13) / hz }' "/proc/$cpid/stat"; }
 
 echo "soak: collector pid $cpid, churn $churn/s, duration $duration, sampling every ${sample}s; work dir $work"
-printf '%-8s %10s %6s %11s %8s %9s %8s %9s %9s\n' minute rss_kib fds goroutines threads cpu_s netns heap_kib anon_kib
+printf '%-8s %10s %6s %11s %8s %9s %8s %9s %9s %8s\n' minute rss_kib fds goroutines threads cpu_s netns heap_kib anon_kib series
 start=$(date +%s)
 : >"$work/samples"
 while :; do
@@ -209,7 +225,8 @@ while :; do
   # Anonymous memory: heap, stacks, maps; not the binary's clean code
   # pages, which RSS also counts and the kernel can reclaim.
   anon=$(awk '/^Anonymous:/ { print $2 }' "/proc/$cpid/smaps_rollup")
-  printf '%-8s %10s %6s %11s %8s %9s %8s %9s %9s\n' "$((el / 60))" "$rss" "$fds" "$gr" "$thr" "$(cpu_seconds)" "$nsc" "$heap" "$anon" | tee -a "$work/samples"
+  series=$(cat "$work/series.count" 2>/dev/null || echo 0)
+  printf '%-8s %10s %6s %11s %8s %9s %8s %9s %9s %8s\n' "$((el / 60))" "$rss" "$fds" "$gr" "$thr" "$(cpu_seconds)" "$nsc" "$heap" "$anon" "$series" | tee -a "$work/samples"
   [ "$el" -ge "$secs" ] && break
   sleep $(( sample < secs - el ? sample : secs - el ))
 done

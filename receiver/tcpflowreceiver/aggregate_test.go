@@ -1,6 +1,7 @@
 package tcpflowreceiver
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -176,4 +177,61 @@ func TestAggregateFlowLevelReleasesBurst(t *testing.T) {
 	got := a.update(live, nil)
 	require.Len(t, got, 1, "series still reported after the release")
 	require.Equal(t, uint16(1), got[0].key.localPort)
+}
+
+// With top_k under aggregation flow, closed flows are ranked as they arrive
+// and only top_k are kept. Every exported series must hold exactly the
+// values ranking all closed flows gives it; when no 4-tuple is reused, the
+// exported set is exactly that ranking's top_k. (A reused 4-tuple restarts
+// its series with the newer connection, which may rank lower than the
+// older one did: the k-th place then goes to a live flow or stays empty
+// rather than to a closed flow already let go.)
+func TestAggregateFlowTopKClosedStreaming(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 400 {
+		reuse := round%2 == 1
+		topK := 1 + rng.IntN(20)
+		var closed, live []probe.Flow
+		start := time.Unix(1000, 0)
+		id := uint64(1)
+		nClosed := rng.IntN(300)
+		for i := range nClosed {
+			port := 40000 + i
+			if reuse { // a newer connection on a 4-tuple, later in close order
+				port = 40000 + rng.IntN(nClosed/2+1)
+			}
+			f := flow(id, "10.0.0.1:443", netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), uint16(port)).String(),
+				uint64(rng.IntN(4)), uint64(rng.IntN(1<<30)))
+			f.Kind, f.Start = probe.KindClosed, start.Add(time.Duration(id)*time.Millisecond)
+			closed = append(closed, f)
+			id++
+		}
+		for range rng.IntN(30) {
+			f := flow(id, "10.0.0.1:443", netip.AddrPortFrom(netip.MustParseAddr("10.0.0.3"), uint16(30000+id)).String(),
+				uint64(rng.IntN(4)), uint64(rng.IntN(1<<30)))
+			f.Start = start.Add(time.Duration(id) * time.Millisecond)
+			live = append(live, f)
+			id++
+		}
+		ref := newAggregator(aggCfg(AggregationFlow)).update(live, closed) // every series, ranked
+		all := byKey(ref)
+		if len(ref) > topK {
+			ref = ref[:topK]
+		}
+		c := aggCfg(AggregationFlow)
+		c.TopK = topK
+		a := newAggregator(c)
+		got := a.update(live, closed)
+		require.Len(t, got, len(ref), "round %d", round)
+		for _, s := range got {
+			w, ok := all[s.key]
+			require.True(t, ok, "round %d: series %v not made by the full ranking", round, s.key)
+			require.Equal(t, *w, *s, "round %d: values", round)
+		}
+		if !reuse {
+			require.Equal(t, byKey(ref), byKey(got), "round %d: the top %d", round, topK)
+		}
+		require.LessOrEqual(t, cap(a.pool), 2*(topK+len(live)+1),
+			"round %d: the pool holds live flows and top_k closed ones, not all %d closed", round, nClosed)
+	}
 }

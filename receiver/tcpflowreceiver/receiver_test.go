@@ -12,9 +12,11 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/netstack-otel/netstack/internal/eventlog"
+	"github.com/netstack-otel/netstack/internal/metricwalk"
 	"github.com/netstack-otel/netstack/internal/sharedcomponent"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
@@ -89,7 +91,7 @@ func TestSharedReceiver(t *testing.T) {
 	require.Equal(t, 1, opens, "one probe for both signals")
 	require.True(t, pc.Stream)
 	require.NotNil(t, pc.OnClosed)
-	require.False(t, pc.DiscardClosed, "the metrics pipeline reads closed flows too")
+	require.True(t, pc.DiscardClosed, "no closed flow waits in the probe: each is taken as it arrives")
 
 	require.Eventually(t, func() bool { return logs.LogRecordCount() == 5 }, 5*time.Second, 10*time.Millisecond)
 	require.Len(t, logs.AllLogs(), 3, "batches of at most max_batch records")
@@ -128,6 +130,18 @@ func TestSharedReceiver(t *testing.T) {
 	require.Equal(t, int64(1), a["tcp.retransmits.timeout"])
 	require.Equal(t, int64(7), a["tcp.sock_cookie"])
 	require.Equal(t, int64(2000), a["tcp.srtt_max_us"])
+
+	// The same arrival is counted by the next scrape, with the summaries
+	// the source's Closed hands over.
+	md, err := shared.Scrape(context.Background())
+	require.NoError(t, err)
+	var closedN int64 = -1
+	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		if m.Name() == "tcp.flow.closed" {
+			closedN = dp.IntValue()
+		}
+	})
+	require.Equal(t, int64(len(src.recorded.closed)+1), closedN, "folded at arrival, counted once")
 
 	require.NoError(t, lr.Shutdown(context.Background()))
 	select {

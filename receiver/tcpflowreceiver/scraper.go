@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -36,11 +37,15 @@ type tcpflowScraper struct {
 	fallbackCause error
 
 	src   probe.Source // nil when disabled by the fallback
-	agg   *aggregator
 	flows []probe.Flow
-	// takeClosed consumes one closed-flow summary where the probe keeps it
-	// (made once: a method value passed each scrape would allocate).
+	// takeClosed folds one closed-flow summary into the scrape's round
+	// (made once: a method value passed each scrape would allocate). The
+	// eBPF probe's reader calls it as each summary arrives, so none waits
+	// in memory for the scrape; the sockdiag fallback calls it from
+	// Closed. mu guards what it touches, down to lifetime.
 	takeClosed func(*probe.Flow)
+	mu         sync.Mutex
+	agg        *aggregator
 	closedN    uint64
 	closedS    float64
 	// events of flows that left the table, so tcp.flow.probe.events stays monotonic
@@ -134,13 +139,19 @@ func (s *tcpflowScraper) start(_ context.Context, _ component.Host) error {
 	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.set, metadata.WithStartTime(s.startTime))
 	s.agg = newAggregator(s.cfg)
 	s.lifetime = newLifetimes(s.cfg, s.startTime)
-	s.takeClosed = s.closedFlow
+	s.takeClosed = func(f *probe.Flow) {
+		s.mu.Lock()
+		s.closedFlow(f)
+		s.mu.Unlock()
+	}
 	pc, err, fatal := s.probeConfig()
 	if fatal != nil {
 		return fatal
 	}
 	diagCfg := pc
-	pc.Stream, pc.OnClosed, pc.DiscardClosed = s.stream, s.onClosed, s.discardClosed
+	// The probe keeps no closed flows for Closed: each is folded (with a
+	// metrics pipeline) and logged (with flow-close logs) as it arrives.
+	pc.Stream, pc.OnClosed, pc.DiscardClosed = s.stream, s.arrived, true
 	if err == nil {
 		s.src, err = s.open(pc)
 	}
@@ -201,10 +212,17 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	var errs scrapererror.ScrapeErrors
 
 	clear(s.starts)
-	s.agg.begin()
+	// Every flow closed so far is folded in once Closed returns.
 	if err := s.src.Closed(ctx, s.takeClosed); err != nil {
 		errs.AddPartial(1, fmt.Errorf("reading closed flows: %w", err))
 	}
+	// Closed flows arriving from here on wait (in the kernel's ring
+	// buffer) and go to the next round, which begins when this one is
+	// exported: one that the walk below still sees live is then a flow
+	// the aggregator knows, as when its summary came before the scrape.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.agg.begin()
 	s.flows = s.flows[:0]
 	if err := s.src.Flows(func(f *probe.Flow) { s.flows = append(s.flows, *f) }); err != nil {
 		errs.AddPartial(1, err)
@@ -273,8 +291,19 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	return md, errs.Combine()
 }
 
+// arrived takes a closed-flow summary as the probe's reader receives it.
+func (s *tcpflowScraper) arrived(f *probe.Flow) {
+	if s.onClosed != nil {
+		s.onClosed(f)
+	}
+	if !s.discardClosed { // a metrics pipeline scrapes
+		s.takeClosed(f)
+	}
+}
+
 // closedFlow takes one closed-flow summary as the source hands it over: it
-// is counted, aggregated and observed in one pass, never copied.
+// is counted, aggregated and observed in one pass, never copied. s.mu is
+// held.
 func (s *tcpflowScraper) closedFlow(f *probe.Flow) {
 	s.closedN++
 	s.closedS += f.Duration.Seconds()
