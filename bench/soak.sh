@@ -116,6 +116,11 @@ processors:
 exporters:
   prometheus:
     endpoint: 127.0.0.1:$prom
+    # tcpflow's aggregation: flow ends a series with its flow; the exporter
+    # would serve each for its default 5 minutes (12,000 series here, a
+    # third of the heap). A few scrape intervals is what the tcpflow README
+    # advises for flow series.
+    metric_expiration: 1m
 extensions:
   pprof:
     endpoint: 127.0.0.1:$pprof
