@@ -62,14 +62,10 @@ type Parser struct {
 
 // tableHeader is one section's header line and its wanted columns.
 type tableHeader struct {
-	line  []byte     // "Section:" and the header's fields, as last read
-	cols  []nameSpan // per column: its full name in names
-	names []byte     // the full names of the wanted columns, end to end
+	line  []byte   // "Section:" and the header's fields, as last read
+	cols  []int32  // per column: index in names, or -1 when not wanted
+	names [][]byte // full names of the wanted columns
 }
-
-// nameSpan is where a column's full name is in tableHeader.names; start is
-// -1 for a column not wanted.
-type nameSpan struct{ start, end int32 }
 
 // ParseTable parses the header/values line-pair format of /proc/net/snmp
 // and /proc/net/netstat:
@@ -136,8 +132,8 @@ func (p *Parser) parseWanted(h *tableHeader, values []byte, headerLine int, fn C
 			}
 			break
 		}
-		if c := h.cols[col]; c.start >= 0 {
-			if err := p.deliver(h.names[c.start:c.end:c.end], val, fn); err != nil {
+		if k := h.cols[col]; k >= 0 {
+			if err := p.deliver(h.names[k], val, fn); err != nil {
 				errs = append(errs, &LineError{headerLine + 1, err.Error()})
 			}
 		}
@@ -171,14 +167,13 @@ func (p *Parser) columns(prefix, fields []byte) *tableHeader {
 		if f, rest = nextField(rest); f == nil {
 			break
 		}
-		start := len(h.names)
-		h.names = append(append(h.names, prefix...), f...)
-		if p.WantField != nil && !p.WantField(h.names[start:]) {
-			h.names = h.names[:start]
-			h.cols = append(h.cols, nameSpan{-1, -1})
+		name := append(append([]byte(nil), prefix...), f...)
+		if p.WantField != nil && !p.WantField(name) {
+			h.cols = append(h.cols, -1)
 			continue
 		}
-		h.cols = append(h.cols, nameSpan{int32(start), int32(len(h.names))})
+		h.cols = append(h.cols, int32(len(h.names)))
+		h.names = append(h.names, name)
 	}
 	return h
 }

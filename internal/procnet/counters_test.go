@@ -248,23 +248,6 @@ func TestWantFieldSkipsFieldsAndFollowsHeaderChanges(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = p.ParseTable(data, fn) }))
 }
 
-// A full parse reads a table through its cached header too: a changed
-// header (a new kernel's layout) is noticed, and so is a values line that
-// no longer matches it.
-func TestFullParseFollowsHeaderChanges(t *testing.T) {
-	var p Parser
-	got := map[string]string{}
-	fn := func(c *Counter) { got[string(c.Name)] = c.FormatValue() }
-	require.NoError(t, p.ParseTable([]byte("Tcp: A B\nTcp: 1 2\nUdp: A\nUdp: 3\n"), fn))
-	assert.Equal(t, map[string]string{"TcpA": "1", "TcpB": "2", "UdpA": "3"}, got)
-	clear(got)
-	require.NoError(t, p.ParseTable([]byte("Tcp: B C A\nTcp: 5 6 4\nUdp: A\nUdp: 7\n"), fn))
-	assert.Equal(t, map[string]string{"TcpA": "4", "TcpB": "5", "TcpC": "6", "UdpA": "7"}, got)
-	clear(got)
-	require.ErrorContains(t, p.ParseTable([]byte("Tcp: B C A\nTcp: 8 9\n"), fn), "Tcp: header and values lines have different field counts")
-	assert.Equal(t, map[string]string{"TcpB": "8", "TcpC": "9"}, got)
-}
-
 // FuzzWantField checks that selecting fields delivers exactly the selected
 // subset of what a full parse delivers, on first sight of a header and
 // from the cache.
