@@ -37,8 +37,7 @@ type LineError struct {
 func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
 
 // Parser parses counter files. The zero value is ready to use; a Parser
-// caches the table header lines it has seen (with the full name of each
-// column), so it must not be used concurrently.
+// reuses its name buffer, so it must not be used concurrently.
 type Parser struct {
 	// Want, when set, selects the sections to deliver; the fields of other
 	// sections are skipped without being parsed, which is most of the cost
@@ -54,13 +53,14 @@ type Parser struct {
 	// the full name as Counter.Name would carry it.
 	WantField func(name []byte) bool
 
+	name    []byte
 	c       Counter
 	headers []tableHeader
 	section []byte // ParseNameValue: last section asked of Want
 	keep    bool   // and its answer
 }
 
-// tableHeader is one section's header line and its wanted columns.
+// tableHeader is the WantField answers for one section's header line.
 type tableHeader struct {
 	line  []byte   // "Section:" and the header's fields, as last read
 	cols  []int32  // per column: index in names, or -1 when not wanted
@@ -112,7 +112,28 @@ func (p *Parser) parsePair(header, values []byte, headerLine int, fn CounterFunc
 		return nil
 	}
 	p.c.Section = hPrefix
-	return p.parseWanted(p.columns(hPrefix, hRest), vRest, headerLine, fn)
+	if p.WantField != nil {
+		return p.parseWanted(p.columns(hPrefix, hRest), vRest, headerLine, fn)
+	}
+	var errs []error
+	p.name = append(p.name[:0], hPrefix...)
+	for {
+		var name, val []byte
+		name, hRest = nextField(hRest)
+		val, vRest = nextField(vRest)
+		if name == nil && val == nil {
+			break
+		}
+		if name == nil || val == nil {
+			errs = append(errs, fieldCountError(hPrefix, headerLine))
+			break
+		}
+		p.name = append(p.name[:len(hPrefix)], name...)
+		if err := p.deliver(p.name, val, fn); err != nil {
+			errs = append(errs, &LineError{headerLine + 1, err.Error()})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func fieldCountError(section []byte, headerLine int) error {
@@ -141,10 +162,8 @@ func (p *Parser) parseWanted(h *tableHeader, values []byte, headerLine int, fn C
 	return errors.Join(errs...)
 }
 
-// columns returns the full names of a header line's wanted columns (every
-// column without WantField), from the cache while the line is unchanged:
-// the kernel prints the same header on every read, so a read compares it
-// instead of splitting it and joining each name again.
+// columns returns the WantField answers for a header line, from the cache
+// while the line is unchanged.
 func (p *Parser) columns(prefix, fields []byte) *tableHeader {
 	var h *tableHeader
 	for i := range p.headers {
@@ -168,7 +187,7 @@ func (p *Parser) columns(prefix, fields []byte) *tableHeader {
 			break
 		}
 		name := append(append([]byte(nil), prefix...), f...)
-		if p.WantField != nil && !p.WantField(name) {
+		if !p.WantField(name) {
 			h.cols = append(h.cols, -1)
 			continue
 		}
