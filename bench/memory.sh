@@ -33,10 +33,14 @@ bench() {
   grep "^$3" "$work/$1.out" >"$work/$1"
 }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
-# col NAME UNIT: the median of the figure reported in UNIT
-col() { awk -v u="$2" '{ for (i = 2; i <= NF; i++) if ($i == u) print $(i-1) }' "$work/$1" | median; }
-row() { # receiver unit bytes-per-unit fixed-bytes
-  printf '%-34s %-22s %10.0f B/unit %12.0f B fixed\n' "$1" "$2" "$3" "$4"
+# vals NAME UNIT: the figures reported in UNIT, one per run
+vals() { awk -v u="$2" '{ for (i = 2; i <= NF; i++) if ($i == u) print $(i-1) }' "$work/$1"; }
+# col NAME UNIT: their median; range NAME UNIT: "min..max"
+col() { vals "$1" "$2" | median; }
+range() { vals "$1" "$2" | sort -n | awk 'NR == 1 {lo=$1} {hi=$1} END {printf "%.0f..%.0f", lo, hi}'; }
+row() { # receiver unit NAME per-unit-UNIT fixed-UNIT
+  printf '%-30s %-22s %8.0f B/unit (%s) %9.0f B fixed (%s)\n' "$1" "$2" \
+    "$(col "$3" "$4")" "$(range "$3" "$4")" "$(col "$3" "$5")" "$(range "$3" "$5")"
 }
 
 bench connprobe receiver/connprobereceiver BenchmarkMemoryPerTarget
@@ -45,10 +49,10 @@ bench netsnmp receiver/netsnmpreceiver BenchmarkMemoryPerNetNS
 bench tcpflow receiver/tcpflowreceiver BenchmarkMemoryPerFlow
 bench probe receiver/tcpflowreceiver/internal/probe BenchmarkMemoryPerClosedFlow
 
-echo "kernel $(uname -r), $(date -u +%F), median of $runs runs (Go heap+stacks in use after GC)"
-row connprobe target "$(col connprobe B/target)" "$(col connprobe B-fixed)"
-row "sockstate all_netns" netns "$(col sockstate B/netns)" "$(col sockstate B-fixed)"
-row "netsnmp all_netns (nstat on)" netns "$(col netsnmp B/netns)" "$(col netsnmp B-fixed)"
-row "tcpflow (aggregation: flow)" "tracked flow" "$(col tcpflow B/flow)" "$(col tcpflow B-fixed)"
-row "tcpflow probe (user space)" "closed flow waiting" "$(col probe B/closed-flow)" "$(col probe B-fixed)"
-row "tcpflow probe (kernel)" "tracked flow (value)" "$(col probe kernel-value-B/flow)" "$(col probe kernel-B-fixed)"
+echo "kernel $(uname -r), $(date -u +%F); Go heap+stacks in use after GC; median (min..max) of $runs runs"
+row connprobe target connprobe B/target B-fixed
+row "sockstate all_netns" netns sockstate B/netns B-fixed
+row "netsnmp all_netns, nstat on" netns netsnmp B/netns B-fixed
+row "tcpflow, aggregation: flow" "tracked flow" tcpflow B/flow B-fixed
+row "tcpflow probe, user space" "closed flow waiting" probe B/closed-flow B-fixed
+row "tcpflow probe, kernel" "tracked flow (value)" probe kernel-value-B/flow kernel-B-fixed
