@@ -12,9 +12,9 @@
 #    few sockets in it (counted from the scrape, so namespaces other tests
 #    add meanwhile do not skew it);
 #  - tcpflow: a tracked flow (aggregation: flow, default top_k; a fake
-#    source), a closed-flow record waiting for the next scrape (the real
-#    probe), and in the kernel the flows map's value per tracked socket and
-#    the memlock of the probe's maps (fixed at load).
+#    source), a flow closed since the last scrape (the real probe), and in
+#    the kernel the flows map's value per tracked socket and the memlock of
+#    the probe's maps (fixed at load).
 # Prints one line per receiver and unit: median bytes per unit and fixed
 # bytes over the runs.
 # Usage: bench/memory.sh [runs]   (root; not part of make test; ~10 min)
@@ -47,12 +47,13 @@ bench connprobe receiver/connprobereceiver BenchmarkMemoryPerTarget
 bench sockstate receiver/sockstatereceiver BenchmarkMemoryPerNetNS
 bench netsnmp receiver/netsnmpreceiver BenchmarkMemoryPerNetNS
 bench tcpflow receiver/tcpflowreceiver BenchmarkMemoryPerFlow
-bench probe receiver/tcpflowreceiver/internal/probe BenchmarkMemoryPerClosedFlow
+bench closed receiver/tcpflowreceiver BenchmarkMemoryPerClosedFlowWaiting
+bench kernel receiver/tcpflowreceiver/internal/probe BenchmarkMemoryKernel
 
 echo "kernel $(uname -r), $(date -u +%F); Go heap+stacks in use after GC; median (min..max) of $runs runs"
 row connprobe target connprobe B/target B-fixed
 row "sockstate all_netns" netns sockstate B/netns B-fixed
 row "netsnmp all_netns, nstat on" netns netsnmp B/netns B-fixed
 row "tcpflow, aggregation: flow" "tracked flow" tcpflow B/flow B-fixed
-row "tcpflow probe, user space" "closed flow waiting" probe B/closed-flow B-fixed
-row "tcpflow probe, kernel" "tracked flow (value)" probe kernel-value-B/flow kernel-B-fixed
+row "tcpflow, real probe" "flow closed, unscraped" closed B/closed-flow B-fixed
+row "tcpflow probe, kernel" "tracked flow (value)" kernel kernel-value-B/flow kernel-B-fixed

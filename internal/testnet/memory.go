@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -78,4 +79,27 @@ func Populate(tb testing.TB, nss *[]*NS, n, pairs int) {
 		*nss = append(*nss, ns)
 	}
 	time.Sleep(200 * time.Millisecond) // ip netns exec has entered and exec'd sleep
+}
+
+// Churn opens count connections to ln from inside the namespace and closes
+// both ends of each (the client first): count*2 sockets that reach
+// TCP_CLOSE.
+func (n *NS) Churn(tb testing.TB, ln net.Listener, count int) {
+	tb.Helper()
+	n.Do(tb, func() error {
+		for range count {
+			c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
+			if err != nil {
+				return err
+			}
+			s, err := ln.Accept()
+			if err != nil {
+				c.Close()
+				return err
+			}
+			c.Close()
+			s.Close()
+		}
+		return nil
+	})
 }
