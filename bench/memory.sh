@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Memory of each receiver per unit of work (docs/memory.md), measured by
-# the Go benchmarks BenchmarkMemoryPer*: each starts the real receiver's
+# the Go benchmarks BenchmarkMemory*: each starts the real receiver's
 # scraper in-process at two sizes of work (N and 10N units), brings it to a
 # steady state (scrapes; connprobe probes for 4 s) and reads the Go heap and
 # stacks in use after a full GC, minus the reading before it started. The
