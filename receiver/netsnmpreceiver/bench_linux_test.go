@@ -107,9 +107,7 @@ func BenchmarkPdataFloorNstat(b *testing.B)   { benchmarkPdataFloor(b, nstatConf
 func BenchmarkScrapeAllNetNS(b *testing.B) {
 	testnet.RequireRoot(b)
 	for range 50 {
-		cmd := testnet.New(b).Command("sleep", "300")
-		require.NoError(b, cmd.Start())
-		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		testnet.New(b).Sleeper(b)
 	}
 	time.Sleep(200 * time.Millisecond) // ip netns exec has entered and exec'd sleep
 	for _, nstat := range []bool{false, true} {
