@@ -81,6 +81,38 @@ func Populate(tb testing.TB, nss *[]*NS, n, pairs int) {
 	time.Sleep(200 * time.Millisecond) // ip netns exec has entered and exec'd sleep
 }
 
+// MemoryPerNetNS runs MemoryPerUnit for an all_netns scraper over the
+// host's namespaces plus 20 and 200 more made by Populate (a process and
+// two TCP pairs each). start starts the scraper and returns one scrape,
+// which returns how many namespaces it reported, and a stop; it is scraped
+// three times before the reading.
+func MemoryPerNetNS(b *testing.B, start func() (scrape func() (int, error), stop func() error)) {
+	RequireRoot(b)
+	var nss []*NS
+	MemoryPerUnit(b, "netns", 20, 200, Workload{
+		Grow: func(n int) { Populate(b, &nss, n, 2) },
+		Start: func() (int, func()) {
+			scrape, stop := start()
+			var nns int
+			for range 3 {
+				n, err := scrape()
+				if err != nil {
+					b.Fatalf("scrape: %v", err)
+				}
+				nns = n
+			}
+			if nns < len(nss) {
+				b.Fatalf("the scrape reported %d namespaces, fewer than the %d made", nns, len(nss))
+			}
+			return nns, func() {
+				if err := stop(); err != nil {
+					b.Fatalf("shutdown: %v", err)
+				}
+			}
+		},
+	})
+}
+
 // Churn opens count connections to ln from inside the namespace and closes
 // both ends of each (the client first): count*2 sockets that reach
 // TCP_CLOSE.
