@@ -119,19 +119,24 @@ func MemoryPerNetNS(b *testing.B, start func() (scrape func() (int, error), stop
 func (n *NS) Churn(tb testing.TB, ln net.Listener, count int) {
 	tb.Helper()
 	n.Do(tb, func() error {
-		for range count {
-			c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
-			if err != nil {
-				c.Close()
-				return err
-			}
-			c.Close()
-			s.Close()
-		}
-		return nil
+		return ConnectPairs(ln, count, func(c, s net.Conn) { c.Close(); s.Close() })
 	})
+}
+
+// ConnectPairs connects n clients to ln, one at a time, and hands each
+// pair (client, accepted) to fn.
+func ConnectPairs(ln net.Listener, n int, fn func(c, s net.Conn)) error {
+	for range n {
+		c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			c.Close()
+			return err
+		}
+		fn(c, s)
+	}
+	return nil
 }

@@ -248,19 +248,7 @@ func (n *NS) Pairs(t testing.TB, ln net.Listener, count int) {
 		}
 	})
 	n.Do(t, func() error {
-		for range count {
-			c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			conns = append(conns, c)
-			s, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			conns = append(conns, s)
-		}
-		return nil
+		return ConnectPairs(ln, count, func(c, s net.Conn) { conns = append(conns, c, s) })
 	})
 }
 

@@ -206,7 +206,7 @@ func benchStateChanges(t *testing.T, ns string, out func(string, any)) {
 			}
 			defer ln.Close()
 			start := time.Now()
-			err = connectPairs(ln, n, func(c, s net.Conn) {
+			err = testnet.ConnectPairs(ln, n, func(c, s net.Conn) {
 				s.Close() // the server closes first: its TIME_WAITs
 				c.Close()
 			})
@@ -262,23 +262,6 @@ func benchStateChanges(t *testing.T, ns string, out func(string, any)) {
 	out("churn_ratio_with_over_without", fmt.Sprintf("%.3f", float64(median(with))/float64(median(without))))
 }
 
-// connectPairs connects n clients to ln and hands each pair to fn.
-func connectPairs(ln net.Listener, n int, fn func(c, s net.Conn)) error {
-	for range n {
-		c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
-		if err != nil {
-			return err
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			c.Close()
-			return err
-		}
-		fn(c, s)
-	}
-	return nil
-}
-
 // BenchmarkScrape scrapes a namespace holding 8,000 TCP sockets (plus the
 // test's own) with each method; allocations are per scrape.
 func BenchmarkScrape(b *testing.B) {
@@ -291,7 +274,7 @@ func BenchmarkScrape(b *testing.B) {
 			return err
 		}
 		conns = append(conns, ln)
-		return connectPairs(ln, 4000, func(c, s net.Conn) { conns = append(conns, c, s) })
+		return testnet.ConnectPairs(ln, 4000, func(c, s net.Conn) { conns = append(conns, c, s) })
 	})
 	b.Cleanup(func() {
 		for _, c := range conns {

@@ -207,7 +207,7 @@ func TestKernelAllNetNSEvents(t *testing.T) {
 		ln := ns.Listen(t, network, addr)
 		var clients []net.Conn
 		ns.Do(t, func() error {
-			return connectPairs(ln, n, func(c, s net.Conn) {
+			return testnet.ConnectPairs(ln, n, func(c, s net.Conn) {
 				clients = append(clients, c)
 				t.Cleanup(func() { c.Close(); s.Close() })
 			})
