@@ -17,8 +17,8 @@ import (
 // flow between scrapes under aggregation: flow and the default top_k (its
 // copy of the flow table, the series and their indexes), from 4096 and
 // 40960 flows of a fake source (whose own flows are not counted).
-// bench/memory.sh runs it. The kernel side and the closed-flow records
-// waiting between scrapes are probe.BenchmarkMemoryPerClosedFlow's.
+// bench/memory.sh runs it. The kernel side is probe.BenchmarkMemoryKernel's,
+// closed flows BenchmarkMemoryPerClosedFlowWaiting's.
 func BenchmarkMemoryPerFlow(b *testing.B) {
 	var src *recorded
 	testnet.MemoryPerUnit(b, "flow", 4096, 40960, testnet.Workload{
