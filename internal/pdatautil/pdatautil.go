@@ -49,3 +49,44 @@ func AppendHistogram(ms pmetric.MetricSlice, name, description, unit string) pme
 	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 	return h
 }
+
+// MoveMetrics moves what src's first resource and scope hold into dst's
+// first resource and scope, both emitted by one generated metrics builder
+// under the same resource: the points of a metric dst has (by name) are
+// appended to its points, other metrics are appended whole. src is empty
+// afterwards. It joins the outputs of several Emits of one scrape.
+func MoveMetrics(dst, src pmetric.Metrics) {
+	if src.ResourceMetrics().Len() == 0 || src.ResourceMetrics().At(0).ScopeMetrics().Len() == 0 {
+		return
+	}
+	if dst.ResourceMetrics().Len() == 0 || dst.ResourceMetrics().At(0).ScopeMetrics().Len() == 0 {
+		dst.ResourceMetrics().RemoveIf(func(pmetric.ResourceMetrics) bool { return true })
+		src.ResourceMetrics().MoveAndAppendTo(dst.ResourceMetrics())
+		return
+	}
+	to := dst.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	at := make(map[string]int, to.Len())
+	for i := range to.Len() {
+		at[to.At(i).Name()] = i
+	}
+	from := src.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	for i := range from.Len() {
+		m := from.At(i)
+		j, ok := at[m.Name()]
+		if !ok || to.At(j).Type() != m.Type() {
+			m.MoveTo(to.AppendEmpty())
+			continue
+		}
+		switch d := to.At(j); m.Type() {
+		case pmetric.MetricTypeSum:
+			m.Sum().DataPoints().MoveAndAppendTo(d.Sum().DataPoints())
+		case pmetric.MetricTypeGauge:
+			m.Gauge().DataPoints().MoveAndAppendTo(d.Gauge().DataPoints())
+		case pmetric.MetricTypeHistogram:
+			m.Histogram().DataPoints().MoveAndAppendTo(d.Histogram().DataPoints())
+		default:
+			m.MoveTo(to.AppendEmpty())
+		}
+	}
+	src.ResourceMetrics().RemoveIf(func(pmetric.ResourceMetrics) bool { return true })
+}

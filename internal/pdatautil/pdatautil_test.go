@@ -69,3 +69,29 @@ func TestAppendHistogram(t *testing.T) {
 	require.Equal(t, pmetric.AggregationTemporalityCumulative, m.Histogram().AggregationTemporality())
 	require.Equal(t, 1, m.Histogram().DataPoints().Len())
 }
+
+func TestMoveMetricsJoinsByName(t *testing.T) {
+	emit := func(names ...string) pmetric.Metrics {
+		md := pmetric.NewMetrics()
+		ms := Metrics(md, pcommon.NewResource(), Scope{Name: "s"})
+		for _, n := range names {
+			m := ms.AppendEmpty()
+			m.SetName(n)
+			m.SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(int64(len(n)))
+		}
+		return md
+	}
+	dst := pmetric.NewMetrics()
+	MoveMetrics(dst, emit("a", "bb"))
+	MoveMetrics(dst, emit("bb", "ccc"))
+	MoveMetrics(dst, pmetric.NewMetrics())
+	require.Equal(t, 1, dst.ResourceMetrics().Len())
+	ms := dst.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	require.Equal(t, 3, ms.Len())
+	got := map[string]int{}
+	for i := range ms.Len() {
+		got[ms.At(i).Name()] = ms.At(i).Gauge().DataPoints().Len()
+	}
+	require.Equal(t, map[string]int{"a": 1, "bb": 2, "ccc": 1}, got)
+	require.Equal(t, 4, dst.DataPointCount())
+}

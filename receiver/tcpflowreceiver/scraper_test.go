@@ -3,6 +3,7 @@ package tcpflowreceiver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -328,4 +329,40 @@ func TestSockdiagFallbackOmits(t *testing.T) {
 			require.Equal(t, "table_full", r.Str(), "the only drop the fallback has")
 		}
 	})
+}
+
+// TestScrapeManySeriesJoined: series recorded over several builder Emits
+// (seriesChunk) come out as one resource with one metric per name, every
+// series' point in it once.
+func TestScrapeManySeriesJoined(t *testing.T) {
+	const n = 3*seriesChunk + 5
+	cfg := createDefaultConfig().(*Config)
+	cfg.Aggregation, cfg.TopK = AggregationFlow, 0
+	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	src := manyFlows(n)
+	s.open = func(probe.Config) (probe.Source, error) { return src, nil }
+	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, s.shutdown(context.Background())) }()
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, md.ResourceMetrics().Len())
+	ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	names := map[string]bool{}
+	for i := range ms.Len() {
+		require.False(t, names[ms.At(i).Name()], "%s once", ms.At(i).Name())
+		names[ms.At(i).Name()] = true
+	}
+	peers := map[string]bool{}
+	metricwalk.NumberPoints(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		if m.Name() != "tcp.flow.srtt" {
+			return
+		}
+		p, _ := dp.Attributes().Get("network.peer.address")
+		pp, _ := dp.Attributes().Get("network.peer.port")
+		k := fmt.Sprint(p.Str(), ":", pp.Int())
+		require.False(t, peers[k], "series %s once", k)
+		peers[k] = true
+	})
+	require.Len(t, peers, n)
+	require.True(t, names["tcp.flow.active"], "node-wide metrics joined in")
 }
