@@ -219,9 +219,14 @@ func (s *connScraper) scrape(_ context.Context) (pmetric.Metrics, error) {
 	return s.record(pcommon.NewTimestampFromTime(time.Now()), s.eng.Collect()), nil
 }
 
-// record turns one window's snapshots into metrics.
+// record turns one window's snapshots into metrics, emitting the builder
+// every pdatautil.EmitEvery targets.
 func (s *connScraper) record(now pcommon.Timestamp, snaps []engine.TargetSnapshot) pmetric.Metrics {
+	var out pdatautil.Joined
 	for _, t := range snaps {
+		if out.Due() {
+			out.Add(s.mb.Emit(metadata.WithResource(s.resource)))
+		}
 		if t.DNS != nil && t.DNS.Err == nil {
 			s.mb.RecordConnprobeDNSDurationDataPoint(now, t.DNS.Duration.Seconds(), t.Name)
 		}
@@ -235,7 +240,7 @@ func (s *connScraper) record(now pcommon.Timestamp, snaps []engine.TargetSnapsho
 	if s.dropped != nil {
 		s.mb.RecordConnprobeLogRecordsDroppedDataPoint(now, int64(s.dropped()))
 	}
-	md := s.mb.Emit(metadata.WithResource(s.resource))
+	md := out.Take(s.mb.Emit(metadata.WithResource(s.resource)))
 	if s.cfg.PingHistogram.Enabled {
 		s.appendHistograms(md, now, snaps)
 	}

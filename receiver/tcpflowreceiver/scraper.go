@@ -241,11 +241,13 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		s.mb.RecordTCPFlowProbeEventsDataPoint(now, int64(events))
 	}
 	list := s.agg.finish(s.flows)
-	var out emitted
+	var out pdatautil.Joined
 	if s.ns == nil {
 		for _, sr := range list {
 			s.record(now, sr)
-			s.recorded(&out, s.resource)
+			if out.Due() {
+				out.Add(s.mb.Emit(metadata.WithResource(s.resource)))
+			}
 		}
 	}
 	if !s.diag {
@@ -271,7 +273,7 @@ func (s *tcpflowScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		}
 	}
 	// Under all_netns this resource holds the node-wide metrics only.
-	md := s.emitAll(&out, s.resource)
+	md := out.Take(s.mb.Emit(metadata.WithResource(s.resource)))
 	s.applyStarts(md, 0)
 	if s.lifetime != nil && !s.diag {
 		s.lifetime.appendTo(md, s.resource, s.set.BuildInfo.Version, now)
@@ -322,57 +324,20 @@ func (s *tcpflowScraper) closedFlow(f *probe.Flow) {
 func (s *tcpflowScraper) recordByNamespace(md pmetric.Metrics, now pcommon.Timestamp, list []*series) {
 	s.byNS = append(s.byNS[:0], list...)
 	slices.SortStableFunc(s.byNS, func(a, b *series) int { return cmp.Compare(a.key.netns, b.key.netns) })
-	var out emitted
+	var out pdatautil.Joined
 	for i, sr := range s.byNS {
 		res := s.ns.resource(sr.key.netns)
 		s.record(now, sr)
 		if i+1 < len(s.byNS) && s.byNS[i+1].key.netns == sr.key.netns {
-			s.recorded(&out, res)
+			if out.Due() {
+				out.Add(s.mb.Emit(metadata.WithResource(res)))
+			}
 			continue
 		}
-		nsmd := s.emitAll(&out, res)
+		nsmd := out.Take(s.mb.Emit(metadata.WithResource(res)))
 		s.applyStarts(nsmd, sr.key.netns)
 		nsmd.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
-}
-
-// seriesChunk is how many series are recorded between two Emits of the
-// metrics builder: the generated code compares each new point with every
-// point of its metric recorded since the last Emit (to merge duplicates),
-// so a single Emit per scrape costs N² in the series: 59 s for 4,096 at
-// aggregation: flow with top_k: 0.
-const seriesChunk = 64
-
-// emitted joins what the builder emits for one resource over several Emits.
-type emitted struct {
-	md   pmetric.Metrics
-	have bool
-	n    int
-}
-
-// recorded counts one more series recorded for res and emits every
-// seriesChunk of them.
-func (s *tcpflowScraper) recorded(e *emitted, res pcommon.Resource) {
-	if e.n++; e.n%seriesChunk == 0 {
-		s.emitInto(e, res)
-	}
-}
-
-func (s *tcpflowScraper) emitInto(e *emitted, res pcommon.Resource) {
-	part := s.mb.Emit(metadata.WithResource(res))
-	if !e.have {
-		e.md, e.have = part, true
-		return
-	}
-	pdatautil.MoveMetrics(e.md, part)
-}
-
-// emitAll emits what is left for res and returns all of it, joined.
-func (s *tcpflowScraper) emitAll(e *emitted, res pcommon.Resource) pmetric.Metrics {
-	s.emitInto(e, res)
-	md := e.md
-	*e = emitted{}
-	return md
 }
 
 var retransTypes = [probe.NumRetransTypes]metadata.AttributeRetransmitType{

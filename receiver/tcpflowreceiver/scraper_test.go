@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 
 	"github.com/netstack-otel/netstack/internal/metricwalk"
+	"github.com/netstack-otel/netstack/internal/pdatautil"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/metadata"
 	"github.com/netstack-otel/netstack/receiver/tcpflowreceiver/internal/probe"
 )
@@ -332,10 +333,10 @@ func TestSockdiagFallbackOmits(t *testing.T) {
 }
 
 // TestScrapeManySeriesJoined: series recorded over several builder Emits
-// (seriesChunk) come out as one resource with one metric per name, every
+// (pdatautil.EmitEvery) come out as one resource with one metric per name, every
 // series' point in it once.
 func TestScrapeManySeriesJoined(t *testing.T) {
-	const n = 3*seriesChunk + 5
+	const n = 3*pdatautil.EmitEvery + 5
 	cfg := createDefaultConfig().(*Config)
 	cfg.Aggregation, cfg.TopK = AggregationFlow, 0
 	s := newScraper(cfg, receivertest.NewNopSettings(metadata.Type))
