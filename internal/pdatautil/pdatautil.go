@@ -1,7 +1,8 @@
 // Package pdatautil builds the metrics a receiver writes into pmetric by
 // hand, next to the ones its generated metrics builder emits: what mdatagen
 // v0.159.0 cannot declare (histograms) or does not know at build time (the
-// nstat.<Name> family).
+// nstat.<Name> family); and joins a builder's outputs when a scrape emits
+// it several times (Joined).
 package pdatautil // import "github.com/netstack-otel/netstack/internal/pdatautil"
 
 import (
