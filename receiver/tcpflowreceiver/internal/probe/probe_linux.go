@@ -687,6 +687,19 @@ func (p *Probe) Counters() (Counters, error) {
 	return c, nil
 }
 
+// RetransmitMisses returns how many times the kernel skipped the
+// retransmit-classifying program because it was already running on that
+// CPU (for any socket on the host, interrupted by a softirq that
+// retransmitted): each is a retransmit counted in tcp_info's total but in
+// no RetransByType. Kernel 5.12+ counts them; 0 before.
+func (p *Probe) RetransmitMisses() (uint64, error) {
+	st, err := p.objs.TcpRetransmitSkb.Stats()
+	if err != nil {
+		return 0, fmt.Errorf("retransmit program statistics: %w", err)
+	}
+	return st.RecursionMisses, nil
+}
+
 // RTTHistogram reads the srtt sample histogram, summed over CPUs.
 func (p *Probe) RTTHistogram() (RTTHistogram, error) {
 	var h RTTHistogram

@@ -139,6 +139,8 @@ func TestLossyTransfer(t *testing.T) {
 	// retransmitted and totals taken at idle equal those at close.
 	e.server.Nft(t, dropRules(5001, 2))
 	p := open(t, Config{MaxFlows: 64, NetnsCookie: e.cookie, NetnsPath: e.client.Path})
+	misses0, err := p.RetransmitMisses()
+	require.NoError(t, err)
 
 	c := e.dial(t, 5001)
 	local := netip.MustParseAddrPort(c.LocalAddr().String())
@@ -191,9 +193,21 @@ func TestLossyTransfer(t *testing.T) {
 	// total_retrans counts a retransmit before it is sent; the tracepoint
 	// that classifies it fires only once the send succeeded, and a failed
 	// send (a local queue full, on a loaded machine) is counted in
-	// TcpExtTCPRetransFail instead. This namespace has no other flow.
+	// TcpExtTCPRetransFail instead. This namespace has no other flow. On a
+	// loaded machine the kernel may also skip the classifying program
+	// (recursion protection: it was running for another socket on that
+	// CPU when a softirq retransmitted ours); it counts those skips, for
+	// every socket on the host, so they bound what may be missing.
 	failed := e.nstat(t, "TcpExtTCPRetransFail")
-	require.Equal(t, f.Retransmits, byType+failed, "retransmits by type %v plus %d failed sends must add up to the total", f.RetransByType, failed)
+	misses, err := p.RetransmitMisses()
+	require.NoError(t, err)
+	misses -= misses0
+	if f.Retransmits != byType+failed {
+		t.Logf("unclassified %d, skipped runs %d", f.Retransmits-byType-failed, misses)
+	}
+	require.LessOrEqual(t, byType+failed, f.Retransmits, "retransmits by type %v plus %d failed sends exceed the total", f.RetransByType, failed)
+	require.LessOrEqual(t, f.Retransmits, byType+failed+misses,
+		"retransmits by type %v plus %d failed sends plus %d skipped runs must add up to the total", f.RetransByType, failed, misses)
 	require.Positive(t, f.RetransByType[RetransFast]+f.RetransByType[RetransTimeout]+f.RetransByType[RetransTailLossProbe])
 	require.Zero(t, f.RetransByType[RetransSYN]+f.RetransByType[RetransSYNACK], "no SYN was dropped")
 	require.Positive(t, f.Samples)
