@@ -67,18 +67,14 @@ type Probe struct {
 
 	iterBuf bytes.Buffer
 
-	mu sync.Mutex
-	// pending holds the closed-flow records between two Closed calls as
-	// the kernel wrote them (136 bytes, not the 368-byte decoded Flow):
-	// at 2000 connections/s a 10 s scrape keeps ~40k of them.
-	pending     []tcpflowFlowRec
+	mu          sync.Mutex
+	pending     []Flow
 	pendingUse  shrink.Tracker // releases pending's capacity after a burst
 	pendingLost uint64
 	maxPending  int
 	keepClosed  bool        // for Closed
 	onClosed    func(*Flow) // Config.OnClosed
-	closedRec   Flow        // decoded by the reader goroutine
-	takenRec    Flow        // decoded by Closed, under mu
+	closedRec   Flow
 	flushed     chan struct{}
 	readerDone  chan struct{} // closed when readClosed returns
 	readerErr   error         // why it returned (set before readerDone closes)
@@ -603,8 +599,6 @@ func (p *Probe) addClosed(b []byte) {
 	}
 	var rec tcpflowFlowRec
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&rec)), recSize), b[:recSize])
-	// Decoded here to reject a malformed record at once (and for
-	// onClosed); kept raw, and decoded again by Closed.
 	if err := p.decode(&rec, &p.closedRec); err != nil {
 		p.lost() // malformed: counted, never reported as a flow
 		return
@@ -621,7 +615,7 @@ func (p *Probe) addClosed(b []byte) {
 		p.pendingLost++
 		return
 	}
-	p.pending = append(p.pending, rec)
+	p.pending = append(p.pending, p.closedRec)
 }
 
 func (p *Probe) lost() {
@@ -632,9 +626,8 @@ func (p *Probe) lost() {
 
 // Closed calls fn for each closed-flow summary received since the last
 // call, after making the reader drain what the kernel has submitted so far.
-// It decodes the pending records one at a time under the probe's lock
-// (the reader waits meanwhile; the kernel's ring buffer holds what
-// arrives; fn's *Flow is valid only during the call), then
+// It iterates the pending list in place under the probe's lock (the reader
+// waits meanwhile; the kernel's ring buffer holds what arrives), then
 // empties it, releasing its capacity when it is far above what the last
 // reads needed (see package shrink).
 func (p *Probe) Closed(ctx context.Context, fn func(*Flow)) error {
@@ -655,11 +648,7 @@ func (p *Probe) Closed(ctx context.Context, fn func(*Flow)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i := range p.pending {
-		if err := p.decode(&p.pending[i], &p.takenRec); err != nil {
-			p.pendingLost++ // cannot happen: addClosed decoded it
-			continue
-		}
-		fn(&p.takenRec)
+		fn(&p.pending[i])
 	}
 	p.pending = shrink.Reuse(&p.pendingUse, p.pending)
 	return nil
