@@ -134,7 +134,6 @@ type aggregator struct {
 	// closedTop keeps, under aggregation flow with top_k, only the closed
 	// flows' series that can still be exported (see final).
 	closedTop topSeries
-	finishing bool // finish is running: final writes to the pool
 }
 
 func newAggregator(cfg *Config) *aggregator {
@@ -240,8 +239,8 @@ func (a *aggregator) begin() {
 	a.nextSeen = a.nextSeen[:0]
 }
 
-// final takes the last record of a flow that left the table: a closed-flow
-// summary, or (from finish) an evicted flow.
+// final takes a closed-flow summary: the last record of a flow that left
+// the table.
 //
 // Under aggregation flow the flow's series reports its final values once,
 // then ends. With top_k, a closed flow's series that ranks below top_k
@@ -252,12 +251,17 @@ func (a *aggregator) begin() {
 // Closed flows arrive in close order, so a 4-tuple's older connection
 // comes before a newer one, which then restarts its series (claim) as in
 // the pool.
-func (a *aggregator) final(f *probe.Flow) {
+func (a *aggregator) final(f *probe.Flow) { a.left(f, a.topK > 0) }
+
+// left takes the last record of a flow that left the table (closed, or
+// evicted as finish finds it); ranked keeps it in closedTop under
+// aggregation flow rather than in the pool.
+func (a *aggregator) left(f *probe.Flow, ranked bool) {
 	k := a.keyOf(f)
 	c := countersOf(f)
 	delete(a.last, f.ID)
 	if a.level == AggregationFlow {
-		if a.topK > 0 && !a.finishing {
+		if ranked {
 			a.closedTop.offer(a.topK, k, f, &c)
 			return
 		}
@@ -282,12 +286,10 @@ func (a *aggregator) finish(flows []probe.Flow) []*series {
 		*a.series(a.closedTop.items[i].key) = a.closedTop.items[i]
 	}
 	a.closedTop.reset()
-	a.finishing = true
-	defer func() { a.finishing = false }()
 	for i := range flows {
 		f := &flows[i]
 		if f.Kind != probe.KindLive {
-			a.final(f)
+			a.left(f, false)
 			continue
 		}
 		k := a.keyOf(f)
