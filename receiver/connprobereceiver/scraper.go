@@ -224,9 +224,6 @@ func (s *connScraper) scrape(_ context.Context) (pmetric.Metrics, error) {
 func (s *connScraper) record(now pcommon.Timestamp, snaps []engine.TargetSnapshot) pmetric.Metrics {
 	var out pdatautil.Joined
 	for _, t := range snaps {
-		if out.Due() {
-			out.Add(s.mb.Emit(metadata.WithResource(s.resource)))
-		}
 		if t.DNS != nil && t.DNS.Err == nil {
 			s.mb.RecordConnprobeDNSDurationDataPoint(now, t.DNS.Duration.Seconds(), t.Name)
 		}
@@ -235,6 +232,9 @@ func (s *connScraper) record(now pcommon.Timestamp, snaps []engine.TargetSnapsho
 		}
 		for _, a := range t.Addrs {
 			s.recordAddr(now, t.Name, a)
+		}
+		if out.Due() {
+			out.Add(s.mb.Emit(metadata.WithResource(s.resource)))
 		}
 	}
 	if s.dropped != nil {
